@@ -1,0 +1,1 @@
+"""content-jobs: long-running content jobs over HTTP, with live progress over SSE."""

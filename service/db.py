@@ -1,0 +1,34 @@
+"""The asyncpg pool and its codecs: JSON columns decode to Python objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+
+from service import responses
+
+
+def dumps(value: Any) -> str:
+    return responses.dumps(value).decode()
+
+
+async def init_connection(conn: asyncpg.Connection[Any]) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, size: int) -> asyncpg.Pool[Any]:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min(2, size), max_size=size, init=init_connection, command_timeout=60
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection[Any]:
+    """A connection outside the pool (the listener's, which must never be shared)."""
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(dsn)
+    await init_connection(conn)
+    return conn

@@ -1,0 +1,106 @@
+"""The job model: statuses, the transition rules and the JSON shapes. No I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    #: waiting for a worker
+    QUEUED = "queued"
+    #: claimed by a worker holding a lease
+    RUNNING = "running"
+    #: finished with a result (terminal)
+    DONE = "done"
+    #: the handler raised, timed out or ran out of attempts (terminal)
+    FAILED = "failed"
+    #: cancelled by a client (terminal)
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    id: uuid.UUID
+    company_id: str
+    job_type: str
+    status: Status
+    input: dict[str, Any]
+    source_task_id: str | None
+    progress_percent: int
+    progress_message: str | None
+    result: Any
+    result_asset_id: uuid.UUID | None
+    error_message: str | None
+    attempts: int
+    max_attempts: int
+    event_seq: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
+        return cls(
+            **{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name != "status"},
+            status=Status(row["status"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The job resource of CONTRACT.md."""
+        return {
+            "id": self.id,
+            "companyId": self.company_id,
+            "jobType": self.job_type,
+            "status": self.status.value,
+            "input": self.input,
+            "sourceTaskId": self.source_task_id,
+            "progress": {"percent": self.progress_percent, "message": self.progress_message},
+            "result": self.result,
+            "resultAssetId": self.result_asset_id,
+            "errorMessage": self.error_message,
+            "attempts": self.attempts,
+            "createdAt": self.created_at,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "updatedAt": self.updated_at,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One row of a job's history: what the event stream sends, with `seq` as its id."""
+
+    job_id: uuid.UUID
+    seq: int
+    type: str
+    data: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Event:
+        return cls(job_id=row["job_id"], seq=row["seq"], type=row["event_type"], data=row["data"])
+
+    @property
+    def terminal(self) -> bool:
+        return self.type == "status" and Status(self.data["status"]).terminal
+
+
+def channel(job_id: uuid.UUID) -> str:
+    """The NOTIFY channel of one job (well under Postgres's 63-byte limit)."""
+    return f"content_job:{job_id}"
+
+
+#: the channel idle workers listen on; its payload is empty
+QUEUED_CHANNEL = "content_jobs_queued"

@@ -1,0 +1,106 @@
+"""Request id and the canonical log line, client errors as JSON, and authentication."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import MultiDict
+
+from service import keys
+from service.auth import QUERY_PARAM, Caller, authenticate, check_company_access
+from service.errors import ApiError
+from service.responses import error_response
+
+log = structlog.get_logger("service.http")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+MAX_BODY_MESSAGE = "request body is larger than 1 MiB"
+
+
+def redacted_path(request: web.Request) -> str:
+    """The path and query for logs, with any token in the URL replaced."""
+    if QUERY_PARAM not in request.query:
+        return request.path_qs
+    query = MultiDict(request.query)
+    query[QUERY_PARAM] = "REDACTED"
+    return str(request.rel_url.with_query(query))
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id, and log every request once when it ends."""
+    incoming = request.headers.get("X-Request-ID", "")
+    request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    request[keys.REQUEST_ID] = request_id
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        caller: Caller | None = request.get(keys.CALLER)
+        log.info(
+            "request",
+            method=request.method,
+            path=redacted_path(request),
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            company=request.match_info.get("companyId"),
+            sub=caller.sub if caller else None,
+        )
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: also reaches streamed responses, whose headers go out early."""
+    request_id = request.get(keys.REQUEST_ID)
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Client errors as `{"error": ...}`; anything else a logged 500 without a stack trace."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.message, exc.headers)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, MAX_BODY_MESSAGE)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
+        return error_response(exc.status, exc.reason, headers)
+    except Exception:
+        log.exception("unhandled_error")
+        return error_response(500, "internal server error")
+
+
+@web.middleware
+async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every `/api/` route needs a valid token; handlers then check the company."""
+    if request.path.startswith("/api/"):
+        request[keys.CALLER] = authenticate(request, request.app[keys.SETTINGS].auth_jwt_secret)
+    return await handler(request)
+
+
+def company_of(request: web.Request, *, write: bool = False) -> str:
+    """The path's company id, once the caller is known to have access to it."""
+    company_id = request.match_info["companyId"]
+    check_company_access(request[keys.CALLER], company_id, write=write)
+    return company_id
+
+
+MIDDLEWARES: list[Any] = [request_context, errors, authentication]

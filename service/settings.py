@@ -1,0 +1,185 @@
+"""Configuration read once from the environment, validated, and frozen.
+
+A missing or invalid setting raises `SettingsError` with one line naming it,
+which the CLI prints before exiting, so a bad deploy fails loudly at start-up
+rather than on the first request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Literal, TypeVar
+
+Role = Literal["all", "api", "worker"]
+ROLES: tuple[Role, ...] = ("all", "api", "worker")
+
+T = TypeVar("T")
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str
+    auth_jwt_secret: str = dataclasses.field(repr=False)
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
+    port: int = 8080
+    role: Role = "all"
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "info"
+    db_pool_size: int = 10
+    runner_concurrency: int = 16
+    job_lease_seconds: float = 30.0
+    job_max_attempts: int = 3
+    job_timeout_seconds: float = 900.0
+    job_type_timeouts: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    sse_heartbeat_seconds: float = 15.0
+    shutdown_grace_seconds: float = 20.0
+    #: how often readers re-check listened jobs for events whose NOTIFY was lost
+    sweep_interval_seconds: float = 1.0
+    #: how often an idle worker looks for queued jobs without being woken
+    poll_interval_seconds: float = 1.0
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if f.repr and f.name != "database_url"
+        )
+        return f"Settings(database_url={_hide_password(self.database_url)!r}, {fields})"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from `env` (default `os.environ`); `overrides` win over it."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {
+            "database_url": _required(env, "DATABASE_URL", _database_url),
+            "auth_jwt_secret": _required(env, "AUTH_JWT_SECRET", _secret),
+            "host": _optional(env, "HOST", str),
+            "port": _optional(env, "PORT", _int_between(1, 65535)),
+            "role": _optional(env, "ROLE", _choice(ROLES)),
+            "log_format": _optional(env, "LOG_FORMAT", _choice(("json", "console"))),
+            "log_level": _optional(
+                env, "LOG_LEVEL", _choice(("debug", "info", "warning", "error"), lower=True)
+            ),
+            "db_pool_size": _optional(env, "DB_POOL_SIZE", _int_between(1, 1000)),
+            "runner_concurrency": _optional(env, "RUNNER_CONCURRENCY", _int_between(1, 10000)),
+            "job_lease_seconds": _optional(env, "JOB_LEASE_SECONDS", _positive_float),
+            "job_max_attempts": _optional(env, "JOB_MAX_ATTEMPTS", _int_between(1, 100)),
+            "job_timeout_seconds": _optional(env, "JOB_TIMEOUT_SECONDS", _positive_float),
+            "job_type_timeouts": _optional(env, "JOB_TYPE_TIMEOUTS", _type_timeouts),
+            "sse_heartbeat_seconds": _optional(env, "SSE_HEARTBEAT_SECONDS", _positive_float),
+            "shutdown_grace_seconds": _optional(env, "SHUTDOWN_GRACE_SECONDS", _non_negative_float),
+        }
+        values.update(overrides)
+        return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+
+    def timeout_for(self, job_type: str, type_default: float | None) -> float:
+        """A job type's timeout: `JOB_TYPE_TIMEOUTS`, else the type's own, else the global one."""
+        if job_type in self.job_type_timeouts:
+            return self.job_type_timeouts[job_type]
+        return type_default if type_default is not None else self.job_timeout_seconds
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _required(env: Mapping[str, str], name: str, parse: Callable[[str], T]) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        raise SettingsError(f"{name} is required but not set")
+    return _parse(name, raw, parse)
+
+
+def _optional(env: Mapping[str, str], name: str, parse: Callable[[str], T]) -> T | None:
+    raw = env.get(name, "").strip()
+    return _parse(name, raw, parse) if raw else None
+
+
+def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} is invalid: {exc}") from None
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("postgres://", "postgresql://")):
+        raise ValueError("must be a postgresql:// URL")
+    return raw
+
+
+def _secret(raw: str) -> str:
+    if len(raw.encode()) < 32:
+        raise ValueError("must be at least 32 bytes (HS256 keys shorter than the hash are weak)")
+    return raw
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not an integer") from None
+        if not low <= value <= high:
+            raise ValueError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _float(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number") from None
+
+
+def _positive_float(raw: str) -> float:
+    value = _float(raw)
+    if not value > 0:
+        raise ValueError(f"{raw} must be greater than 0")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = _float(raw)
+    if value < 0:
+        raise ValueError(f"{raw} must not be negative")
+    return value
+
+
+def _choice(options: tuple[str, ...], lower: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.lower() if lower else raw
+        if value not in options:
+            raise ValueError(f"{raw!r} is not one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _type_timeouts(raw: str) -> dict[str, float]:
+    """`sleep=4000,markdown.html=60` -> {"sleep": 4000.0, "markdown.html": 60.0}."""
+    result: dict[str, float] = {}
+    for item in raw.split(","):
+        name, sep, seconds = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{item!r} is not TYPE=SECONDS")
+        result[name.strip()] = _positive_float(seconds.strip())
+    return result
+
+
+def role_runs_api(role: Role) -> bool:
+    return role in ("all", "api")
+
+
+def role_runs_worker(role: Role) -> bool:
+    return role in ("all", "worker")
+

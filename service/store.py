@@ -1,0 +1,200 @@
+"""Every operation on jobs and their events, through the named queries.
+
+The store owns `content_jobs` and `content_job_events`. Each state change is
+one statement (one transaction) that updates the job and appends its event;
+after the commit the store hands the change to the notifier, so no caller can
+forget to announce one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from service.jobs import Event, Job
+from service.notifier import Notifier
+from service.queries import QUERIES
+
+
+@dataclasses.dataclass(frozen=True)
+class NewJob:
+    company_id: str
+    job_type: str
+    input: dict[str, Any]
+    source_task_id: str | None
+    max_attempts: int
+    idempotency_key: str | None = None
+    idempotency_hash: str | None = None
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different request body."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ListFilter:
+    status: str | None = None
+    job_type: str | None = None
+    source_task_id: str | None = None
+    #: keyset cursor: (createdAt, id) of the last job of the previous page
+    after: tuple[datetime, uuid.UUID] | None = None
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool[Any], notifier: Notifier) -> None:
+        self.pool = pool
+        self.notifier = notifier
+
+    async def submit(self, new: NewJob) -> tuple[Job, bool]:
+        """Insert a job; with an idempotency key, return the key's job instead (created=False).
+
+        Concurrent submissions with one key meet at the unique constraint: one
+        inserts, the others wait for its commit and then read its row.
+        """
+        for _ in range(3):
+            row = await self.pool.fetchrow(
+                QUERIES["insert_job"],
+                uuid.uuid4(),
+                new.company_id,
+                new.job_type,
+                new.input,
+                new.source_task_id,
+                new.max_attempts,
+                new.idempotency_key,
+                new.idempotency_hash,
+            )
+            if row is not None:
+                self.notifier.job_queued()
+                return Job.from_row(row), True
+            existing = await self.pool.fetchrow(
+                QUERIES["find_by_idempotency_key"], new.company_id, new.idempotency_key
+            )
+            if existing is None:
+                continue  # the key's holder was released meanwhile: insert again
+            if existing["key_expired"]:
+                await self.pool.execute(
+                    QUERIES["release_idempotency_key"], new.company_id, new.idempotency_key
+                )
+                continue
+            if existing["idempotency_hash"] != new.idempotency_hash:
+                raise IdempotencyConflict
+            return Job.from_row(existing), False
+        raise RuntimeError("idempotency key kept changing hands")  # pragma: no cover
+
+    async def get(self, company_id: str, job_id: uuid.UUID) -> Job | None:
+        row = await self.pool.fetchrow(QUERIES["get_job"], job_id, company_id)
+        return Job.from_row(row) if row else None
+
+    async def snapshot(self, company_id: str, job_id: uuid.UUID) -> Event | None:
+        """The job's current state as a `status` event numbered with its newest event's seq."""
+        row = await self.pool.fetchrow(QUERIES["get_job_snapshot"], job_id, company_id)
+        if row is None:
+            return None
+        return Event(job_id=job_id, seq=row["event_seq"], type="status", data=row["snapshot"])
+
+    async def list(self, company_id: str, where: ListFilter, limit: int) -> list[Job]:
+        after_time, after_id = where.after or (None, None)
+        rows = await self.pool.fetch(
+            QUERIES["list_jobs"],
+            company_id,
+            where.status,
+            where.job_type,
+            where.source_task_id,
+            after_time,
+            after_id,
+            limit,
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def cancel(self, company_id: str, job_id: uuid.UUID) -> Job | None:
+        """Cancel a queued or running job; None when it is missing or already terminal."""
+        row = await self.pool.fetchrow(QUERIES["cancel_job"], job_id, company_id)
+        return self._announced(row)
+
+    async def events_after(self, job_id: uuid.UUID, seq: int) -> list[Event]:
+        rows = await self.pool.fetch(QUERIES["events_after"], job_id, seq)
+        return [Event.from_row(row) for row in rows]
+
+    async def event_seqs(self, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        rows = await self.pool.fetch(QUERIES["event_seqs"], list(job_ids))
+        return {row["id"]: row["event_seq"] for row in rows}
+
+    # --- the runner's transitions -------------------------------------------------
+
+    async def claim(self, worker_id: str, lease_seconds: float, limit: int) -> list[Job]:
+        rows = await self.pool.fetch(QUERIES["claim_jobs"], worker_id, lease_seconds, limit)
+        jobs = [Job.from_row(row) for row in rows]
+        for job in jobs:
+            self.notifier.job_changed(job.id, job.event_seq)
+        return jobs
+
+    async def set_progress(
+        self, job: Job, worker_id: str, percent: int, message: str | None
+    ) -> None:
+        seq = await self.pool.fetchval(
+            QUERIES["set_progress"], job.id, worker_id, job.attempts, percent, message
+        )
+        if seq is not None:
+            self.notifier.job_changed(job.id, seq)
+
+    async def finish(
+        self,
+        job: Job,
+        worker_id: str,
+        status: str,
+        *,
+        result: Any = None,
+        result_asset_id: uuid.UUID | None = None,
+        error_message: str | None = None,
+    ) -> Job | None:
+        """End this run as done or failed; None if the job is no longer this run's."""
+        row = await self.pool.fetchrow(
+            QUERIES["finish_job"],
+            job.id,
+            worker_id,
+            job.attempts,
+            status,
+            result,
+            result_asset_id,
+            error_message,
+        )
+        return self._announced(row)
+
+    async def requeue(self, job: Job, worker_id: str) -> Job | None:
+        row = await self.pool.fetchrow(QUERIES["requeue_job"], job.id, worker_id, job.attempts)
+        if row is not None:
+            self.notifier.job_queued()
+        return self._announced(row)
+
+    async def renew_leases(
+        self, worker_id: str, job_ids: Sequence[uuid.UUID], lease_seconds: float
+    ) -> set[uuid.UUID]:
+        rows = await self.pool.fetch(
+            QUERIES["renew_leases"], worker_id, list(job_ids), lease_seconds
+        )
+        return {row["id"] for row in rows}
+
+    async def still_running(self, worker_id: str, job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        rows = await self.pool.fetch(QUERIES["still_running"], worker_id, list(job_ids))
+        return {row["id"] for row in rows}
+
+    async def reap_expired_leases(self, limit: int = 100) -> list[Job]:
+        rows = await self.pool.fetch(QUERIES["reap_expired_leases"], limit)
+        jobs = [Job.from_row(row) for row in rows]
+        for job in jobs:
+            self.notifier.job_changed(job.id, job.event_seq)
+        if any(not job.status.terminal for job in jobs):
+            self.notifier.job_queued()
+        return jobs
+
+    def _announced(self, row: asyncpg.Record | None) -> Job | None:
+        if row is None:
+            return None
+        job = Job.from_row(row)
+        self.notifier.job_changed(job.id, job.event_seq)
+        return job

@@ -1,0 +1,1 @@
+DROP FUNCTION content_job_event_data(uuid, text, smallint, text, uuid, text);

@@ -1,0 +1,209 @@
+-- Runtime SQL of content-jobs. Each block is one named query; `service/queries.py`
+-- parses this file once and `service/store.py` is its only user.
+--
+-- Every state change is one statement that updates the job, bumps its
+-- `event_seq` under the row lock and appends the matching row to
+-- `content_job_events`, so a job's events are numbered without gaps and a
+-- reader that sees seq n has already seen every seq below it.
+
+-- name: insert_job
+-- A new queued job and its first event; no row when the idempotency key is taken.
+WITH job AS (
+    INSERT INTO content_jobs
+        (id, company_id, job_type, input, source_task_id, max_attempts,
+         idempotency_key, idempotency_hash)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (company_id, idempotency_key) DO NOTHING
+    RETURNING *
+), event AS (
+    INSERT INTO content_job_events (job_id, seq, event_type, data)
+    SELECT id, event_seq, 'status',
+           content_job_event_data(id, status, progress_percent, progress_message,
+                                  result_asset_id, error_message)
+    FROM job
+)
+SELECT * FROM job;
+
+-- name: find_by_idempotency_key
+-- The job an idempotency key already names, and whether its 24 hours are over.
+SELECT *, created_at < now() - interval '24 hours' AS key_expired
+FROM content_jobs
+WHERE company_id = $1 AND idempotency_key = $2;
+
+-- name: release_idempotency_key
+-- Frees a key whose 24 hours are over, so a new submission may use it.
+UPDATE content_jobs SET idempotency_key = NULL, idempotency_hash = NULL
+WHERE company_id = $1 AND idempotency_key = $2
+  AND created_at < now() - interval '24 hours';
+
+-- name: get_job
+-- One job of one company.
+SELECT * FROM content_jobs WHERE id = $1 AND company_id = $2;
+
+-- name: get_job_snapshot
+-- One job of one company with its current state as an event body (the stream's first event).
+SELECT *, content_job_event_data(id, status, progress_percent, progress_message,
+                                 result_asset_id, error_message) AS snapshot
+FROM content_jobs WHERE id = $1 AND company_id = $2;
+
+-- name: list_jobs
+-- A page of a company's jobs, newest first; NULL filters match everything.
+SELECT * FROM content_jobs
+WHERE company_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR job_type = $3)
+  AND ($4::text IS NULL OR source_task_id = $4)
+  AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $7;
+
+-- name: cancel_job
+-- Cancels a job that is not terminal yet; no row when it is missing or terminal.
+WITH job AS (
+    UPDATE content_jobs
+    SET status = 'cancelled', finished_at = now(), updated_at = now(),
+        lease_expires_at = NULL, event_seq = event_seq + 1
+    WHERE id = $1 AND company_id = $2 AND status IN ('queued', 'running')
+    RETURNING *
+), event AS (
+    INSERT INTO content_job_events (job_id, seq, event_type, data)
+    SELECT id, event_seq, 'status',
+           content_job_event_data(id, status, progress_percent, progress_message,
+                                  result_asset_id, error_message)
+    FROM job
+)
+SELECT * FROM job;
+
+-- name: claim_jobs
+-- Up to $3 of the oldest queued jobs, now running under worker $1's lease of $2 seconds.
+WITH picked AS (
+    SELECT id FROM content_jobs
+    WHERE status = 'queued'
+    ORDER BY created_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+), job AS (
+    UPDATE content_jobs j
+    SET status = 'running', worker_id = $1, started_at = now(), updated_at = now(),
+        lease_expires_at = now() + make_interval(secs => $2),
+        progress_percent = 0, progress_message = NULL, event_seq = j.event_seq + 1
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.*
+), event AS (
+    INSERT INTO content_job_events (job_id, seq, event_type, data)
+    SELECT id, event_seq, 'status',
+           content_job_event_data(id, status, progress_percent, progress_message,
+                                  result_asset_id, error_message)
+    FROM job
+)
+SELECT * FROM job ORDER BY created_at, id;
+
+-- name: set_progress
+-- Records a running job's progress when it changed; no row if the job is no longer this run's.
+WITH job AS (
+    UPDATE content_jobs
+    SET progress_percent = $4, progress_message = $5, updated_at = now(),
+        event_seq = event_seq + 1
+    WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+      AND (progress_percent, progress_message) IS DISTINCT FROM ($4::smallint, $5::text)
+    RETURNING *
+), event AS (
+    INSERT INTO content_job_events (job_id, seq, event_type, data)
+    SELECT id, event_seq, 'progress',
+           content_job_event_data(id, status, progress_percent, progress_message,
+                                  result_asset_id, error_message)
+    FROM job
+)
+SELECT event_seq FROM job;
+
+-- name: finish_job
+-- Ends a run as done or failed; no row if the job is no longer this run's (cancelled, reaped).
+WITH job AS (
+    UPDATE content_jobs
+    SET status = $4, result = $5, result_asset_id = $6, error_message = $7,
+        progress_percent = CASE WHEN $4 = 'done' THEN 100 ELSE progress_percent END,
+        finished_at = now(), updated_at = now(), lease_expires_at = NULL,
+        event_seq = event_seq + 1
+    WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+    RETURNING *
+), event AS (
+    INSERT INTO content_job_events (job_id, seq, event_type, data)
+    SELECT id, event_seq, 'status',
+           content_job_event_data(id, status, progress_percent, progress_message,
+                                  result_asset_id, error_message)
+    FROM job
+)
+SELECT * FROM job;
+
+-- name: requeue_job
+-- Hands a run that shutdown interrupted back to the queue, attempts unchanged.
+WITH job AS (
+    UPDATE content_jobs
+    SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
+        progress_percent = 0, progress_message = NULL, updated_at = now(),
+        event_seq = event_seq + 1
+    WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+    RETURNING *
+), event AS (
+    INSERT INTO content_job_events (job_id, seq, event_type, data)
+    SELECT id, event_seq, 'status',
+           content_job_event_data(id, status, progress_percent, progress_message,
+                                  result_asset_id, error_message)
+    FROM job
+)
+SELECT * FROM job;
+
+-- name: renew_leases
+-- Extends worker $1's leases on jobs $2 by $3 seconds; returns the ids it still holds.
+UPDATE content_jobs
+SET lease_expires_at = now() + make_interval(secs => $3)
+WHERE id = ANY($2::uuid[]) AND status = 'running' AND worker_id = $1
+RETURNING id;
+
+-- name: still_running
+-- Which of worker $1's jobs $2 are still its running jobs (the rest were cancelled or reaped).
+SELECT id FROM content_jobs
+WHERE id = ANY($2::uuid[]) AND status = 'running' AND worker_id = $1;
+
+-- name: reap_expired_leases
+-- Running jobs whose worker stopped renewing: requeued with attempts + 1, or failed at the limit.
+WITH expired AS (
+    SELECT id FROM content_jobs
+    WHERE status = 'running' AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), job AS (
+    UPDATE content_jobs j
+    SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'queued' END,
+        attempts = LEAST(j.attempts + 1, j.max_attempts),
+        error_message = CASE WHEN j.attempts >= j.max_attempts
+            THEN format('worker lost during attempt %s of %s: giving up', j.attempts, j.max_attempts)
+        END,
+        finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+        progress_percent = CASE WHEN j.attempts >= j.max_attempts THEN j.progress_percent ELSE 0 END,
+        progress_message = CASE WHEN j.attempts >= j.max_attempts THEN j.progress_message END,
+        worker_id = NULL, lease_expires_at = NULL, updated_at = now(),
+        event_seq = j.event_seq + 1
+    FROM expired WHERE j.id = expired.id
+    RETURNING j.*
+), event AS (
+    INSERT INTO content_job_events (job_id, seq, event_type, data)
+    SELECT id, event_seq, 'status',
+           content_job_event_data(id, status, progress_percent, progress_message,
+                                  result_asset_id, error_message)
+    FROM job
+)
+SELECT * FROM job;
+
+-- name: event_seqs
+-- The newest event number of each of jobs $1 (the safety sweep's check for missed NOTIFYs).
+SELECT id, event_seq FROM content_jobs WHERE id = ANY($1::uuid[]);
+
+-- name: events_after
+-- A job's events after sequence $2, in order (replay and catch-up).
+SELECT * FROM content_job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq;
+
+-- name: notify_many
+-- Sends many NOTIFYs in one transaction: Postgres serialises notifying commits, so batch them.
+SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS t(channel, payload);

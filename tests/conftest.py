@@ -1,0 +1,122 @@
+"""Test fixtures: a real Postgres server for the session, a fresh database per test.
+
+The server is started once (or taken from DATABASE_URL); the schema is
+migrated once into a template database, and each test gets its own
+`CREATE DATABASE ... TEMPLATE` copy: real Postgres, isolated, fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
+
+from service import migrations
+from service.app import create_app
+from service.auth import issue_token
+from service.logging import configure
+from service.pgserver import LocalPostgres
+from service.settings import Settings
+
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+TEMPLATE = "content_jobs_template"
+_counter = itertools.count()
+
+configure("console", "warning")
+
+
+def with_database(dsn: str, name: str) -> str:
+    return str(URL(dsn).with_path(f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The admin DSN of a Postgres server for this session."""
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        yield given
+        return
+    server = LocalPostgres.temporary()
+    server.start()
+    yield server.dsn
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: str) -> str:
+    import asyncio
+
+    async def create() -> None:
+        conn = await asyncpg.connect(pg_server)
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
+            await conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    migrations.apply(with_database(pg_server, TEMPLATE))
+    return TEMPLATE
+
+
+@pytest.fixture
+async def database_url(pg_server: str, template_db: str) -> AsyncIterator[str]:
+    name = f"test_{os.getpid()}_{next(_counter)}"
+    conn = await asyncpg.connect(pg_server)
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    finally:
+        await conn.close()
+    yield with_database(pg_server, name)
+    conn = await asyncpg.connect(pg_server)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings.from_env(
+        {"DATABASE_URL": database_url, "AUTH_JWT_SECRET": SECRET},
+        role="api",
+        db_pool_size=5,
+        sse_heartbeat_seconds=15.0,
+    )
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
+    """A direct connection, for looking behind the API."""
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
+
+
+Client = TestClient[web.Request, web.Application]
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    """The service on a real loopback port (role api: no runner unless a test asks)."""
+    async with TestClient(TestServer(create_app(settings))) as test_client:
+        yield test_client
+
+
+def make_token(*companies: str, viewer: bool = False, ttl: float | None = None) -> str:
+    return issue_token(SECRET, companies or ("acme",), sub="tests", viewer=viewer, ttl=ttl)
+
+
+def auth(*companies: str, viewer: bool = False) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(*companies, viewer=viewer)}"}
+
+
+ROOT = Path(__file__).resolve().parent.parent
