@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import structlog
@@ -10,10 +9,12 @@ from aiohttp import web
 
 from service import keys
 from service.db import create_pool
+from service.listener import Listener
 from service.middlewares import MIDDLEWARES, add_request_id_header
 from service.notifier import Notifier
 from service.routes import setup_routes
-from service.settings import Settings, role_runs_api
+from service.runner import Runner
+from service.settings import Settings, role_runs_api, role_runs_worker
 from service.store import Store
 
 log = structlog.get_logger(__name__)
@@ -24,8 +25,10 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
-    app[keys.SHUTTING_DOWN] = asyncio.Event()
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(listening)
+    if role_runs_worker(settings.role):
+        app.cleanup_ctx.append(running)
     app.on_response_prepare.append(add_request_id_header)
     app.on_shutdown.append(begin_shutdown)
     setup_routes(app, api=role_runs_api(settings.role))
@@ -47,6 +50,32 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     await pool.close()
 
 
+async def listening(app: web.Application) -> AsyncIterator[None]:
+    """The replica's one LISTEN connection: job channels for streams, the queue for workers."""
+    settings = app[keys.SETTINGS]
+    runner = None
+    if role_runs_worker(settings.role):
+        runner = app[keys.RUNNER] = Runner(app[keys.STORE], settings)
+    listener = Listener(
+        settings.database_url,
+        app[keys.STORE],
+        sweep_interval=settings.sweep_interval_seconds,
+        on_queued=runner.wake if runner else None,
+    )
+    app[keys.LISTENER] = listener
+    listener.start()
+    yield
+    await listener.close()
+
+
+async def running(app: web.Application) -> AsyncIterator[None]:
+    app[keys.RUNNER].start()
+    log.info("runner_started", worker_id=app[keys.RUNNER].worker_id)
+    yield
+
+
 async def begin_shutdown(app: web.Application) -> None:
-    """Tell open event streams to end, so shutdown does not wait on them."""
-    app[keys.SHUTTING_DOWN].set()
+    """End open event streams, and give running jobs their grace before requeueing them."""
+    app[keys.LISTENER].shutdown()
+    if keys.RUNNER in app:
+        await app[keys.RUNNER].stop()

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    import asyncio
-
     import asyncpg
 
     from service.auth import Caller
@@ -24,8 +22,6 @@ NOTIFIER = web.AppKey["Notifier"]("notifier")
 STORE = web.AppKey["Store"]("store")
 LISTENER = web.AppKey["Listener"]("listener")
 RUNNER = web.AppKey["Runner"]("runner")
-#: set by on_shutdown: open event streams end when it is set
-SHUTTING_DOWN = web.AppKey["asyncio.Event"]("shutting_down")
 
 CALLER = web.RequestKey["Caller"]("caller")
 REQUEST_ID = web.RequestKey[str]("request_id")

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from service import keys
+from service import keys, stream
 from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput, known_types
@@ -34,6 +34,7 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get(JOBS_PATH, list_jobs)
     app.router.add_get(JOBS_PATH + "/{jobId}", get_job)
     app.router.add_post(JOBS_PATH + "/{jobId}/cancel", cancel_job)
+    app.router.add_get(JOBS_PATH + "/{jobId}/events", stream.job_events)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ migrated once into a template database, and each test gets its own
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -107,7 +108,16 @@ Client = TestClient[web.Request, web.Application]
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[Client]:
     """The service on a real loopback port (role api: no runner unless a test asks)."""
-    async with TestClient(TestServer(create_app(settings))) as test_client:
+    async with TestClient(TestServer(create_app(settings), handler_cancellation=True)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def worker_client(settings: Settings) -> AsyncIterator[Client]:
+    """The service with role all: it serves and runs jobs."""
+    worker_settings = dataclasses.replace(settings, role="all", job_lease_seconds=3.0)
+    app = create_app(worker_settings)
+    async with TestClient(TestServer(app, handler_cancellation=True)) as test_client:
         yield test_client
 
 
