@@ -55,6 +55,7 @@ class RunContext:
         self._written: tuple[int, str | None] | None = None
         self._last_write = 0.0
         self._delayed: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
         self.result_asset_id: uuid.UUID | None = None
 
     async def progress(self, percent: int, message: str | None = None) -> None:
@@ -71,11 +72,15 @@ class RunContext:
         raise NotImplementedError("asset storage is not configured")
 
     async def flush(self) -> None:
-        """Write the last reported progress before the job ends."""
+        """Write the last reported progress before the job ends, so its event comes first."""
+        self.discard()
+        await self._write()
+
+    def discard(self) -> None:
+        """Drop a pending delayed write: nothing may be written after the job ended."""
         if self._delayed is not None:
             self._delayed.cancel()
             self._delayed = None
-        await self._write()
 
     async def _write_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -83,15 +88,16 @@ class RunContext:
         await self._write()
 
     async def _write(self) -> None:
-        latest = self._latest
-        if latest is None or latest == self._written:
-            return
-        self._written = latest
-        self._last_write = time.monotonic()
-        try:
-            await self._store.set_progress(self.job, self._worker_id, *latest)
-        except DB_ERRORS as exc:
-            log.warning("progress_write_failed", job_id=str(self.job.id), error=str(exc))
+        async with self._writing:  # flush() waits for a write in flight
+            latest = self._latest
+            if latest is None or latest == self._written:
+                return
+            self._written = latest
+            self._last_write = time.monotonic()
+            try:
+                await self._store.set_progress(self.job, self._worker_id, *latest)
+            except DB_ERRORS as exc:
+                log.warning("progress_write_failed", job_id=str(self.job.id), error=str(exc))
 
 
 @dataclasses.dataclass
@@ -181,8 +187,8 @@ class Runner:
         status, result, error = Status.DONE, None, None
         try:
             result = await run.handler_task
-            await run.context.flush()
         except asyncio.CancelledError:
+            run.context.discard()
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise
@@ -195,6 +201,7 @@ class Runner:
         except Exception as exc:  # a handler's failure is the job's, never the runner's
             status, error = Status.FAILED, str(exc) or type(exc).__name__
             log.info("job_failed", job_id=str(job.id), job_type=job.job_type, error=error)
+        await run.context.flush()
         await self._ignore_db_errors(
             self.store.finish(
                 job,
