@@ -192,8 +192,9 @@ async def test_shutdown_requeues_unfinished_jobs(settings: Settings, store: Stor
     runner = Runner(store, dataclasses.replace(settings, shutdown_grace_seconds=0.2))
     runner.start()
     long = await submit_direct(store, "sleep", seconds=60, steps=60)
-    short = await submit_direct(store, "sleep", seconds=0.1, steps=1)
+    short = await submit_direct(store, "sleep", seconds=0.15, steps=1)
     await wait_for_status(store, long.id, Status.RUNNING)
+    await wait_for_status(store, short.id, Status.RUNNING)
     await runner.stop()
     assert (await wait_for_status(store, short.id, Status.DONE)).status is Status.DONE
     requeued = await store.get("acme", long.id)
