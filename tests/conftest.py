@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,20 +105,36 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
 Client = TestClient[web.Request, web.Application]
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
-    """The service on a real loopback port (role api: no runner unless a test asks)."""
-    async with TestClient(TestServer(create_app(settings), handler_cancellation=True)) as test_client:
-        yield test_client
+MakeClient = Callable[..., Awaitable[Client]]
 
 
 @pytest.fixture
-async def worker_client(settings: Settings) -> AsyncIterator[Client]:
+async def make_client(settings: Settings) -> AsyncIterator[MakeClient]:
+    """Start the service on a real loopback port with some settings changed."""
+    clients: list[Client] = []
+
+    async def make(**overrides: Any) -> Client:
+        app = create_app(dataclasses.replace(settings, **overrides))
+        test_client: Client = TestClient(TestServer(app, handler_cancellation=True))
+        await test_client.start_server()
+        clients.append(test_client)
+        return test_client
+
+    yield make
+    for test_client in clients:
+        await test_client.close()
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> Client:
+    """The service with role api: it serves, and runs no jobs."""
+    return await make_client()
+
+
+@pytest.fixture
+async def worker_client(make_client: MakeClient) -> Client:
     """The service with role all: it serves and runs jobs."""
-    worker_settings = dataclasses.replace(settings, role="all", job_lease_seconds=3.0)
-    app = create_app(worker_settings)
-    async with TestClient(TestServer(app, handler_cancellation=True)) as test_client:
-        yield test_client
+    return await make_client(role="all", job_lease_seconds=3.0)
 
 
 def make_token(*companies: str, viewer: bool = False, ttl: float | None = None) -> str:

@@ -175,16 +175,17 @@ async def test_expired_lease_requeues_then_fails_at_the_attempt_limit(
     assert await store.finish(again[0], "dead-replica", "done") is None
 
 
-async def test_runner_reaps_and_finishes_a_dead_replicas_job(runner: Runner, store: Store) -> None:
+async def test_runner_reaps_and_finishes_a_dead_replicas_job(
+    settings: Settings, store: Store
+) -> None:
+    """A replica is SIGKILLed mid-job: another one requeues it after its lease and runs it."""
     job = await submit_direct(store, "sleep", seconds=0.1, steps=1)
-    await runner.stop()  # the live runner must not claim it first
     [claimed] = await store.claim("dead-replica", 0.5, 1)
-    runner2 = Runner(store, runner.settings)
-    runner2.start()
+    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=2.0))
+    runner.start()
     done = await wait_for_status(store, job.id, Status.DONE)
-    await runner2.stop()
+    await runner.stop()
     assert done.attempts == 2 and claimed.attempts == 1
-    runner.start()  # the fixture stops it again
 
 
 async def test_shutdown_requeues_unfinished_jobs(settings: Settings, store: Store) -> None:
