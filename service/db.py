@@ -10,6 +10,9 @@ import orjson
 from service import responses
 
 
+#: what a lost or restarting database raises
+DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
 #: how this service's connections show in pg_stat_activity
 APP_NAME = "content-jobs"
 LISTENER_NAME = "content-jobs-listener"

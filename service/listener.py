@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from service.db import connect
+from service.db import DB_ERRORS, connect
 from service.jobs import QUEUED_CHANNEL, Event, channel
 from service.store import Store
 
@@ -180,13 +180,13 @@ class Listener:
     async def _listen(self, name: str) -> None:
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed():
-                with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+                with contextlib.suppress(*DB_ERRORS):
                     await self._conn.add_listener(name, self._notified)
 
     async def _unlisten(self, name: str) -> None:
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed():
-                with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+                with contextlib.suppress(*DB_ERRORS):
                     await self._conn.remove_listener(name, self._notified)
 
     def _notified(self, conn: object, pid: int, name: str, payload: str) -> None:
@@ -209,7 +209,7 @@ class Listener:
                 await self._connect()
                 delay = 0.1
                 await self._until_lost()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("listener_connection_lost", error=str(exc), retry_in=delay)
             self.connected.clear()
             if self._conn is not None:
@@ -253,5 +253,5 @@ class Listener:
             await asyncio.sleep(self._sweep_interval)
             try:
                 await self.sweep()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("sweep_failed", error=str(exc))

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from service import keys, stream
+from service import health, keys, stream
 from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput, known_types
@@ -27,7 +27,8 @@ DEFAULT_LIMIT = 50
 
 
 def setup_routes(app: web.Application, *, api: bool) -> None:
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
     if not api:
         return
     app.router.add_post(JOBS_PATH, submit_job)
@@ -35,10 +36,6 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get(JOBS_PATH + "/{jobId}", get_job)
     app.router.add_post(JOBS_PATH + "/{jobId}/cancel", cancel_job)
     app.router.add_get(JOBS_PATH + "/{jobId}/events", stream.job_events)
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
 
 
 async def submit_job(request: web.Request) -> web.Response:

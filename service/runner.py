@@ -17,11 +17,12 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-import asyncpg
 import structlog
 
+from service.db import DB_ERRORS
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput
 from service.settings import Settings
@@ -33,7 +34,8 @@ log = structlog.get_logger(__name__)
 PROGRESS_INTERVAL = 0.1
 #: how often running jobs are checked for cancellation
 CANCEL_CHECK_INTERVAL = 0.5
-DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+#: how long a run keeps retrying its final write while the database is away
+FINAL_WRITE_RETRY_SECONDS = 60.0
 
 
 class JobTimedOut(Exception):
@@ -193,7 +195,7 @@ class Runner:
             if current is not None and current.cancelling():
                 raise
             if run.stop_reason == "shutdown":
-                await self._ignore_db_errors(self.store.requeue(job, self.worker_id))
+                await self._final_write(lambda: self.store.requeue(job, self.worker_id))
             self._forget(run, run.stop_reason or "cancelled")
             return
         except JobTimedOut as exc:
@@ -202,8 +204,8 @@ class Runner:
             status, error = Status.FAILED, str(exc) or type(exc).__name__
             log.info("job_failed", job_id=str(job.id), job_type=job.job_type, error=error)
         await run.context.flush()
-        await self._ignore_db_errors(
-            self.store.finish(
+        await self._final_write(
+            lambda: self.store.finish(
                 job,
                 self.worker_id,
                 status.value,
@@ -265,10 +267,18 @@ class Runner:
             if job_id not in alive and run is not None:
                 self._stop_run(run, "cancelled")
 
-    @staticmethod
-    async def _ignore_db_errors(operation: Any) -> None:
-        """A lost write is recovered elsewhere: the lease expires and the reaper requeues."""
-        try:
-            await operation
-        except DB_ERRORS as exc:
-            log.warning("job_write_failed", error=str(exc))
+    async def _final_write(self, operation: Callable[[], Awaitable[Job | None]]) -> None:
+        """Retry a run's last write through a database restart; the lease is kept meanwhile.
+
+        If it still fails, the lease expires and the reaper requeues the job: never lost.
+        """
+        delay = 0.2
+        async with asyncio.timeout(FINAL_WRITE_RETRY_SECONDS):
+            while True:
+                try:
+                    await operation()
+                    return
+                except DB_ERRORS as exc:
+                    log.warning("job_write_failed", error=str(exc), retry_in=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)

@@ -9,6 +9,7 @@ of a snapshot; whichever replica serves it, the table is the same.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from aiohttp_sse import EventSourceResponse
 
 from service import keys
 from service.jobs import Event
+from service.db import DB_ERRORS
 from service.listener import Subscription
 from service.middlewares import company_of
 from service.responses import dumps
@@ -66,7 +68,18 @@ async def _send_until_terminal(
             if event.terminal:
                 return
         await subscription.wait()
-        events = await subscription.events_after(last_id)
+        events = await _events_after(subscription, last_id)
+
+
+async def _events_after(subscription: Subscription, last_id: int) -> list[Event]:
+    """New events; while the database is away, keep the stream open and keep asking."""
+    delay = 0.2
+    while True:
+        try:
+            return await subscription.events_after(last_id)
+        except DB_ERRORS:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def _open(request: web.Request) -> EventSourceResponse:

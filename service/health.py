@@ -1,0 +1,43 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from aiohttp import web
+
+from service import keys, migrations
+from service.responses import json_response
+
+_REQUIRED_MIGRATIONS = frozenset(migrations.known_ids())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and its event loop answers; nothing else is checked."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers, its schema is current and the listener is connected."""
+    problems = await _problems(request.app)
+    if problems:
+        return json_response({"status": "unavailable", "problems": problems}, status=503)
+    return json_response({"status": "ready"})
+
+
+async def _problems(app: web.Application) -> list[str]:
+    problems = []
+    try:
+        async with asyncio.timeout(2):
+            rows = await app[keys.POOL].fetch(migrations.APPLIED_IDS_SQL)
+        missing = _REQUIRED_MIGRATIONS - {row["migration_id"] for row in rows}
+        if missing:
+            problems.append(f"migrations not applied: {', '.join(sorted(missing))}")
+    except asyncpg.UndefinedTableError:
+        problems.append("migrations not applied: the database has no schema")
+    except DB_ERRORS as exc:
+        problems.append(f"database unavailable: {exc or type(exc).__name__}")
+    if not app[keys.LISTENER].connected.is_set():
+        problems.append("listener not connected")
+    return problems
