@@ -11,7 +11,13 @@ from service import responses
 
 
 #: what a lost or restarting database raises
-DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+DB_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a connection caught mid-operation by a restart
+)
 
 #: how this service's connections show in pg_stat_activity
 APP_NAME = "content-jobs"

@@ -98,7 +98,7 @@ class RunContext:
             self._last_write = time.monotonic()
             try:
                 await self._store.set_progress(self.job, self._worker_id, *latest)
-            except DB_ERRORS as exc:
+            except Exception as exc:  # noqa: BLE001 - a lost progress write never fails the job
                 log.warning("progress_write_failed", job_id=str(self.job.id), error=str(exc))
 
 
