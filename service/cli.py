@@ -61,7 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, *, migrate: bool) -> int:
-    from service import logging, migrations, server  # noqa: PLC0415 - keep `token` fast
+    from service import logging, migrations, server
 
     logging.configure(settings.log_format, settings.log_level)
     if migrate:
@@ -71,7 +71,7 @@ def _run(settings: Settings, *, migrate: bool) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from service import logging, migrations  # noqa: PLC0415
+    from service import logging, migrations
 
     database_url = os.environ.get("DATABASE_URL", "").strip()
     if not database_url:
@@ -83,7 +83,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from service.auth import issue_token  # noqa: PLC0415
+    from service.auth import issue_token
 
     secret = os.environ.get("AUTH_JWT_SECRET", "").strip()
     if not secret:
@@ -94,8 +94,8 @@ def _token(args: argparse.Namespace) -> int:
 
 def _dev(args: argparse.Namespace) -> int:
     """Everything local: a Postgres of its own unless DATABASE_URL is set, and a token."""
-    from service.auth import issue_token  # noqa: PLC0415
-    from service.pgserver import LocalPostgres  # noqa: PLC0415
+    from service.auth import issue_token
+    from service.pgserver import LocalPostgres
 
     server = None
     env = dict(os.environ)
@@ -126,7 +126,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _dev_db_port(data_dir: Path) -> int:
     """The dev database keeps one port across runs, so DATABASE_URLs people copied still work."""
-    from service.pgserver import free_port  # noqa: PLC0415
+    from service.pgserver import free_port
 
     port_file = data_dir / "dev-port"
     if port_file.exists():

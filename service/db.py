@@ -9,7 +9,6 @@ import orjson
 
 from service import responses
 
-
 #: what a lost or restarting database raises
 DB_ERRORS = (
     OSError,

@@ -8,6 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from service import keys, migrations
+from service.db import DB_ERRORS
 from service.responses import json_response
 
 _REQUIRED_MIGRATIONS = frozenset(migrations.known_ids())

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     #: waiting for a worker
     QUEUED = "queued"
     #: claimed by a worker holding a lease

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 if TYPE_CHECKING:
-    import asyncpg
-
-    from service.auth import Caller
-    from service.listener import Listener
-    from service.notifier import Notifier
-    from service.runner import Runner
-    from service.settings import Settings
-    from service.store import Store
+    pass
 
 SETTINGS = web.AppKey["Settings"]("settings")
 POOL = web.AppKey["asyncpg.Pool[Any]"]("pool")

@@ -20,7 +20,7 @@ _LOCK_ID = 0x636F6E74656E74
 
 def yoyo_url(database_url: str) -> str:
     """yoyo needs a synchronous driver: psycopg 3."""
-    scheme, sep, rest = database_url.partition("://")
+    _scheme, sep, rest = database_url.partition("://")
     return f"postgresql+psycopg{sep}{rest}"
 
 

@@ -46,7 +46,7 @@ def find_bin_dir() -> Path:
             if (candidate / "pg_ctl").exists():
                 return candidate
     try:
-        import pgserver  # type: ignore[import-not-found]  # noqa: PLC0415 - optional fallback
+        import pgserver  # type: ignore[import-not-found]
     except ImportError:
         raise PostgresNotFound(
             "no Postgres server found: install PostgreSQL (apt-get install postgresql) "
@@ -148,7 +148,5 @@ class LocalPostgres:
         try:
             return pwd.getpwnam(RUN_AS)
         except KeyError:
-            subprocess.run(
-                ["useradd", "--system", "--no-create-home", RUN_AS], check=True
-            )
+            subprocess.run(["useradd", "--system", "--no-create-home", RUN_AS], check=True)
             return pwd.getpwnam(RUN_AS)

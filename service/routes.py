@@ -45,9 +45,7 @@ async def submit_job(request: web.Request) -> web.Response:
     if not isinstance(job_type, str) or not job_type.strip():
         raise bad_request("jobType is required")
     if job_type not in REGISTRY:
-        raise bad_request(
-            f"unknown jobType {job_type!r}; known types: {', '.join(known_types())}"
-        )
+        raise bad_request(f"unknown jobType {job_type!r}; known types: {', '.join(known_types())}")
     job_input = body.get("input", {})
     if not isinstance(job_input, dict):
         raise bad_request("input must be a JSON object")

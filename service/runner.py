@@ -68,9 +68,7 @@ class RunContext:
         elif self._delayed is None:
             self._delayed = asyncio.create_task(self._write_later(max(wait, 0)))
 
-    async def store_asset(
-        self, data: bytes, content_type: str, filename: str | None = None
-    ) -> str:
+    async def store_asset(self, data: bytes, content_type: str, filename: str | None = None) -> str:
         raise NotImplementedError("asset storage is not configured")
 
     async def flush(self) -> None:
@@ -98,7 +96,7 @@ class RunContext:
             self._last_write = time.monotonic()
             try:
                 await self._store.set_progress(self.job, self._worker_id, *latest)
-            except Exception as exc:  # noqa: BLE001 - a lost progress write never fails the job
+            except Exception as exc:
                 log.warning("progress_write_failed", job_id=str(self.job.id), error=str(exc))
 
 
@@ -163,9 +161,7 @@ class Runner:
                 continue
             self._wake.clear()
             try:
-                jobs = await self.store.claim(
-                    self.worker_id, self.settings.job_lease_seconds, free
-                )
+                jobs = await self.store.claim(self.worker_id, self.settings.job_lease_seconds, free)
             except DB_ERRORS as exc:
                 log.warning("claim_failed", error=str(exc))
                 jobs = []

@@ -27,7 +27,7 @@ class SettingsError(Exception):
 class Settings:
     database_url: str
     auth_jwt_secret: str = dataclasses.field(repr=False)
-    host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
+    host: str = "0.0.0.0"
     port: int = 8080
     role: Role = "all"
     log_format: Literal["json", "console"] = "json"
@@ -182,4 +182,3 @@ def role_runs_api(role: Role) -> bool:
 
 def role_runs_worker(role: Role) -> bool:
     return role in ("all", "worker")
-

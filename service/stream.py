@@ -16,8 +16,8 @@ from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
 from service import keys
-from service.jobs import Event
 from service.db import DB_ERRORS
+from service.jobs import Event
 from service.listener import Subscription
 from service.middlewares import company_of
 from service.responses import dumps

@@ -22,9 +22,7 @@ class JobContext(Protocol):
     async def progress(self, percent: int, message: str | None = None) -> None:
         """Report progress; cheap to call often (writes are coalesced)."""
 
-    async def store_asset(
-        self, data: bytes, content_type: str, filename: str | None = None
-    ) -> str:
+    async def store_asset(self, data: bytes, content_type: str, filename: str | None = None) -> str:
         """Store a result file; the job's `resultAssetId` names it once the job is done."""
 
 

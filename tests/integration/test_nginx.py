@@ -16,13 +16,11 @@ import aiohttp
 import pytest
 
 from service.pgserver import free_port
-from tests.integration.test_replicas import (  # noqa: F401 - fixtures
+from tests.integration.test_replicas import (
     HEADERS,
     JOBS,
     assert_complete,
-    cluster,
     history,
-    own_postgres,
     submit,
     watch,
 )
@@ -38,9 +36,7 @@ pytestmark = [
 def nginx_conf(listen: int, upstreams: list[int]) -> str:
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
     servers = "\n".join(f"        server 127.0.0.1:{port};" for port in upstreams)
-    conf = conf.replace(
-        "        server 127.0.0.1:8081;\n        server 127.0.0.1:8082;", servers
-    )
+    conf = conf.replace("        server 127.0.0.1:8081;\n        server 127.0.0.1:8082;", servers)
     return conf.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen};")
 
 
@@ -52,9 +48,7 @@ def nginx(tmp_path: Path) -> Iterator[Any]:
         port = free_port()
         (tmp_path / "tmp").mkdir()
         (tmp_path / "nginx.conf").write_text(nginx_conf(port, upstreams))
-        processes.append(
-            subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", "nginx.conf"])
-        )
+        processes.append(subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", "nginx.conf"]))
         return f"http://127.0.0.1:{port}"
 
     yield start

@@ -50,9 +50,7 @@ async def test_replay_after_last_event_id(worker_client: Client) -> None:
     assert [e.id for e in history] == list(range(1, len(history) + 1))
     n = history[1].id
     assert n is not None
-    async with worker_client.get(
-        f"{JOBS}/{job_id}/events?lastEventId={n}", headers=auth()
-    ) as resp:
+    async with worker_client.get(f"{JOBS}/{job_id}/events?lastEventId={n}", headers=auth()) as resp:
         rest = await asyncio.wait_for(collect(resp), 10)
     assert rest == history[n:]
     async with worker_client.get(
