@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
+import asyncpg
 from aiohttp import web
 
-if TYPE_CHECKING:
-    pass
+from service.auth import Caller
+from service.listener import Listener
+from service.notifier import Notifier
+from service.runner import Runner
+from service.settings import Settings
+from service.store import Store
 
-SETTINGS = web.AppKey["Settings"]("settings")
-POOL = web.AppKey["asyncpg.Pool[Any]"]("pool")
-NOTIFIER = web.AppKey["Notifier"]("notifier")
-STORE = web.AppKey["Store"]("store")
-LISTENER = web.AppKey["Listener"]("listener")
-RUNNER = web.AppKey["Runner"]("runner")
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+NOTIFIER = web.AppKey("notifier", Notifier)
+STORE = web.AppKey("store", Store)
+LISTENER = web.AppKey("listener", Listener)
+RUNNER = web.AppKey("runner", Runner)
 
-CALLER = web.RequestKey["Caller"]("caller")
-REQUEST_ID = web.RequestKey[str]("request_id")
+CALLER = web.RequestKey("caller", Caller)
+REQUEST_ID = web.RequestKey("request_id", str)
 
-__all__ = ["CALLER", "LISTENER", "NOTIFIER", "POOL", "REQUEST_ID", "RUNNER", "SETTINGS", "STORE"]
+__all__ = ["Any"]

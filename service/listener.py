@@ -189,12 +189,12 @@ class Listener:
                 with contextlib.suppress(*DB_ERRORS):
                     await self._conn.remove_listener(name, self._notified)
 
-    def _notified(self, conn: object, pid: int, name: str, payload: str) -> None:
+    def _notified(self, conn: object, pid: int, name: str, payload: object) -> None:
         if name == QUEUED_CHANNEL:
             if self._on_queued is not None:
                 self._on_queued()
             return
-        job_id, _, seq = payload.partition(":")
+        job_id, _, seq = str(payload).partition(":")
         try:
             topic = self.topics.get(uuid.UUID(job_id))
             if topic is not None:

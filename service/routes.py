@@ -102,7 +102,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         source_task_id=query.get("sourceTaskId"),
         after=_decode_cursor(cursor) if cursor else None,
     )
-    jobs = await request.app[keys.STORE].list(company_id, where, limit + 1)
+    jobs = await request.app[keys.STORE].list_jobs(company_id, where, limit + 1)
     headers = {}
     if len(jobs) > limit:
         jobs = jobs[:limit]

@@ -97,7 +97,7 @@ class Store:
             return None
         return Event(job_id=job_id, seq=row["event_seq"], type="status", data=row["snapshot"])
 
-    async def list(self, company_id: str, where: ListFilter, limit: int) -> list[Job]:
+    async def list_jobs(self, company_id: str, where: ListFilter, limit: int) -> list[Job]:
         after_time, after_id = where.after or (None, None)
         rows = await self.pool.fetch(
             QUERIES["list_jobs"],

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from service import keys
@@ -55,7 +56,8 @@ async def write_event_without_notify(db: Any, job_id: str, status: str) -> int:
 
 
 def listener_of(client: Client) -> Listener:
-    return client.app[keys.LISTENER]
+    listener: Listener = client.app[keys.LISTENER]
+    return listener
 
 
 async def test_disconnected_clients_are_forgotten(client: Client) -> None:
@@ -77,7 +79,9 @@ async def test_disconnected_clients_are_forgotten(client: Client) -> None:
     assert listener.stream_count == 0
 
 
-async def test_event_between_read_and_listen_is_delivered_once(client: Client, db: Any) -> None:
+async def test_event_between_read_and_listen_is_delivered_once(
+    client: Client, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Subscribe first, then read: an event committed in between arrives exactly once."""
     job_id = await submit(client)
     listener = listener_of(client)
@@ -99,7 +103,7 @@ async def test_event_between_read_and_listen_is_delivered_once(client: Client, d
 
         return Racing()
 
-    listener.subscribe = subscribe_then_commit  # type: ignore[method-assign]
+    monkeypatch.setattr(listener, "subscribe", subscribe_then_commit)
     resp = await client.get(f"{JOBS}/{job_id}/events", headers=auth())
     events = read_events(resp)
     first = await anext(events)

@@ -27,7 +27,7 @@ async def test_stream_follows_a_job_to_its_end(worker_client: Client) -> None:
         assert resp.headers["Cache-Control"] == "no-cache"
         assert resp.headers["X-Accel-Buffering"] == "no"
         events = await asyncio.wait_for(collect(resp), 10)
-    ids = [e.id for e in events]
+    ids = [e.id or 0 for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert events[0].event == "status"
     assert events[-1].event == "status" and events[-1].data["status"] == "done"
