@@ -10,6 +10,7 @@ from aiohttp import web
 from service import keys
 from service.db import create_pool
 from service.listener import Listener
+from service.metrics import Metrics
 from service.middlewares import MIDDLEWARES, add_request_id_header
 from service.notifier import Notifier
 from service.routes import setup_routes
@@ -25,6 +26,7 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(listening)
     if role_runs_worker(settings.role):
@@ -53,9 +55,11 @@ async def database(app: web.Application) -> AsyncIterator[None]:
 async def listening(app: web.Application) -> AsyncIterator[None]:
     """The replica's one LISTEN connection: job channels for streams, the queue for workers."""
     settings = app[keys.SETTINGS]
+    metrics = app[keys.METRICS]
     runner = None
     if role_runs_worker(settings.role):
-        runner = app[keys.RUNNER] = Runner(app[keys.STORE], settings)
+        runner = app[keys.RUNNER] = Runner(app[keys.STORE], settings, metrics=metrics)
+        metrics.watch("content_jobs_running_jobs", lambda: len(runner.runs))
     listener = Listener(
         settings.database_url,
         app[keys.STORE],
@@ -63,6 +67,11 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
         on_queued=runner.wake if runner else None,
     )
     app[keys.LISTENER] = listener
+    metrics.watch("content_jobs_sse_streams_open", lambda: listener.stream_count)
+    metrics.watch("content_jobs_listened_channels", lambda: listener.channel_count)
+    metrics.watch("content_jobs_listener_reconnects", lambda: listener.reconnects, "counter")
+    notifier = app[keys.NOTIFIER]
+    metrics.watch("content_jobs_notify_batches", lambda: notifier.batches_sent, "counter")
     listener.start()
     yield
     await listener.close()

@@ -1,4 +1,4 @@
-"""Liveness and readiness for load balancers and orchestrators."""
+"""Service routes for operators: liveness, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 
 import asyncpg
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import keys, migrations
 from service.db import DB_ERRORS
@@ -42,3 +43,17 @@ async def _problems(app: web.Application) -> list[str]:
     if not app[keys.LISTENER].connected.is_set():
         problems.append("listener not connected")
     return problems
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; the queue gauges are read from the database at each scrape."""
+    registry = request.app[keys.METRICS]
+    try:
+        row = await request.app[keys.STORE].queue_stats()
+        registry.queue_depth.set(row[0])
+        registry.oldest_queued.set(row[1])
+    except DB_ERRORS:
+        pass  # the last known values stand; /readyz reports the database
+    return web.Response(
+        body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )

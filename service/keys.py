@@ -9,6 +9,7 @@ from aiohttp import web
 
 from service.auth import Caller
 from service.listener import Listener
+from service.metrics import Metrics
 from service.notifier import Notifier
 from service.runner import Runner
 from service.settings import Settings
@@ -20,6 +21,7 @@ NOTIFIER = web.AppKey("notifier", Notifier)
 STORE = web.AppKey("store", Store)
 LISTENER = web.AppKey("listener", Listener)
 RUNNER = web.AppKey("runner", Runner)
+METRICS = web.AppKey("metrics", Metrics)
 
 CALLER = web.RequestKey("caller", Caller)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -70,6 +70,26 @@ async def add_request_id_header(request: web.Request, response: web.StreamRespon
 
 
 @web.middleware
+async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count requests and their latency by route template (never by raw path)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics = request.app[keys.METRICS]
+        metrics.http_requests.labels(request.method, route, str(status)).inc()
+        metrics.http_latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+@web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Client errors as `{"error": ...}`; anything else a logged 500 without a stack trace."""
     try:
@@ -103,4 +123,4 @@ def company_of(request: web.Request, *, write: bool = False) -> str:
     return company_id
 
 
-MIDDLEWARES: list[Any] = [request_context, errors, authentication]
+MIDDLEWARES: list[Any] = [request_context, measure, errors, authentication]

@@ -29,6 +29,7 @@ DEFAULT_LIMIT = 50
 def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
     if not api:
         return
     app.router.add_post(JOBS_PATH, submit_job)
@@ -77,9 +78,11 @@ async def submit_job(request: web.Request) -> web.Response:
         idempotency_hash=request_hash.hexdigest() if request_hash else None,
     )
     try:
-        job, _ = await request.app[keys.STORE].submit(new)
+        job, created = await request.app[keys.STORE].submit(new)
     except IdempotencyConflict:
         raise conflict("Idempotency-Key was already used with a different request body") from None
+    if created:
+        request.app[keys.METRICS].jobs_submitted.labels(job_type).inc()
     location = f"/api/companies/{company_id}/content-jobs/{job.id}"
     return json_response(
         {"jobId": job.id, "status": job.status.value, "createdAt": job.created_at},

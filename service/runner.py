@@ -25,6 +25,7 @@ import structlog
 from service.db import DB_ERRORS
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput
+from service.metrics import Metrics
 from service.settings import Settings
 from service.store import Store
 
@@ -104,14 +105,22 @@ class RunContext:
 class Run:
     job: Job
     context: RunContext
+    started: float = dataclasses.field(default_factory=time.monotonic)
     handler_task: asyncio.Task[Any] | None = None
     stop_reason: Literal["cancelled", "shutdown"] | None = None
 
 
 class Runner:
-    def __init__(self, store: Store, settings: Settings, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        worker_id: str | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.worker_id = worker_id or new_worker_id()
         self.runs: dict[uuid.UUID, Run] = {}
         self._run_tasks: set[asyncio.Task[None]] = set()
@@ -175,6 +184,7 @@ class Runner:
     def _start_run(self, job: Job) -> None:
         run = Run(job, RunContext(job, self.worker_id, self.store))
         self.runs[job.id] = run
+        self.metrics.jobs_started.labels(job.job_type).inc()
         task = asyncio.create_task(self._run(run), name=f"job-{job.id}")
         self._run_tasks.add(task)
         task.add_done_callback(self._run_tasks.discard)
@@ -227,6 +237,7 @@ class Runner:
     def _forget(self, run: Run, outcome: str) -> None:
         self.runs.pop(run.job.id, None)
         self.finished[outcome] = self.finished.get(outcome, 0) + 1
+        self.metrics.job_finished(run.job.job_type, outcome, time.monotonic() - run.started)
         self._slot_free.set()
 
     def _stop_run(self, run: Run, reason: Literal["cancelled", "shutdown"]) -> None:

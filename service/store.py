@@ -124,6 +124,12 @@ class Store:
         rows = await self.pool.fetch(QUERIES["event_seqs"], list(job_ids))
         return {row["id"]: row["event_seq"] for row in rows}
 
+    async def queue_stats(self) -> tuple[int, float]:
+        """(queued jobs, seconds the oldest has waited)."""
+        row = await self.pool.fetchrow(QUERIES["queue_stats"])
+        assert row is not None
+        return row[0], row[1]
+
     # --- the runner's transitions -------------------------------------------------
 
     async def claim(self, worker_id: str, lease_seconds: float, limit: int) -> list[Job]:

@@ -204,6 +204,11 @@ SELECT id, event_seq FROM content_jobs WHERE id = ANY($1::uuid[]);
 -- A job's events after sequence $2, in order (replay and catch-up).
 SELECT * FROM content_job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq;
 
+-- name: queue_stats
+-- How many jobs wait, and how long the oldest has waited in seconds (metrics).
+SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+FROM content_jobs WHERE status = 'queued';
+
 -- name: notify_many
 -- Sends many NOTIFYs in one transaction: Postgres serialises notifying commits, so batch them.
 SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS t(channel, payload);
