@@ -2,7 +2,7 @@
 
 Up to `RUNNER_CONCURRENCY` jobs run at once. An idle runner sleeps until the
 listener hears `content_jobs_queued` (or a slow poll fires). A watch loop
-renews leases, notices cancelled jobs within half a second, and requeues
+renews leases, notices cancelled jobs within a quarter second, and requeues
 or fails jobs whose replica died (expired leases), wherever they ran. Every
 write of a run is guarded by (worker id, attempt), so a run that lost its
 job to cancellation or the reaper can no longer change it.
@@ -34,7 +34,7 @@ log = structlog.get_logger(__name__)
 #: progress is written at most this often per job; the latest value wins
 PROGRESS_INTERVAL = 0.1
 #: how often running jobs are checked for cancellation
-CANCEL_CHECK_INTERVAL = 0.5
+CANCEL_CHECK_INTERVAL = 0.25
 #: how long a run keeps retrying its final write while the database is away
 FINAL_WRITE_RETRY_SECONDS = 60.0
 
