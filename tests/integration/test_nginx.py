@@ -33,11 +33,10 @@ pytestmark = [
 ]
 
 
-def nginx_conf(listen: int, upstreams: list[int]) -> str:
+def nginx_conf(listen: int) -> str:
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
-    servers = "\n".join(f"        server 127.0.0.1:{port};" for port in upstreams)
-    conf = conf.replace("        server 127.0.0.1:8081;\n        server 127.0.0.1:8082;", servers)
-    return conf.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{listen};")
+    assert "listen 8080;" in conf
+    return conf.replace("listen 8080;", f"listen 127.0.0.1:{listen};")
 
 
 @pytest.fixture
@@ -47,7 +46,9 @@ def nginx(tmp_path: Path) -> Iterator[Any]:
     def start(upstreams: list[int]) -> str:
         port = free_port()
         (tmp_path / "tmp").mkdir()
-        (tmp_path / "nginx.conf").write_text(nginx_conf(port, upstreams))
+        (tmp_path / "nginx.conf").write_text(nginx_conf(port))
+        servers = "".join(f"server 127.0.0.1:{upstream};\n" for upstream in upstreams)
+        (tmp_path / "upstream.conf").write_text(servers)
         processes.append(subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", "nginx.conf"]))
         return f"http://127.0.0.1:{port}"
 
