@@ -39,15 +39,10 @@ async def write_event_without_notify(db: Any, job_id: str, status: str) -> int:
     """Commit a state change as a replica would, and 'die' before its NOTIFY."""
     seq: int = await db.fetchval(
         """
-        WITH job AS (
-            UPDATE content_jobs SET status = $2, event_seq = event_seq + 1,
-                finished_at = CASE WHEN $2 IN ('done','failed','cancelled') THEN now() END,
-                worker_id = 'gone', lease_expires_at = now() + interval '1 hour'
-            WHERE id = $1 RETURNING *)
-        INSERT INTO content_job_events (job_id, seq, event_type, data)
-        SELECT id, event_seq, 'status', content_job_event_data(id, status, progress_percent,
-            progress_message, result_asset_id, error_message) FROM job
-        RETURNING seq
+        UPDATE content_jobs SET status = $2, event_seq = event_seq + 1,
+            finished_at = CASE WHEN $2 IN ('done', 'failed', 'cancelled') THEN now() END,
+            worker_id = 'gone', lease_expires_at = now() + interval '1 hour'
+        WHERE id = $1 RETURNING event_seq
         """,
         uuid.UUID(job_id),
         status,
