@@ -207,3 +207,32 @@ SELECT * FROM content_job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq;
 -- name: notify_many
 -- Sends many NOTIFYs in one transaction: Postgres serialises notifying commits, so batch them.
 SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS t(channel, payload);
+
+-- Assets
+--
+-- `service/assets.py` owns `content_assets`; `service/storage/postgres.py` owns
+-- `content_asset_objects` and `content_asset_chunks`; `service/prune.py` owns
+-- the deletion of expired jobs.
+
+-- name: insert_object_chunk
+-- One chunk of an object being written (its object row follows in the same transaction).
+INSERT INTO content_asset_chunks (object_key, chunk_no, data) VALUES ($1, $2, $3);
+
+-- name: insert_object
+-- The object row, written last: an object is visible only once all its chunks are.
+INSERT INTO content_asset_objects (object_key, content_type, byte_size, sha256, chunk_size)
+VALUES ($1, $2, $3, $4, $5);
+
+-- name: head_object
+-- An object's metadata, without its bytes.
+SELECT * FROM content_asset_objects WHERE object_key = $1;
+
+-- name: object_chunks
+-- Chunks $2 to $3 (inclusive) of an object, in order: a byte range reads only its chunks.
+SELECT chunk_no, data FROM content_asset_chunks
+WHERE object_key = $1 AND chunk_no BETWEEN $2 AND $3
+ORDER BY chunk_no;
+
+-- name: delete_objects
+-- Deletes objects $1 and, by cascade, their chunks.
+DELETE FROM content_asset_objects WHERE object_key = ANY($1::text[]);
