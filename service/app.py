@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 
 from service import keys
+from service.assets import AssetStore
 from service.db import create_pool
 from service.listener import Listener
 from service.middlewares import MIDDLEWARES, add_request_id_header
@@ -15,6 +16,7 @@ from service.notifier import Notifier
 from service.routes import setup_routes
 from service.runner import Runner
 from service.settings import Settings, role_runs_api, role_runs_worker
+from service.storage import make_storage
 from service.store import Store
 
 log = structlog.get_logger(__name__)
@@ -36,7 +38,8 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
-    """The pool, the notifier that announces what it commits, and the store over both."""
+    """The pool, the notifier that announces what it commits, the store over both,
+    and the asset store with its storage backend."""
     settings = app[keys.SETTINGS]
     pool = await create_pool(settings.database_url, settings.db_pool_size)
     notifier = Notifier(pool)
@@ -44,8 +47,10 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[keys.POOL] = pool
     app[keys.NOTIFIER] = notifier
     app[keys.STORE] = Store(pool, notifier)
+    app[keys.ASSETS] = AssetStore(pool, await make_storage(settings, pool))
     log.info("database_ready", pool_size=settings.db_pool_size, role=settings.role)
     yield
+    await app[keys.ASSETS].close()
     await notifier.close()
     await pool.close()
 

@@ -236,3 +236,22 @@ ORDER BY chunk_no;
 -- name: delete_objects
 -- Deletes objects $1 and, by cascade, their chunks.
 DELETE FROM content_asset_objects WHERE object_key = ANY($1::text[]);
+
+-- name: insert_asset
+-- Records a stored object as an asset of company $2 (and of job $3, if any).
+INSERT INTO content_assets
+    (id, company_id, job_id, object_key, filename, content_type, byte_size, sha256)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING *;
+
+-- name: get_asset
+-- One asset of one company: another company's asset is simply not found.
+SELECT * FROM content_assets WHERE id = $1 AND company_id = $2;
+
+-- name: job_asset_keys
+-- The object keys of the assets of jobs $1 (deleted from storage before their rows).
+SELECT object_key FROM content_assets WHERE job_id = ANY($1::uuid[]);
+
+-- name: delete_job_assets
+-- Deletes the asset rows of jobs $1 (their objects were deleted from storage just before).
+DELETE FROM content_assets WHERE job_id = ANY($1::uuid[]);
