@@ -255,3 +255,19 @@ SELECT object_key FROM content_assets WHERE job_id = ANY($1::uuid[]);
 -- name: delete_job_assets
 -- Deletes the asset rows of jobs $1 (their objects were deleted from storage just before).
 DELETE FROM content_assets WHERE job_id = ANY($1::uuid[]);
+
+-- name: lock_expired_jobs
+-- Up to $2 terminal jobs finished before $1, locked so that concurrent prunes share the work.
+SELECT id FROM content_jobs
+WHERE finished_at < $1 AND status IN ('done', 'failed', 'cancelled')
+ORDER BY finished_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: delete_jobs
+-- Deletes jobs $1 and, by cascade, their events and any asset rows left.
+DELETE FROM content_jobs WHERE id = ANY($1::uuid[]);
+
+-- name: prune_cutoff
+-- The database's now minus $1: every replica and the prune agree on one clock.
+SELECT now() - $1::interval;

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from service.assets import AssetStore
 from service.db import create_pool
 from service.storage import Storage
 from service.storage.postgres import PostgresStorage
@@ -84,6 +85,13 @@ async def storage(request: pytest.FixtureRequest, database_url: str) -> AsyncIte
     s3 = await connect_s3(endpoint, await new_bucket(endpoint), prefix="tenant-a/")
     yield s3
     await s3.close()
+
+
+@pytest.fixture
+async def asset_store(storage: Storage, database_url: str) -> AsyncIterator[AssetStore]:
+    pool = await create_pool(database_url, 4)
+    yield AssetStore(pool, storage)
+    await pool.close()
 
 
 def s3_overrides(endpoint: str, bucket: str) -> dict[str, Any]:
