@@ -23,7 +23,8 @@ DAYS_30 = timedelta(days=30)
 async def make_job(
     db: asyncpg.Connection[Any], status: str, finished_days_ago: int | None
 ) -> uuid.UUID:
-    """A job as the runner leaves it, aged by hand; with two events, like a real one."""
+    """A job as the runner leaves it, aged by hand, with two events (any the schema
+    appends by itself are kept)."""
     job_id = uuid.uuid4()
     await db.execute(
         """
@@ -41,7 +42,7 @@ async def make_job(
     )
     await db.executemany(
         "INSERT INTO content_job_events (job_id, seq, event_type, data)"
-        " VALUES ($1, $2, 'status', '{}')",
+        " VALUES ($1, $2, 'status', '{}') ON CONFLICT DO NOTHING",
         [(job_id, 1), (job_id, 2)],
     )
     return job_id
