@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 
 from service import keys
+from service.assets import AssetStore
 from service.db import create_pool
 from service.listener import Listener
 from service.metrics import Metrics
@@ -16,6 +17,7 @@ from service.notifier import Notifier
 from service.routes import setup_routes
 from service.runner import Runner
 from service.settings import Settings, role_runs_api, role_runs_worker
+from service.storage import make_storage
 from service.store import Store
 
 log = structlog.get_logger(__name__)
@@ -38,7 +40,8 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
-    """The pool, the notifier that announces what it commits, and the store over both."""
+    """The pool, the notifier that announces what it commits, the store over both,
+    and the asset store with its storage backend."""
     settings = app[keys.SETTINGS]
     pool = await create_pool(settings.database_url, settings.db_pool_size)
     notifier = Notifier(pool)
@@ -46,8 +49,10 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[keys.POOL] = pool
     app[keys.NOTIFIER] = notifier
     app[keys.STORE] = Store(pool, notifier)
+    app[keys.ASSETS] = AssetStore(pool, await make_storage(settings, pool))
     log.info("database_ready", pool_size=settings.db_pool_size, role=settings.role)
     yield
+    await app[keys.ASSETS].close()
     await notifier.close()
     await pool.close()
 

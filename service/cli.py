@@ -1,4 +1,4 @@
-"""The `content-jobs` command: serve, migrate, token, dev."""
+"""The `content-jobs` command: serve, migrate, token, dev, prune."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from service.settings import ROLES, Settings, SettingsError
@@ -35,6 +36,19 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply pending migrations")
     migrate.set_defaults(func=_migrate)
+
+    prune = commands.add_parser(
+        "prune", help="delete terminal jobs older than a duration, with their events and assets"
+    )
+    prune.add_argument(
+        "--older-than",
+        required=True,
+        type=_duration,
+        metavar="DURATION",
+        help="finished longer ago than this: 30d, 12h, 90m or 45s",
+    )
+    prune.add_argument("--batch-size", type=_batch_size, default=500, help="jobs per transaction")
+    prune.set_defaults(func=_prune)
 
     token = commands.add_parser("token", help="print a signed access token")
     token.add_argument("--company", action="append", required=True, help="company id, or *")
@@ -80,6 +94,37 @@ def _migrate(args: argparse.Namespace) -> int:
     count = migrations.apply(database_url)
     print(f"applied {count} migration(s)")
     return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    """Runs where the service runs (same environment), e.g. as a daily CronJob."""
+    import asyncio
+
+    from service import logging, prune
+
+    settings = Settings.from_env()
+    logging.configure(settings.log_format, settings.log_level)
+    result = asyncio.run(prune.run(settings, args.older_than, args.batch_size))
+    print(
+        f"pruned {result.jobs} job(s) and {result.assets} asset(s) "
+        f"finished before {result.cutoff.isoformat()}"
+    )
+    return 0
+
+
+def _duration(raw: str) -> timedelta:
+    from service.prune import parse_duration
+
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _batch_size(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number from 1 to 10000")
+    return int(raw)
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from service.assets import AssetStore
 from service.auth import Caller
 from service.listener import Listener
 from service.metrics import Metrics
@@ -19,6 +20,7 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 NOTIFIER = web.AppKey("notifier", Notifier)
 STORE = web.AppKey("store", Store)
+ASSETS = web.AppKey("assets", AssetStore)
 LISTENER = web.AppKey("listener", Listener)
 RUNNER = web.AppKey("runner", Runner)
 METRICS = web.AppKey("metrics", Metrics)

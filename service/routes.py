@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from service import health, keys, stream
+from service import asset_routes, health, keys, stream
 from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput, known_types
@@ -22,6 +22,7 @@ from service.responses import dumps, json_response
 from service.store import IdempotencyConflict, ListFilter, NewJob
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"
+ASSETS_PATH = "/api/companies/{companyId}/assets"
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 
@@ -32,6 +33,8 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get("/metrics", health.metrics)
     if not api:
         return
+    app.router.add_get(ASSETS_PATH + "/{assetId}", asset_routes.get_asset)
+    app.router.add_get(ASSETS_PATH + "/{assetId}/content", asset_routes.asset_content)
     app.router.add_post(JOBS_PATH, submit_job)
     app.router.add_get(JOBS_PATH, list_jobs)
     app.router.add_get(JOBS_PATH + "/{jobId}", get_job)

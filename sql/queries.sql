@@ -156,3 +156,67 @@ FROM content_jobs WHERE status = 'queued';
 -- name: notify_many
 -- Sends many NOTIFYs in one transaction: Postgres serialises notifying commits, so batch them.
 SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS t(channel, payload);
+
+-- Assets
+--
+-- `service/assets.py` owns `content_assets`; `service/storage/postgres.py` owns
+-- `content_asset_objects` and `content_asset_chunks`; `service/prune.py` owns
+-- the deletion of expired jobs.
+
+-- name: insert_object_chunk
+-- One chunk of an object being written (its object row follows in the same transaction).
+INSERT INTO content_asset_chunks (object_key, chunk_no, data) VALUES ($1, $2, $3);
+
+-- name: insert_object
+-- The object row, written last: an object is visible only once all its chunks are.
+INSERT INTO content_asset_objects (object_key, content_type, byte_size, sha256, chunk_size)
+VALUES ($1, $2, $3, $4, $5);
+
+-- name: head_object
+-- An object's metadata, without its bytes.
+SELECT * FROM content_asset_objects WHERE object_key = $1;
+
+-- name: object_chunks
+-- Chunks $2 to $3 (inclusive) of an object, in order: a byte range reads only its chunks.
+SELECT chunk_no, data FROM content_asset_chunks
+WHERE object_key = $1 AND chunk_no BETWEEN $2 AND $3
+ORDER BY chunk_no;
+
+-- name: delete_objects
+-- Deletes objects $1 and, by cascade, their chunks.
+DELETE FROM content_asset_objects WHERE object_key = ANY($1::text[]);
+
+-- name: insert_asset
+-- Records a stored object as an asset of company $2 (and of job $3, if any).
+INSERT INTO content_assets
+    (id, company_id, job_id, object_key, filename, content_type, byte_size, sha256)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING *;
+
+-- name: get_asset
+-- One asset of one company: another company's asset is simply not found.
+SELECT * FROM content_assets WHERE id = $1 AND company_id = $2;
+
+-- name: job_asset_keys
+-- The object keys of the assets of jobs $1 (deleted from storage before their rows).
+SELECT object_key FROM content_assets WHERE job_id = ANY($1::uuid[]);
+
+-- name: delete_job_assets
+-- Deletes the asset rows of jobs $1 (their objects were deleted from storage just before).
+DELETE FROM content_assets WHERE job_id = ANY($1::uuid[]);
+
+-- name: lock_expired_jobs
+-- Up to $2 terminal jobs finished before $1, locked so that concurrent prunes share the work.
+SELECT id FROM content_jobs
+WHERE finished_at < $1 AND status IN ('done', 'failed', 'cancelled')
+ORDER BY finished_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: delete_jobs
+-- Deletes jobs $1 and, by cascade, their events and any asset rows left.
+DELETE FROM content_jobs WHERE id = ANY($1::uuid[]);
+
+-- name: prune_cutoff
+-- The database's now minus $1: every replica and the prune agree on one clock.
+SELECT now() - $1::interval;
