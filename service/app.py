@@ -63,7 +63,9 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
     metrics = app[keys.METRICS]
     runner = None
     if role_runs_worker(settings.role):
-        runner = app[keys.RUNNER] = Runner(app[keys.STORE], settings, metrics=metrics)
+        runner = app[keys.RUNNER] = Runner(
+            app[keys.STORE], settings, metrics=metrics, assets=app[keys.ASSETS]
+        )
         metrics.watch("content_jobs_running_jobs", lambda: len(runner.runs))
     listener = Listener(
         settings.database_url,

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import structlog
 
+from service.assets import AssetStore
 from service.db import DB_ERRORS
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput
@@ -50,10 +51,11 @@ def new_worker_id() -> str:
 class RunContext:
     """What a handler gets: progress reporting (coalesced) and result storage."""
 
-    def __init__(self, job: Job, worker_id: str, store: Store) -> None:
+    def __init__(self, job: Job, worker_id: str, store: Store, assets: AssetStore | None) -> None:
         self.job = job
         self._worker_id = worker_id
         self._store = store
+        self._assets = assets
         self._latest: tuple[int, str | None] | None = None
         self._written: tuple[int, str | None] | None = None
         self._last_write = 0.0
@@ -70,7 +72,14 @@ class RunContext:
             self._delayed = asyncio.create_task(self._write_later(max(wait, 0)))
 
     async def store_asset(self, data: bytes, content_type: str, filename: str | None = None) -> str:
-        raise NotImplementedError("asset storage is not configured")
+        """Store a result file; the job's `resultAssetId` is set when it is marked done."""
+        if self._assets is None:
+            raise RuntimeError("asset storage is not configured for this runner")
+        asset = await self._assets.put(
+            self.job.company_id, self.job.id, data, content_type, filename
+        )
+        self.result_asset_id = asset.id
+        return str(asset.id)
 
     async def flush(self) -> None:
         """Write the last reported progress before the job ends, so its event comes first."""
@@ -117,8 +126,10 @@ class Runner:
         settings: Settings,
         worker_id: str | None = None,
         metrics: Metrics | None = None,
+        assets: AssetStore | None = None,
     ) -> None:
         self.store = store
+        self.assets = assets
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.worker_id = worker_id or new_worker_id()
@@ -182,7 +193,7 @@ class Runner:
                         await self._wake.wait()
 
     def _start_run(self, job: Job) -> None:
-        run = Run(job, RunContext(job, self.worker_id, self.store))
+        run = Run(job, RunContext(job, self.worker_id, self.store, self.assets))
         self.runs[job.id] = run
         self.metrics.jobs_started.labels(job.job_type).inc()
         task = asyncio.create_task(self._run(run), name=f"job-{job.id}")
