@@ -158,10 +158,8 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError:
-        limit = 0
+    # plain ASCII digits only: int() would also take " 5", "+5", "5_0" and non-Latin digits
+    limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else 0
     if not 1 <= limit <= MAX_LIMIT:
         raise bad_request(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return limit
