@@ -66,6 +66,8 @@ async def submit_job(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 200:
         raise bad_request("Idempotency-Key must be 1 to 200 characters")
+    if key is not None and not _storable(key):
+        raise bad_request("Idempotency-Key must be UTF-8 text")
     request_hash = None
     if key is not None:
         canonical = {"jobType": job_type, "input": job_input, "sourceTaskId": source_task_id}
@@ -101,6 +103,9 @@ async def list_jobs(request: web.Request) -> web.Response:
     status = query.get("status")
     if status is not None and status not in Status._value2member_map_:
         raise bad_request(f"status must be one of {', '.join(s.value for s in Status)}")
+    for name in ("jobType", "sourceTaskId"):
+        if not _storable(query.get(name, "")):
+            raise bad_request(f"{name} must not contain NUL characters")
     cursor = query.get("cursor")
     where = ListFilter(
         status=status,
@@ -147,23 +152,52 @@ def job_id_of(request: web.Request) -> uuid.UUID:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:
+        raise bad_request("request body could not be read (check Content-Encoding)") from None
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise bad_request("request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object")
+    if b"\\u0000" in raw and _has_nul(body):
+        raise bad_request("request body must not contain \\u0000 (Postgres cannot store it)")
     return body
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether any string or key in parsed JSON holds U+0000 (iterative: JSON nests deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _storable(text: str) -> bool:
+    """Whether Postgres can store `text`: no U+0000, and no lone surrogates, which is what
+    header bytes that are not UTF-8 decode to."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError:
-        limit = 0
+    # plain ASCII digits only: int() would also take " 5", "+5", "5_0" and non-Latin digits
+    limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else 0
     if not 1 <= limit <= MAX_LIMIT:
         raise bad_request(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return limit

@@ -31,7 +31,8 @@ SECRET = "test-secret-that-is-long-enough-for-hs256"
 TEMPLATE = "content_jobs_template"
 _counter = itertools.count()
 
-configure("console", "warning")
+# info, so tests can assert the canonical request log line with capture_logs
+configure("console", "info")
 
 
 def with_database(dsn: str, name: str) -> str:
