@@ -1,0 +1,85 @@
+"""The page at `/` in a real headless Chromium: submit, watch live bars over EventSource."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Client, MakeClient, make_token
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright_api = pytest.importorskip("playwright.async_api")
+
+pytestmark = [
+    pytest.mark.timeout(90),
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
+]
+
+# Flags for a closed network: no background fetches, no first-run, no sandbox as root.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        context = await browser.new_context()
+        page = await context.new_page()
+        yield page
+        await context.close()
+        await browser.close()
+
+
+@pytest.fixture
+async def server(make_client: MakeClient) -> Client:
+    return await make_client(role="all")
+
+
+async def submit(page: Any, job_input: str) -> Any:
+    """Submit a sleep job through the form; the page shows it as a row of its own."""
+    before = await page.locator("#jobs tr[data-job-id]").count()
+    await page.select_option("#job-type", "sleep")
+    await page.fill("#job-input", job_input)
+    await page.click("#submit")
+    rows = page.locator("#jobs tr[data-job-id]")
+    await playwright_api.expect(rows).to_have_count(before + 1, timeout=10_000)
+    return rows.first
+
+
+async def test_page_submits_and_shows_live_progress_to_done(server: Client, page: Any) -> None:
+    base = str(server.make_url("/"))
+    await page.goto(f"{base}?access_token={make_token('acme')}")
+    await page.fill("#company", "acme")
+    row = await submit(page, '{"seconds": 1.5, "steps": 5}')
+    expect = playwright_api.expect
+    # the bar moves while the job runs, then reaches 100 % as the status turns done
+    await expect(row.locator(".status")).to_have_text("running", timeout=10_000)
+    await expect(row.locator(".status")).to_have_text("done", timeout=15_000)
+    assert await row.locator("progress").get_attribute("value") == "100"
+    await expect(row.locator(".percent")).to_have_text("100%")
+    await expect(row.locator(".error")).to_have_text("")
+
+
+async def test_page_shows_a_failed_jobs_error(server: Client, page: Any) -> None:
+    base = str(server.make_url("/"))
+    await page.goto(f"{base}?access_token={make_token('acme')}")
+    await page.fill("#company", "acme")
+    row = await submit(page, '{"seconds": 0.4, "steps": 4, "failAtStep": 3}')
+    expect = playwright_api.expect
+    await expect(row.locator(".status")).to_have_text("failed", timeout=15_000)
+    await expect(row.locator(".error")).to_have_text("failed at step 3")
