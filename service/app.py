@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 
 from service import keys
+from service.cors import setup_cors
 from service.db import create_pool
 from service.middlewares import MIDDLEWARES, add_request_id_header
 from service.notifier import Notifier
@@ -29,6 +30,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(add_request_id_header)
     app.on_shutdown.append(begin_shutdown)
     setup_routes(app, api=role_runs_api(settings.role))
+    setup_cors(app, settings.cors_origins)
     return app
 
 

@@ -44,6 +44,8 @@ class Settings:
     sweep_interval_seconds: float = 1.0
     #: how often an idle worker looks for queued jobs without being woken
     poll_interval_seconds: float = 1.0
+    #: browser origins allowed to call the API cross-origin; none: CORS is off
+    cors_origins: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -75,6 +77,7 @@ class Settings:
             "job_type_timeouts": _optional(env, "JOB_TYPE_TIMEOUTS", _type_timeouts),
             "sse_heartbeat_seconds": _optional(env, "SSE_HEARTBEAT_SECONDS", _positive_float),
             "shutdown_grace_seconds": _optional(env, "SHUTDOWN_GRACE_SECONDS", _non_negative_float),
+            "cors_origins": _optional(env, "CORS_ORIGINS", _origins),
         }
         values.update(overrides)
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
@@ -174,6 +177,18 @@ def _type_timeouts(raw: str) -> dict[str, float]:
             raise ValueError(f"{item!r} is not TYPE=SECONDS")
         result[name.strip()] = _positive_float(seconds.strip())
     return result
+
+
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """`https://a.example,http://localhost:3000` -> each origin, checked: a typo fails start-up."""
+    origins = tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise ValueError(f"{origin!r} is not an origin like https://app.example.com[:port]")
+    return origins
 
 
 def role_runs_api(role: Role) -> bool:
