@@ -18,18 +18,21 @@ from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput, known_types
 from service.middlewares import company_of
+from service.openapi import openapi_json
 from service.responses import dumps, json_response
 from service.store import IdempotencyConflict, ListFilter, NewJob
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+NUL_MESSAGE = "text must not contain NUL characters (\\u0000)"
 
 
 def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get("/healthz", healthz)
     if not api:
         return
+    app.router.add_get("/openapi.json", openapi_json)
     app.router.add_post(JOBS_PATH, submit_job)
     app.router.add_get(JOBS_PATH, list_jobs)
     app.router.add_get(JOBS_PATH + "/{jobId}", get_job)
@@ -99,6 +102,8 @@ async def list_jobs(request: web.Request) -> web.Response:
     status = query.get("status")
     if status is not None and status not in Status._value2member_map_:
         raise bad_request(f"status must be one of {', '.join(s.value for s in Status)}")
+    if _has_nul([*query.keys(), *query.values()]):
+        raise bad_request(NUL_MESSAGE)
     cursor = query.get("cursor")
     where = ListFilter(
         status=status,
@@ -152,7 +157,20 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         raise bad_request("request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object")
+    if _has_nul(body):
+        raise bad_request(NUL_MESSAGE)
     return body
+
+
+def _has_nul(value: Any) -> bool:
+    """Postgres text and jsonb cannot hold U+0000: such input is the client's error, not a 500."""
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def _limit(raw: str | None) -> int:
