@@ -19,6 +19,7 @@ from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput, known_types
 from service.middlewares import company_of
 from service.openapi import openapi_json
+from service.pages import STATIC_DIR, index
 from service.responses import dumps, json_response
 from service.store import IdempotencyConflict, ListFilter, NewJob
 
@@ -32,6 +33,8 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get("/healthz", healthz)
     if not api:
         return
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC_DIR)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_post(JOBS_PATH, submit_job)
     app.router.add_get(JOBS_PATH, list_jobs)
