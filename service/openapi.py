@@ -265,9 +265,24 @@ ASSET_CONTENT: dict[str, Any] = {
 }
 
 SECURITY_SCHEMES: dict[str, Any] = {
-    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-    "cookie": {"type": "apiKey", "in": "cookie", "name": "content_jobs_token"},
-    "query": {"type": "apiKey", "in": "query", "name": "access_token"},
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": 'HS256 JWT: `sub`, `companies` (or `["*"]`), optional `exp` and `role`.',
+    },
+    "cookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "content_jobs_token",
+        "description": "GET routes only, for same-site pages.",
+    },
+    "query": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "access_token",
+        "description": "GET routes only, for EventSource; never written to a log.",
+    },
 }
 
 PARAMETERS: dict[str, Any] = {
@@ -295,26 +310,28 @@ ERROR_RESPONSES: dict[str, Any] = {
 ERROR_RESPONSES["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
 
 
+UUID = {"type": "string", "format": "uuid"}
+TIME = {"type": "string", "format": "date-time"}
+JOB_FIELDS: dict[str, Any] = {
+    "id": UUID,
+    "companyId": {"type": "string"},
+    "jobType": {"type": "string"},
+    "status": _ref("schemas", "Status"),
+    "input": {"type": "object"},
+    "sourceTaskId": _nullable("string"),
+    "progress": _ref("schemas", "Progress"),
+    "result": {},
+    "resultAssetId": _nullable("string", format="uuid"),
+    "errorMessage": _nullable("string"),
+    "attempts": {"type": "integer", "minimum": 0},
+    "createdAt": TIME,
+    "startedAt": _nullable("string", format="date-time"),
+    "finishedAt": _nullable("string", format="date-time"),
+    "updatedAt": TIME,
+}
+
+
 def _schemas() -> dict[str, Any]:
-    uuid = {"type": "string", "format": "uuid"}
-    time = {"type": "string", "format": "date-time"}
-    job_fields: dict[str, Any] = {
-        "id": uuid,
-        "companyId": {"type": "string"},
-        "jobType": {"type": "string"},
-        "status": _ref("schemas", "Status"),
-        "input": {"type": "object"},
-        "sourceTaskId": _nullable("string"),
-        "progress": _ref("schemas", "Progress"),
-        "result": {},
-        "resultAssetId": _nullable("string", format="uuid"),
-        "errorMessage": _nullable("string"),
-        "attempts": {"type": "integer", "minimum": 0},
-        "createdAt": time,
-        "startedAt": _nullable("string", format="date-time"),
-        "finishedAt": _nullable("string", format="date-time"),
-        "updatedAt": time,
-    }
     event_fields = ("jobId", "status", "progress", "resultAssetId", "errorMessage")
     return {
         "JobType": {"type": "string", "enum": known_types()},
@@ -323,8 +340,8 @@ def _schemas() -> dict[str, Any]:
             percent={"type": "integer", "minimum": 0, "maximum": 100},
             message=_nullable("string"),
         ),
-        "Job": _object(**job_fields),
-        "JobEvent": _object(**{"jobId": uuid, **{k: job_fields[k] for k in event_fields[1:]}}),
+        "Job": _object(**JOB_FIELDS),
+        "JobEvent": _object(jobId=UUID, **{k: JOB_FIELDS[k] for k in event_fields[1:]}),
         "SubmitRequest": {
             "type": "object",
             "required": ["jobType"],
@@ -334,14 +351,14 @@ def _schemas() -> dict[str, Any]:
                 "sourceTaskId": {"type": "string", "maxLength": 255},
             },
         },
-        "Submitted": _object(jobId=uuid, status={"const": "queued"}, createdAt=time),
+        "Submitted": _object(jobId=UUID, status={"const": "queued"}, createdAt=TIME),
         "Asset": _object(
-            id=uuid,
-            jobId=uuid,
+            id=UUID,
+            jobId=UUID,
             contentType={"type": "string"},
             byteSize={"type": "integer", "minimum": 0},
             sha256={"type": "string", "pattern": "^[0-9a-f]{64}$"},
-            createdAt=time,
+            createdAt=TIME,
         ),
         "Error": {
             "type": "object",
