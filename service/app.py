@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
 
 from service import keys
+from service.assets import AssetStore
 from service.cors import setup_cors
 from service.db import create_pool
+from service.listener import Listener
+from service.metrics import Metrics
 from service.middlewares import MIDDLEWARES, add_request_id_header
 from service.notifier import Notifier
 from service.routes import setup_routes
-from service.settings import Settings, role_runs_api
+from service.runner import Runner
+from service.settings import Settings, role_runs_api, role_runs_worker
+from service.storage import make_storage
 from service.store import Store
 
 log = structlog.get_logger(__name__)
@@ -25,8 +29,11 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
-    app[keys.SHUTTING_DOWN] = asyncio.Event()
+    app[keys.METRICS] = Metrics()
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(listening)
+    if role_runs_worker(settings.role):
+        app.cleanup_ctx.append(running)
     app.on_response_prepare.append(add_request_id_header)
     app.on_shutdown.append(begin_shutdown)
     setup_routes(app, api=role_runs_api(settings.role))
@@ -35,7 +42,8 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
-    """The pool, the notifier that announces what it commits, and the store over both."""
+    """The pool, the notifier that announces what it commits, the store over both,
+    and the asset store with its storage backend."""
     settings = app[keys.SETTINGS]
     pool = await create_pool(settings.database_url, settings.db_pool_size)
     notifier = Notifier(pool)
@@ -43,12 +51,49 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[keys.POOL] = pool
     app[keys.NOTIFIER] = notifier
     app[keys.STORE] = Store(pool, notifier)
+    app[keys.ASSETS] = AssetStore(pool, await make_storage(settings, pool))
     log.info("database_ready", pool_size=settings.db_pool_size, role=settings.role)
     yield
+    await app[keys.ASSETS].close()
     await notifier.close()
     await pool.close()
 
 
+async def listening(app: web.Application) -> AsyncIterator[None]:
+    """The replica's one LISTEN connection: job channels for streams, the queue for workers."""
+    settings = app[keys.SETTINGS]
+    metrics = app[keys.METRICS]
+    runner = None
+    if role_runs_worker(settings.role):
+        runner = app[keys.RUNNER] = Runner(
+            app[keys.STORE], settings, metrics=metrics, assets=app[keys.ASSETS]
+        )
+        metrics.watch("content_jobs_running_jobs", lambda: len(runner.runs))
+    listener = Listener(
+        settings.database_url,
+        app[keys.STORE],
+        sweep_interval=settings.sweep_interval_seconds,
+        on_queued=runner.wake if runner else None,
+    )
+    app[keys.LISTENER] = listener
+    metrics.watch("content_jobs_sse_streams_open", lambda: listener.stream_count)
+    metrics.watch("content_jobs_listened_channels", lambda: listener.channel_count)
+    metrics.watch("content_jobs_listener_reconnects", lambda: listener.reconnects, "counter")
+    notifier = app[keys.NOTIFIER]
+    metrics.watch("content_jobs_notify_batches", lambda: notifier.batches_sent, "counter")
+    listener.start()
+    yield
+    await listener.close()
+
+
+async def running(app: web.Application) -> AsyncIterator[None]:
+    app[keys.RUNNER].start()
+    log.info("runner_started", worker_id=app[keys.RUNNER].worker_id)
+    yield
+
+
 async def begin_shutdown(app: web.Application) -> None:
-    """Tell open event streams to end, so shutdown does not wait on them."""
-    app[keys.SHUTTING_DOWN].set()
+    """End open event streams, and give running jobs their grace before requeueing them."""
+    app[keys.LISTENER].shutdown()
+    if keys.RUNNER in app:
+        await app[keys.RUNNER].stop()

@@ -52,7 +52,7 @@ def decode_token(token: str, secret: str) -> Caller:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub"]})
     except jwt.ExpiredSignatureError:
         raise _unauthorized("token expired") from None
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, UnicodeEncodeError):  # header bytes that are not UTF-8
         raise _unauthorized("invalid token") from None
     companies = claims.get("companies")
     sub = claims.get("sub")

@@ -1,4 +1,4 @@
-"""The `content-jobs` command: serve, migrate, token, dev; submit, jobs, watch as a client."""
+"""The `content-jobs` command: serve, migrate, token, dev, prune; submit, jobs, watch."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,19 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply pending migrations")
     migrate.set_defaults(func=_migrate)
+
+    prune = commands.add_parser(
+        "prune", help="delete terminal jobs older than a duration, with their events and assets"
+    )
+    prune.add_argument(
+        "--older-than",
+        required=True,
+        type=_duration,
+        metavar="DURATION",
+        help="finished longer ago than this: 30d, 12h, 90m or 45s",
+    )
+    prune.add_argument("--batch-size", type=_batch_size, default=500, help="jobs per transaction")
+    prune.set_defaults(func=_prune)
 
     token = commands.add_parser("token", help="print a signed access token")
     token.add_argument("--company", action="append", required=True, help="company id, or *")
@@ -129,7 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, *, migrate: bool) -> int:
-    from service import logging, migrations, server  # noqa: PLC0415 - keep `token` fast
+    from service import logging, migrations, server
 
     logging.configure(settings.log_format, settings.log_level)
     if migrate:
@@ -139,7 +153,7 @@ def _run(settings: Settings, *, migrate: bool) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from service import logging, migrations  # noqa: PLC0415
+    from service import logging, migrations
 
     database_url = os.environ.get("DATABASE_URL", "").strip()
     if not database_url:
@@ -150,8 +164,39 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(args: argparse.Namespace) -> int:
+    """Runs where the service runs (same environment), e.g. as a daily CronJob."""
+    import asyncio
+
+    from service import logging, prune
+
+    settings = Settings.from_env()
+    logging.configure(settings.log_format, settings.log_level)
+    result = asyncio.run(prune.run(settings, args.older_than, args.batch_size))
+    print(
+        f"pruned {result.jobs} job(s) and {result.assets} asset(s) "
+        f"finished before {result.cutoff.isoformat()}"
+    )
+    return 0
+
+
+def _duration(raw: str) -> timedelta:
+    from service.prune import parse_duration
+
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _batch_size(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number from 1 to 10000")
+    return int(raw)
+
+
 def _token(args: argparse.Namespace) -> int:
-    from service.auth import issue_token  # noqa: PLC0415
+    from service.auth import issue_token
 
     secret = os.environ.get("AUTH_JWT_SECRET", "").strip()
     if not secret:
@@ -162,8 +207,8 @@ def _token(args: argparse.Namespace) -> int:
 
 def _dev(args: argparse.Namespace) -> int:
     """Everything local: a Postgres of its own unless DATABASE_URL is set, and a token."""
-    from service.auth import issue_token  # noqa: PLC0415
-    from service.pgserver import LocalPostgres  # noqa: PLC0415
+    from service.auth import issue_token
+    from service.pgserver import LocalPostgres
 
     server = None
     env = dict(os.environ)
@@ -194,7 +239,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _dev_db_port(data_dir: Path) -> int:
     """The dev database keeps one port across runs, so DATABASE_URLs people copied still work."""
-    from service.pgserver import free_port  # noqa: PLC0415
+    from service.pgserver import free_port
 
     port_file = data_dir / "dev-port"
     if port_file.exists():

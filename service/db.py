@@ -9,6 +9,19 @@ import orjson
 
 from service import responses
 
+#: what a lost or restarting database raises
+DB_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. a connection caught mid-operation by a restart
+)
+
+#: how this service's connections show in pg_stat_activity
+APP_NAME = "content-jobs"
+LISTENER_NAME = "content-jobs-listener"
+
 
 def dumps(value: Any) -> str:
     return responses.dumps(value).decode()
@@ -21,14 +34,21 @@ async def init_connection(conn: asyncpg.Connection[Any]) -> None:
 
 async def create_pool(dsn: str, size: int) -> asyncpg.Pool[Any]:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min(2, size), max_size=size, init=init_connection, command_timeout=60
+        dsn,
+        min_size=min(2, size),
+        max_size=size,
+        init=init_connection,
+        command_timeout=60,
+        server_settings={"application_name": APP_NAME},
     )
     assert pool is not None
     return pool
 
 
-async def connect(dsn: str) -> asyncpg.Connection[Any]:
+async def connect(dsn: str, application_name: str = LISTENER_NAME) -> asyncpg.Connection[Any]:
     """A connection outside the pool (the listener's, which must never be shared)."""
-    conn: asyncpg.Connection[Any] = await asyncpg.connect(dsn)
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(
+        dsn, server_settings={"application_name": application_name}
+    )
     await init_connection(conn)
     return conn

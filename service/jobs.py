@@ -9,8 +9,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 
-class Status(str, enum.Enum):
+#: a database row: asyncpg's Record, or any mapping with the same keys
+Row = Mapping[str, Any] | asyncpg.Record
+
+
+class Status(enum.StrEnum):
     #: waiting for a worker
     QUEUED = "queued"
     #: claimed by a worker holding a lease
@@ -52,7 +57,7 @@ class Job:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Job:
+    def from_row(cls, row: Row) -> Job:
         return cls(
             **{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name != "status"},
             status=Status(row["status"]),
@@ -89,7 +94,7 @@ class Event:
     data: dict[str, Any]
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Event:
+    def from_row(cls, row: Row) -> Event:
         return cls(job_id=row["job_id"], seq=row["seq"], type=row["event_type"], data=row["data"])
 
     @property

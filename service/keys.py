@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import asyncpg
 from aiohttp import web
 
-if TYPE_CHECKING:
-    import asyncio
+from service.assets import AssetStore
+from service.auth import Caller
+from service.listener import Listener
+from service.metrics import Metrics
+from service.notifier import Notifier
+from service.runner import Runner
+from service.settings import Settings
+from service.store import Store
 
-    import asyncpg
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+NOTIFIER = web.AppKey("notifier", Notifier)
+STORE = web.AppKey("store", Store)
+ASSETS = web.AppKey("assets", AssetStore)
+LISTENER = web.AppKey("listener", Listener)
+RUNNER = web.AppKey("runner", Runner)
+METRICS = web.AppKey("metrics", Metrics)
 
-    from service.auth import Caller
-    from service.listener import Listener
-    from service.notifier import Notifier
-    from service.runner import Runner
-    from service.settings import Settings
-    from service.store import Store
+CALLER = web.RequestKey("caller", Caller)
+REQUEST_ID = web.RequestKey("request_id", str)
 
-SETTINGS = web.AppKey["Settings"]("settings")
-POOL = web.AppKey["asyncpg.Pool[Any]"]("pool")
-NOTIFIER = web.AppKey["Notifier"]("notifier")
-STORE = web.AppKey["Store"]("store")
-LISTENER = web.AppKey["Listener"]("listener")
-RUNNER = web.AppKey["Runner"]("runner")
-#: set by on_shutdown: open event streams end when it is set
-SHUTTING_DOWN = web.AppKey["asyncio.Event"]("shutting_down")
-
-CALLER = web.RequestKey["Caller"]("caller")
-REQUEST_ID = web.RequestKey[str]("request_id")
-
-__all__ = ["CALLER", "LISTENER", "NOTIFIER", "POOL", "REQUEST_ID", "RUNNER", "SETTINGS", "STORE"]
+__all__ = ["Any"]

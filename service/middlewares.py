@@ -34,7 +34,7 @@ def redacted_path(request: web.Request) -> str:
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id, and log every request once when it ends."""
+    """Bind a request id; when the request ends, log it once and count it in the metrics."""
     incoming = request.headers.get("X-Request-ID", "")
     request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
     request[keys.REQUEST_ID] = request_id
@@ -49,17 +49,28 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = exc.status
         raise
     finally:
+        seconds = time.perf_counter() - started
         caller: Caller | None = request.get(keys.CALLER)
         log.info(
             "request",
             method=request.method,
             path=redacted_path(request),
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(seconds * 1000, 2),
             company=request.match_info.get("companyId"),
             sub=caller.sub if caller else None,
         )
         structlog.contextvars.unbind_contextvars("request_id")
+        _count(request, status, seconds)
+
+
+def _count(request: web.Request, status: int, seconds: float) -> None:
+    """Requests and latency by route template, never by raw path (bounded label values)."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics = request.app[keys.METRICS]
+    metrics.http_requests.labels(request.method, route, str(status)).inc()
+    metrics.http_latency.labels(request.method, route).observe(seconds)
 
 
 async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:

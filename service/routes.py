@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from service import keys
+from service import asset_routes, health, keys, stream
 from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput, known_types
@@ -24,26 +24,27 @@ from service.responses import dumps, json_response
 from service.store import IdempotencyConflict, ListFilter, NewJob
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"
+ASSETS_PATH = "/api/companies/{companyId}/assets"
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
-NUL_MESSAGE = "text must not contain NUL characters (\\u0000)"
 
 
 def setup_routes(app: web.Application, *, api: bool) -> None:
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
     if not api:
         return
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR)
     app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get(ASSETS_PATH + "/{assetId}", asset_routes.get_asset)
+    app.router.add_get(ASSETS_PATH + "/{assetId}/content", asset_routes.asset_content)
     app.router.add_post(JOBS_PATH, submit_job)
     app.router.add_get(JOBS_PATH, list_jobs)
     app.router.add_get(JOBS_PATH + "/{jobId}", get_job)
     app.router.add_post(JOBS_PATH + "/{jobId}/cancel", cancel_job)
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+    app.router.add_get(JOBS_PATH + "/{jobId}/events", stream.job_events)
 
 
 async def submit_job(request: web.Request) -> web.Response:
@@ -53,9 +54,7 @@ async def submit_job(request: web.Request) -> web.Response:
     if not isinstance(job_type, str) or not job_type.strip():
         raise bad_request("jobType is required")
     if job_type not in REGISTRY:
-        raise bad_request(
-            f"unknown jobType {job_type!r}; known types: {', '.join(known_types())}"
-        )
+        raise bad_request(f"unknown jobType {job_type!r}; known types: {', '.join(known_types())}")
     job_input = body.get("input", {})
     if not isinstance(job_input, dict):
         raise bad_request("input must be a JSON object")
@@ -72,6 +71,8 @@ async def submit_job(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 200:
         raise bad_request("Idempotency-Key must be 1 to 200 characters")
+    if key is not None and not _storable(key):
+        raise bad_request("Idempotency-Key must be UTF-8 text")
     request_hash = None
     if key is not None:
         canonical = {"jobType": job_type, "input": job_input, "sourceTaskId": source_task_id}
@@ -87,9 +88,11 @@ async def submit_job(request: web.Request) -> web.Response:
         idempotency_hash=request_hash.hexdigest() if request_hash else None,
     )
     try:
-        job, _ = await request.app[keys.STORE].submit(new)
+        job, created = await request.app[keys.STORE].submit(new)
     except IdempotencyConflict:
         raise conflict("Idempotency-Key was already used with a different request body") from None
+    if created:
+        request.app[keys.METRICS].jobs_submitted.labels(job_type).inc()
     location = f"/api/companies/{company_id}/content-jobs/{job.id}"
     return json_response(
         {"jobId": job.id, "status": job.status.value, "createdAt": job.created_at},
@@ -105,8 +108,9 @@ async def list_jobs(request: web.Request) -> web.Response:
     status = query.get("status")
     if status is not None and status not in Status._value2member_map_:
         raise bad_request(f"status must be one of {', '.join(s.value for s in Status)}")
-    if _has_nul([*query.keys(), *query.values()]):
-        raise bad_request(NUL_MESSAGE)
+    for name in ("jobType", "sourceTaskId"):
+        if not _storable(query.get(name, "")):
+            raise bad_request(f"{name} must not contain NUL characters")
     cursor = query.get("cursor")
     where = ListFilter(
         status=status,
@@ -114,7 +118,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         source_task_id=query.get("sourceTaskId"),
         after=_decode_cursor(cursor) if cursor else None,
     )
-    jobs = await request.app[keys.STORE].list(company_id, where, limit + 1)
+    jobs = await request.app[keys.STORE].list_jobs(company_id, where, limit + 1)
     headers = {}
     if len(jobs) > limit:
         jobs = jobs[:limit]
@@ -153,36 +157,52 @@ def job_id_of(request: web.Request) -> uuid.UUID:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:
+        raise bad_request("request body could not be read (check Content-Encoding)") from None
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise bad_request("request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object")
-    if _has_nul(body):
-        raise bad_request(NUL_MESSAGE)
+    if b"\\u0000" in raw and _has_nul(body):
+        raise bad_request("request body must not contain \\u0000 (Postgres cannot store it)")
     return body
 
 
 def _has_nul(value: Any) -> bool:
-    """Postgres text and jsonb cannot hold U+0000: such input is the client's error, not a 500."""
-    if isinstance(value, str):
-        return "\0" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
+    """Whether any string or key in parsed JSON holds U+0000 (iterative: JSON nests deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
+
+
+def _storable(text: str) -> bool:
+    """Whether Postgres can store `text`: no U+0000, and no lone surrogates, which is what
+    header bytes that are not UTF-8 decode to."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError:
-        limit = 0
+    # plain ASCII digits only: int() would also take " 5", "+5", "5_0" and non-Latin digits
+    limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else 0
     if not 1 <= limit <= MAX_LIMIT:
         raise bad_request(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return limit

@@ -27,7 +27,7 @@ class SettingsError(Exception):
 class Settings:
     database_url: str
     auth_jwt_secret: str = dataclasses.field(repr=False)
-    host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
+    host: str = "0.0.0.0"
     port: int = 8080
     role: Role = "all"
     log_format: Literal["json", "console"] = "json"
@@ -44,6 +44,14 @@ class Settings:
     sweep_interval_seconds: float = 1.0
     #: how often an idle worker looks for queued jobs without being woken
     poll_interval_seconds: float = 1.0
+    #: where asset bytes live: this database (default) or an S3-compatible store
+    storage_backend: Literal["postgres", "s3"] = "postgres"
+    s3_bucket: str | None = None
+    #: for S3-compatible stores other than AWS (MinIO, Ceph, R2...)
+    s3_endpoint_url: str | None = None
+    #: prepended to every object key, so deployments can share a bucket
+    s3_prefix: str = ""
+    s3_region: str | None = None
     #: browser origins allowed to call the API cross-origin; none: CORS is off
     cors_origins: tuple[str, ...] = ()
 
@@ -77,9 +85,16 @@ class Settings:
             "job_type_timeouts": _optional(env, "JOB_TYPE_TIMEOUTS", _type_timeouts),
             "sse_heartbeat_seconds": _optional(env, "SSE_HEARTBEAT_SECONDS", _positive_float),
             "shutdown_grace_seconds": _optional(env, "SHUTDOWN_GRACE_SECONDS", _non_negative_float),
+            "storage_backend": _optional(env, "STORAGE_BACKEND", _choice(("postgres", "s3"))),
+            "s3_bucket": _optional(env, "S3_BUCKET", str),
+            "s3_endpoint_url": _optional(env, "S3_ENDPOINT_URL", _http_url),
+            "s3_prefix": _optional(env, "S3_PREFIX", str),
+            "s3_region": _optional(env, "S3_REGION", str),
             "cors_origins": _optional(env, "CORS_ORIGINS", _origins),
         }
         values.update(overrides)
+        if values["storage_backend"] == "s3" and not values["s3_bucket"]:
+            raise SettingsError("S3_BUCKET is required when STORAGE_BACKEND=s3")
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
 
     def timeout_for(self, job_type: str, type_default: float | None) -> float:
@@ -115,6 +130,12 @@ def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
 def _database_url(raw: str) -> str:
     if not raw.startswith(("postgres://", "postgresql://")):
         raise ValueError("must be a postgresql:// URL")
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
     return raw
 
 
@@ -197,4 +218,3 @@ def role_runs_api(role: Role) -> bool:
 
 def role_runs_worker(role: Role) -> bool:
     return role in ("all", "worker")
-

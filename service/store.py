@@ -97,7 +97,7 @@ class Store:
             return None
         return Event(job_id=job_id, seq=row["event_seq"], type="status", data=row["snapshot"])
 
-    async def list(self, company_id: str, where: ListFilter, limit: int) -> list[Job]:
+    async def list_jobs(self, company_id: str, where: ListFilter, limit: int) -> list[Job]:
         after_time, after_id = where.after or (None, None)
         rows = await self.pool.fetch(
             QUERIES["list_jobs"],
@@ -123,6 +123,12 @@ class Store:
     async def event_seqs(self, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         rows = await self.pool.fetch(QUERIES["event_seqs"], list(job_ids))
         return {row["id"]: row["event_seq"] for row in rows}
+
+    async def queue_stats(self) -> tuple[int, float]:
+        """(queued jobs, seconds the oldest has waited)."""
+        row = await self.pool.fetchrow(QUERIES["queue_stats"])
+        assert row is not None
+        return row[0], row[1]
 
     # --- the runner's transitions -------------------------------------------------
 

@@ -77,3 +77,25 @@ CREATE FUNCTION content_job_event_data(
         'progress', jsonb_build_object('percent', percent, 'message', message),
         'resultAssetId', asset, 'errorMessage', error)
 $$;
+
+-- Every change that moves a job's event_seq appends its event row, in the same
+-- transaction: a state change without its event cannot be committed. A change
+-- of status is a `status` event; anything else (progress) a `progress` event.
+CREATE FUNCTION content_jobs_append_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO content_job_events (job_id, seq, event_type, data)
+    VALUES (
+        NEW.id,
+        NEW.event_seq,
+        CASE WHEN TG_OP = 'INSERT' OR OLD.status <> NEW.status THEN 'status' ELSE 'progress' END,
+        content_job_event_data(NEW.id, NEW.status, NEW.progress_percent, NEW.progress_message,
+                               NEW.result_asset_id, NEW.error_message));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER content_jobs_event_on_insert AFTER INSERT ON content_jobs
+    FOR EACH ROW EXECUTE FUNCTION content_jobs_append_event();
+CREATE TRIGGER content_jobs_event_on_change AFTER UPDATE OF event_seq ON content_jobs
+    FOR EACH ROW WHEN (NEW.event_seq <> OLD.event_seq)
+    EXECUTE FUNCTION content_jobs_append_event();

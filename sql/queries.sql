@@ -1,28 +1,20 @@
 -- Runtime SQL of content-jobs. Each block is one named query; `service/queries.py`
 -- parses this file once and `service/store.py` is its only user.
 --
--- Every state change is one statement that updates the job, bumps its
--- `event_seq` under the row lock and appends the matching row to
--- `content_job_events`, so a job's events are numbered without gaps and a
--- reader that sees seq n has already seen every seq below it.
+-- Every state change is one statement that updates the job and bumps its
+-- `event_seq` under the row lock; the trigger of 0001.initial.sql appends the
+-- matching row to `content_job_events` in the same transaction. So a job's
+-- events are numbered without gaps, and a reader that sees seq n has already
+-- seen every seq below it.
 
 -- name: insert_job
 -- A new queued job and its first event; no row when the idempotency key is taken.
-WITH job AS (
-    INSERT INTO content_jobs
-        (id, company_id, job_type, input, source_task_id, max_attempts,
-         idempotency_key, idempotency_hash)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-    ON CONFLICT (company_id, idempotency_key) DO NOTHING
-    RETURNING *
-), event AS (
-    INSERT INTO content_job_events (job_id, seq, event_type, data)
-    SELECT id, event_seq, 'status',
-           content_job_event_data(id, status, progress_percent, progress_message,
-                                  result_asset_id, error_message)
-    FROM job
-)
-SELECT * FROM job;
+INSERT INTO content_jobs
+    (id, company_id, job_type, input, source_task_id, max_attempts,
+     idempotency_key, idempotency_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (company_id, idempotency_key) DO NOTHING
+RETURNING *;
 
 -- name: find_by_idempotency_key
 -- The job an idempotency key already names, and whether its 24 hours are over.
@@ -59,20 +51,11 @@ LIMIT $7;
 
 -- name: cancel_job
 -- Cancels a job that is not terminal yet; no row when it is missing or terminal.
-WITH job AS (
-    UPDATE content_jobs
-    SET status = 'cancelled', finished_at = now(), updated_at = now(),
-        lease_expires_at = NULL, event_seq = event_seq + 1
-    WHERE id = $1 AND company_id = $2 AND status IN ('queued', 'running')
-    RETURNING *
-), event AS (
-    INSERT INTO content_job_events (job_id, seq, event_type, data)
-    SELECT id, event_seq, 'status',
-           content_job_event_data(id, status, progress_percent, progress_message,
-                                  result_asset_id, error_message)
-    FROM job
-)
-SELECT * FROM job;
+UPDATE content_jobs
+SET status = 'cancelled', finished_at = now(), updated_at = now(),
+    lease_expires_at = NULL, event_seq = event_seq + 1
+WHERE id = $1 AND company_id = $2 AND status IN ('queued', 'running')
+RETURNING *;
 
 -- name: claim_jobs
 -- Up to $3 of the oldest queued jobs, now running under worker $1's lease of $2 seconds.
@@ -89,69 +72,36 @@ WITH picked AS (
         progress_percent = 0, progress_message = NULL, event_seq = j.event_seq + 1
     FROM picked WHERE j.id = picked.id
     RETURNING j.*
-), event AS (
-    INSERT INTO content_job_events (job_id, seq, event_type, data)
-    SELECT id, event_seq, 'status',
-           content_job_event_data(id, status, progress_percent, progress_message,
-                                  result_asset_id, error_message)
-    FROM job
 )
 SELECT * FROM job ORDER BY created_at, id;
 
 -- name: set_progress
 -- Records a running job's progress when it changed; no row if the job is no longer this run's.
-WITH job AS (
-    UPDATE content_jobs
-    SET progress_percent = $4, progress_message = $5, updated_at = now(),
-        event_seq = event_seq + 1
-    WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
-      AND (progress_percent, progress_message) IS DISTINCT FROM ($4::smallint, $5::text)
-    RETURNING *
-), event AS (
-    INSERT INTO content_job_events (job_id, seq, event_type, data)
-    SELECT id, event_seq, 'progress',
-           content_job_event_data(id, status, progress_percent, progress_message,
-                                  result_asset_id, error_message)
-    FROM job
-)
-SELECT event_seq FROM job;
+UPDATE content_jobs
+SET progress_percent = $4, progress_message = $5, updated_at = now(),
+    event_seq = event_seq + 1
+WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+  AND (progress_percent, progress_message) IS DISTINCT FROM ($4::smallint, $5::text)
+RETURNING event_seq;
 
 -- name: finish_job
 -- Ends a run as done or failed; no row if the job is no longer this run's (cancelled, reaped).
-WITH job AS (
-    UPDATE content_jobs
-    SET status = $4, result = $5, result_asset_id = $6, error_message = $7,
-        progress_percent = CASE WHEN $4 = 'done' THEN 100 ELSE progress_percent END,
-        finished_at = now(), updated_at = now(), lease_expires_at = NULL,
-        event_seq = event_seq + 1
-    WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
-    RETURNING *
-), event AS (
-    INSERT INTO content_job_events (job_id, seq, event_type, data)
-    SELECT id, event_seq, 'status',
-           content_job_event_data(id, status, progress_percent, progress_message,
-                                  result_asset_id, error_message)
-    FROM job
-)
-SELECT * FROM job;
+UPDATE content_jobs
+SET status = $4, result = $5, result_asset_id = $6, error_message = $7,
+    progress_percent = CASE WHEN $4 = 'done' THEN 100 ELSE progress_percent END,
+    finished_at = now(), updated_at = now(), lease_expires_at = NULL,
+    event_seq = event_seq + 1
+WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+RETURNING *;
 
 -- name: requeue_job
 -- Hands a run that shutdown interrupted back to the queue, attempts unchanged.
-WITH job AS (
-    UPDATE content_jobs
-    SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
-        progress_percent = 0, progress_message = NULL, updated_at = now(),
-        event_seq = event_seq + 1
-    WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
-    RETURNING *
-), event AS (
-    INSERT INTO content_job_events (job_id, seq, event_type, data)
-    SELECT id, event_seq, 'status',
-           content_job_event_data(id, status, progress_percent, progress_message,
-                                  result_asset_id, error_message)
-    FROM job
-)
-SELECT * FROM job;
+UPDATE content_jobs
+SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
+    progress_percent = 0, progress_message = NULL, updated_at = now(),
+    event_seq = event_seq + 1
+WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+RETURNING *;
 
 -- name: renew_leases
 -- Extends worker $1's leases on jobs $2 by $3 seconds; returns the ids it still holds.
@@ -187,12 +137,6 @@ WITH expired AS (
         event_seq = j.event_seq + 1
     FROM expired WHERE j.id = expired.id
     RETURNING j.*
-), event AS (
-    INSERT INTO content_job_events (job_id, seq, event_type, data)
-    SELECT id, event_seq, 'status',
-           content_job_event_data(id, status, progress_percent, progress_message,
-                                  result_asset_id, error_message)
-    FROM job
 )
 SELECT * FROM job;
 
@@ -204,6 +148,75 @@ SELECT id, event_seq FROM content_jobs WHERE id = ANY($1::uuid[]);
 -- A job's events after sequence $2, in order (replay and catch-up).
 SELECT * FROM content_job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq;
 
+-- name: queue_stats
+-- How many jobs wait, and how long the oldest has waited in seconds (metrics).
+SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+FROM content_jobs WHERE status = 'queued';
+
 -- name: notify_many
 -- Sends many NOTIFYs in one transaction: Postgres serialises notifying commits, so batch them.
 SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS t(channel, payload);
+
+-- Assets
+--
+-- `service/assets.py` owns `content_assets`; `service/storage/postgres.py` owns
+-- `content_asset_objects` and `content_asset_chunks`; `service/prune.py` owns
+-- the deletion of expired jobs.
+
+-- name: insert_object_chunk
+-- One chunk of an object being written (its object row follows in the same transaction).
+INSERT INTO content_asset_chunks (object_key, chunk_no, data) VALUES ($1, $2, $3);
+
+-- name: insert_object
+-- The object row, written last: an object is visible only once all its chunks are.
+INSERT INTO content_asset_objects (object_key, content_type, byte_size, sha256, chunk_size)
+VALUES ($1, $2, $3, $4, $5);
+
+-- name: head_object
+-- An object's metadata, without its bytes.
+SELECT * FROM content_asset_objects WHERE object_key = $1;
+
+-- name: object_chunks
+-- Chunks $2 to $3 (inclusive) of an object, in order: a byte range reads only its chunks.
+SELECT chunk_no, data FROM content_asset_chunks
+WHERE object_key = $1 AND chunk_no BETWEEN $2 AND $3
+ORDER BY chunk_no;
+
+-- name: delete_objects
+-- Deletes objects $1 and, by cascade, their chunks.
+DELETE FROM content_asset_objects WHERE object_key = ANY($1::text[]);
+
+-- name: insert_asset
+-- Records a stored object as an asset of company $2 (and of job $3, if any).
+INSERT INTO content_assets
+    (id, company_id, job_id, object_key, filename, content_type, byte_size, sha256)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING *;
+
+-- name: get_asset
+-- One asset of one company: another company's asset is simply not found.
+SELECT * FROM content_assets WHERE id = $1 AND company_id = $2;
+
+-- name: job_asset_keys
+-- The object keys of the assets of jobs $1 (deleted from storage before their rows).
+SELECT object_key FROM content_assets WHERE job_id = ANY($1::uuid[]);
+
+-- name: delete_job_assets
+-- Deletes the asset rows of jobs $1 (their objects were deleted from storage just before).
+DELETE FROM content_assets WHERE job_id = ANY($1::uuid[]);
+
+-- name: lock_expired_jobs
+-- Up to $2 terminal jobs finished before $1, locked so that concurrent prunes share the work.
+SELECT id FROM content_jobs
+WHERE finished_at < $1 AND status IN ('done', 'failed', 'cancelled')
+ORDER BY finished_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: delete_jobs
+-- Deletes jobs $1 and, by cascade, their events and any asset rows left.
+DELETE FROM content_jobs WHERE id = ANY($1::uuid[]);
+
+-- name: prune_cutoff
+-- The database's now minus $1: every replica and the prune agree on one clock.
+SELECT now() - $1::interval;

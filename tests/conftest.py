@@ -7,9 +7,10 @@ migrated once into a template database, and each test gets its own
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ SECRET = "test-secret-that-is-long-enough-for-hs256"
 TEMPLATE = "content_jobs_template"
 _counter = itertools.count()
 
-configure("console", "warning")
+# info, so tests can assert the canonical request log line with capture_logs
+configure("console", "info")
 
 
 def with_database(dsn: str, name: str) -> str:
@@ -104,11 +106,36 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
 Client = TestClient[web.Request, web.Application]
 
 
+MakeClient = Callable[..., Awaitable[Client]]
+
+
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
-    """The service on a real loopback port (role api: no runner unless a test asks)."""
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
+async def make_client(settings: Settings) -> AsyncIterator[MakeClient]:
+    """Start the service on a real loopback port with some settings changed."""
+    clients: list[Client] = []
+
+    async def make(**overrides: Any) -> Client:
+        app = create_app(dataclasses.replace(settings, **overrides))
+        test_client: Client = TestClient(TestServer(app, handler_cancellation=True))
+        await test_client.start_server()
+        clients.append(test_client)
+        return test_client
+
+    yield make
+    for test_client in clients:
+        await test_client.close()
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> Client:
+    """The service with role api: it serves, and runs no jobs."""
+    return await make_client()
+
+
+@pytest.fixture
+async def worker_client(make_client: MakeClient) -> Client:
+    """The service with role all: it serves and runs jobs."""
+    return await make_client(role="all", job_lease_seconds=3.0)
 
 
 def make_token(*companies: str, viewer: bool = False, ttl: float | None = None) -> str:

@@ -22,9 +22,7 @@ class JobContext(Protocol):
     async def progress(self, percent: int, message: str | None = None) -> None:
         """Report progress; cheap to call often (writes are coalesced)."""
 
-    async def store_asset(
-        self, data: bytes, content_type: str, filename: str | None = None
-    ) -> str:
+    async def store_asset(self, data: bytes, content_type: str, filename: str | None = None) -> str:
         """Store a result file; the job's `resultAssetId` names it once the job is done."""
 
 
@@ -86,6 +84,9 @@ def integer(
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"input.{key} must be an integer")
     if (low is not None and value < low) or (high is not None and value > high):
+        if low is None or high is None:
+            bound = f"at least {low}" if high is None else f"at most {high}"
+            raise InvalidInput(f"input.{key} must be an integer of {bound}")
         raise InvalidInput(f"input.{key} must be an integer from {low} to {high}")
     return value
 

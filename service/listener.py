@@ -1,0 +1,257 @@
+"""The replica's one LISTEN connection and its fan-out to event streams and workers.
+
+A stream subscribes to its job before reading anything (so nothing committed
+in between is missed), and the listener `LISTEN`s on the job's channel while
+at least one stream wants it. A notification is only a hint ("job X has
+events up to seq n"): each job's `Topic` reads the new rows once for all its
+streams on this replica, so a dropped or coalesced NOTIFY loses nothing and
+no event is sent twice. A sweep re-reads `event_seq` of every listened job
+each second, which finds events whose NOTIFY never came (a replica that died
+between its commit and its NOTIFY, or a listener that was reconnecting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import structlog
+
+from service.db import DB_ERRORS, connect
+from service.jobs import QUEUED_CHANNEL, Event, channel
+from service.store import Store
+
+log = structlog.get_logger(__name__)
+
+#: events a topic keeps in memory for streams that are a little behind
+CACHE_SIZE = 128
+
+
+class Topic:
+    """One job's events as this replica knows them, shared by the job's streams."""
+
+    def __init__(self, job_id: uuid.UUID, store: Store) -> None:
+        self.job_id = job_id
+        self.subscriptions: set[Subscription] = set()
+        self._store = store
+        self._hinted = 0  # the newest seq we were told of
+        self._fetched = 0  # the newest seq read into the cache
+        self._cache: list[Event] = []
+        self._lock = asyncio.Lock()
+
+    def hint(self, seq: int) -> None:
+        if seq > self._hinted:
+            self._hinted = seq
+            for subscription in self.subscriptions:
+                subscription.wake()
+
+    def seed(self, seq: int) -> None:
+        """Start the cache at a seq a stream already has: no need to read older rows."""
+        if not self._cache and seq > self._fetched:
+            self._fetched = seq
+
+    async def events_after(self, seq: int) -> list[Event]:
+        if self._hinted > self._fetched:
+            async with self._lock:
+                if self._hinted > self._fetched:
+                    self._remember(await self._store.events_after(self.job_id, self._fetched))
+        first_cached = self._cache[0].seq if self._cache else self._fetched + 1
+        if seq + 1 >= first_cached:
+            return [event for event in self._cache if event.seq > seq]
+        return await self._store.events_after(self.job_id, seq)  # far behind: read it all
+
+    def _remember(self, events: list[Event]) -> None:
+        if events:
+            self._cache = (self._cache + events)[-CACHE_SIZE:]
+            self._fetched = events[-1].seq
+            self._hinted = max(self._hinted, self._fetched)
+
+
+class Subscription:
+    """A stream's interest in a job: `wait()` returns when the job may have new events."""
+
+    def __init__(self, topic: Topic) -> None:
+        self.topic = topic
+        self.closed = False
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._woken.set()
+
+    async def wait(self) -> None:
+        await self._woken.wait()
+        self._woken.clear()
+
+    async def events_after(self, seq: int) -> list[Event]:
+        return await self.topic.events_after(seq)
+
+
+class Listener:
+    def __init__(
+        self,
+        dsn: str,
+        store: Store,
+        *,
+        sweep_interval: float = 1.0,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self._store = store
+        self._sweep_interval = sweep_interval
+        self._on_queued = on_queued
+        self.topics: dict[uuid.UUID, Topic] = {}
+        self._conn: asyncpg.Connection[Any] | None = None
+        self._lock = asyncio.Lock()  # one command at a time on the connection
+        self._lost = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self._closing = False
+
+    @property
+    def channel_count(self) -> int:
+        """Job channels this replica LISTENs on (returns to 0 when no stream is open)."""
+        return len(self.topics)
+
+    @property
+    def stream_count(self) -> int:
+        return sum(len(topic.subscriptions) for topic in self.topics.values())
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._stay_connected(), name="listener"),
+            asyncio.create_task(self._sweep_forever(), name="listener-sweep"),
+        ]
+
+    def shutdown(self) -> None:
+        """Tell every open stream to end (on_shutdown): aiohttp would wait for them."""
+        self._closing = True
+        for topic in self.topics.values():
+            for subscription in topic.subscriptions:
+                subscription.close()
+
+    async def close(self) -> None:
+        self.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.close(), timeout=2)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, job_id: uuid.UUID) -> AsyncIterator[Subscription]:
+        topic = self.topics.get(job_id)
+        if topic is None:
+            topic = self.topics[job_id] = Topic(job_id, self._store)
+            await self._listen(channel(job_id))
+        subscription = Subscription(topic)
+        if self._closing:
+            subscription.close()
+        topic.subscriptions.add(subscription)
+        try:
+            yield subscription
+        finally:
+            topic.subscriptions.discard(subscription)
+            if not topic.subscriptions and self.topics.get(job_id) is topic:
+                del self.topics[job_id]
+                await asyncio.shield(self._unlisten(channel(job_id)))
+
+    async def sweep(self) -> None:
+        """Hint every listened job with its newest seq from the table."""
+        if not self.topics:
+            return
+        seqs = await self._store.event_seqs(list(self.topics))
+        for job_id, seq in seqs.items():
+            topic = self.topics.get(job_id)
+            if topic is not None:
+                topic.hint(seq)
+
+    async def _listen(self, name: str) -> None:
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                with contextlib.suppress(*DB_ERRORS):
+                    await self._conn.add_listener(name, self._notified)
+
+    async def _unlisten(self, name: str) -> None:
+        async with self._lock:
+            if self._conn is not None and not self._conn.is_closed():
+                with contextlib.suppress(*DB_ERRORS):
+                    await self._conn.remove_listener(name, self._notified)
+
+    def _notified(self, conn: object, pid: int, name: str, payload: object) -> None:
+        if name == QUEUED_CHANNEL:
+            if self._on_queued is not None:
+                self._on_queued()
+            return
+        job_id, _, seq = str(payload).partition(":")
+        try:
+            topic = self.topics.get(uuid.UUID(job_id))
+            if topic is not None:
+                topic.hint(int(seq))
+        except ValueError:
+            log.warning("bad_notification", channel=name, payload=payload)
+
+    async def _stay_connected(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._connect()
+                delay = 0.1
+                await self._until_lost()
+            except DB_ERRORS as exc:
+                log.warning("listener_connection_lost", error=str(exc), retry_in=delay)
+            self.connected.clear()
+            if self._conn is not None:
+                self._conn.terminate()
+                self._conn = None
+            self.reconnects += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _until_lost(self, check_every: float = 5.0) -> None:
+        """Return when the connection is gone; a silent network fault is found by a ping."""
+        while not self._lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(check_every):
+                    await self._lost.wait()
+                    return
+            async with self._lock:
+                assert self._conn is not None
+                await self._conn.fetchval("SELECT 1", timeout=check_every)
+
+    async def _connect(self) -> None:
+        self._lost.clear()
+        conn = await connect(self._dsn)
+        conn.add_termination_listener(lambda _: self._lost.set())
+        async with self._lock:
+            self._conn = conn
+            names = [channel(job_id) for job_id in list(self.topics)]
+            if self._on_queued is not None:
+                names.append(QUEUED_CHANNEL)
+            for name in names:
+                await conn.add_listener(name, self._notified)
+        self.connected.set()
+        log.info("listener_connected", channels=len(names), reconnects=self.reconnects)
+        # Whatever was committed while we were away: catch every stream up.
+        await self.sweep()
+        if self._on_queued is not None:
+            self._on_queued()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            try:
+                await self.sweep()
+            except DB_ERRORS as exc:
+                log.warning("sweep_failed", error=str(exc))

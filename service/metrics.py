@@ -1,0 +1,74 @@
+"""Prometheus metrics: one registry per application, scraped at `/metrics`.
+
+Counters and histograms are updated where things happen (HTTP middleware,
+submit route, runner); gauges that describe the whole system (queue depth,
+oldest queued job) are read from Postgres when scraped, so every replica
+reports the same truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "content_jobs_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "content_jobs_http_request_duration_seconds",
+            "Time to answer a request (for streams: to its end)",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.jobs_submitted = Counter(
+            "content_jobs_jobs_submitted", "Jobs accepted", ["job_type"], registry=r
+        )
+        self.jobs_started = Counter(
+            "content_jobs_jobs_started", "Runs started by this replica", ["job_type"], registry=r
+        )
+        self.jobs_finished = Counter(
+            "content_jobs_jobs_finished",
+            "Runs ended by this replica, by outcome (done, failed, cancelled, shutdown)",
+            ["job_type", "outcome"],
+            registry=r,
+        )
+        self.job_duration = Histogram(
+            "content_jobs_job_duration_seconds",
+            "Run time of a job on this replica",
+            ["job_type", "outcome"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge("content_jobs_queue_depth", "Jobs queued", registry=r)
+        self.oldest_queued = Gauge(
+            "content_jobs_oldest_queued_age_seconds", "Age of the oldest queued job", registry=r
+        )
+
+    def watch(self, name: str, read: Callable[[], float], kind: str = "gauge") -> None:
+        """Expose a value some component keeps (open streams, reconnects), read when scraped."""
+        self.registry.register(_Reading(name, read, kind))
+
+    def job_finished(self, job_type: str, outcome: str, seconds: float) -> None:
+        self.jobs_finished.labels(job_type, outcome).inc()
+        self.job_duration.labels(job_type, outcome).observe(seconds)
+
+
+class _Reading(Collector):
+    def __init__(self, name: str, read: Callable[[], float], kind: str) -> None:
+        self._name, self._read, self._kind = name, read, kind
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily if self._kind == "counter" else GaugeMetricFamily
+        yield family(self._name, self._name.replace("_", " "), value=self._read())

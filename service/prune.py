@@ -1,0 +1,84 @@
+"""Retention: delete terminal jobs finished longer ago than a duration, with everything
+they left behind (events, asset rows and stored objects).
+
+Safe while replicas serve: only terminal jobs are touched (no worker writes
+them again), each batch is one short transaction over rows locked with
+`SKIP LOCKED` (concurrent prunes share the work rather than wait), and a
+reader that loses the race for a pruned asset gets a plain 404.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+
+from service.assets import AssetStore
+from service.db import create_pool
+from service.queries import QUERIES
+from service.settings import Settings
+from service.storage import make_storage
+
+log = structlog.get_logger(__name__)
+
+BATCH_SIZE = 500
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`45s`, `90m`, `12h` or `30d`: one whole number and one unit, nothing else."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30d, 12h, 90m or 45s")
+    amount, unit = match.groups()
+    return timedelta(**{_UNITS[unit]: int(amount)})
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneResult:
+    #: jobs finished before this (database clock) were deleted
+    cutoff: datetime
+    jobs: int
+    assets: int
+
+
+async def prune(
+    pool: asyncpg.Pool[Any],
+    assets: AssetStore,
+    older_than: timedelta,
+    batch_size: int = BATCH_SIZE,
+) -> PruneResult:
+    """Delete in batches until none is left; the cutoff is fixed once, so this ends."""
+    cutoff: datetime = await pool.fetchval(QUERIES["prune_cutoff"], older_than)
+    jobs = deleted_assets = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(QUERIES["lock_expired_jobs"], cutoff, batch_size)
+            job_ids = [row["id"] for row in rows]
+            if job_ids:
+                deleted_assets += await assets.delete_for_jobs(conn, job_ids)
+                await conn.execute(QUERIES["delete_jobs"], job_ids)
+        jobs += len(job_ids)
+        if job_ids:
+            log.info("prune_batch", jobs=len(job_ids), total_jobs=jobs, cutoff=cutoff.isoformat())
+        if len(job_ids) < batch_size:
+            return PruneResult(cutoff, jobs, deleted_assets)
+
+
+async def run(settings: Settings, older_than: timedelta, batch_size: int) -> PruneResult:
+    """One prune with a pool and storage of its own (the `content-jobs prune` command)."""
+    # two connections: the batch's transaction, and the postgres storage deleting objects
+    pool = await create_pool(settings.database_url, 2)
+    try:
+        assets = AssetStore(pool, await make_storage(settings, pool))
+        try:
+            return await prune(pool, assets, older_than, batch_size)
+        finally:
+            await assets.close()
+    finally:
+        await pool.close()

@@ -1,0 +1,112 @@
+"""The event stream of one job (SSE): snapshot or replay, then live events, then the end.
+
+Order matters: the stream subscribes (LISTEN) before it reads the job, so
+an event committed between the read and the first notification is still
+delivered, exactly once, because every send is "the rows after the last id
+sent". A reconnect with `Last-Event-ID: n` replays the rows after n instead
+of a snapshot; whichever replica serves it, the table is the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from aiohttp import web
+from aiohttp_sse import EventSourceResponse
+
+from service import keys
+from service.db import DB_ERRORS
+from service.jobs import Event
+from service.listener import Subscription
+from service.middlewares import company_of
+from service.responses import dumps
+
+NOT_FOUND_BODY = 'event: error\ndata: {"error": "Job not found"}\n\n'
+
+
+async def job_events(request: web.Request) -> web.StreamResponse:
+    company_id = company_of(request)
+    job_id = _job_id(request)
+    if job_id is None:
+        return _not_found()
+    store = request.app[keys.STORE]
+    last_id = _last_event_id(request)
+    async with request.app[keys.LISTENER].subscribe(job_id) as subscription:
+        if last_id is None:
+            snapshot = await store.snapshot(company_id, job_id)
+            if snapshot is None:
+                return _not_found()
+            first = [snapshot]
+        else:
+            job = await store.get(company_id, job_id)
+            if job is None:
+                return _not_found()
+            # at or past the terminal event, the client has everything: end at once
+            done = job.status.terminal and last_id >= job.event_seq
+            first = [] if done else await subscription.events_after(last_id)
+        response = await _open(request)
+        try:
+            if last_id is None or not done:
+                await _send_until_terminal(response, subscription, first, last_id or 0)
+        finally:
+            response.stop_streaming()
+        return response
+
+
+async def _send_until_terminal(
+    response: EventSourceResponse,
+    subscription: Subscription,
+    events: list[Event],
+    last_id: int,
+) -> None:
+    subscription.topic.seed(events[-1].seq if events else last_id)
+    while not subscription.closed:
+        for event in events:
+            await response.send(dumps(event.data).decode(), id=str(event.seq), event=event.type)
+            last_id = event.seq
+            if event.terminal:
+                return
+        await subscription.wait()
+        events = await _events_after(subscription, last_id)
+
+
+async def _events_after(subscription: Subscription, last_id: int) -> list[Event]:
+    """New events; while the database is away, keep the stream open and keep asking."""
+    delay = 0.2
+    while True:
+        try:
+            return await subscription.events_after(last_id)
+        except DB_ERRORS:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+async def _open(request: web.Request) -> EventSourceResponse:
+    settings = request.app[keys.SETTINGS]
+    response = EventSourceResponse(ping_interval=settings.sse_heartbeat_seconds)
+    await response.prepare(request)
+    return response
+
+
+def _job_id(request: web.Request) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(request.match_info["jobId"])
+    except ValueError:
+        return None
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    """`Last-Event-ID` (what EventSource sends) or `?lastEventId=` (for clients that can't)."""
+    raw = request.headers.get("Last-Event-ID") or request.query.get("lastEventId")
+    if raw is None:
+        return None
+    try:
+        return max(int(raw), 0)
+    except ValueError:
+        return None  # not one of our ids: start afresh with a snapshot
+
+
+def _not_found() -> web.Response:
+    """A 404 an EventSource understands: it stops retrying on any non-200."""
+    return web.Response(status=404, text=NOT_FOUND_BODY, content_type="text/event-stream")

@@ -1,0 +1,199 @@
+"""CONTRACT.md, job type `markdown.html`: input `{"markdown", "title"?}` checked at submit;
+a complete HTML document, raw HTML escaped, stored as a `text/html; charset=utf-8` asset.
+
+The runner is not involved: the handler runs with a small context that stores
+through a real AssetStore, as the runner's context does, and the document is
+then fetched through the asset routes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from service import keys
+from service.assets import AssetStore
+from service.jobtypes import REGISTRY
+from service.jobtypes.markdown_html import LARGE_INPUT
+from tests.conftest import Client, auth
+
+JOBS = "/api/companies/acme/content-jobs"
+VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "col", "area", "base"}
+
+
+class Context:
+    """What the runner gives a handler, minus the database writes of progress."""
+
+    def __init__(self, assets: AssetStore, company_id: str, job_id: uuid.UUID) -> None:
+        self.assets, self.company_id, self.job_id = assets, company_id, job_id
+        self.progress_reports: list[tuple[int, str | None]] = []
+
+    async def progress(self, percent: int, message: str | None = None) -> None:
+        self.progress_reports.append((percent, message))
+
+    async def store_asset(self, data: bytes, content_type: str, filename: str | None = None) -> str:
+        asset = await self.assets.put(self.company_id, self.job_id, data, content_type, filename)
+        return str(asset.id)
+
+
+class Document(HTMLParser):
+    """What a browser would see: the doctype, elements in order, text, and nesting errors."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.doctype: str | None = None
+        self.tags: list[str] = []
+        self.texts: dict[str, list[str]] = {}
+        self.hrefs: list[str | None] = []
+        self._open: list[str] = []
+        self.errors: list[str] = []
+        self.feed(text)
+        self.close()
+        if self._open:
+            self.errors.append(f"unclosed: {self._open}")
+
+    def handle_decl(self, decl: str) -> None:
+        self.doctype = decl
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "a":
+            self.hrefs.append(dict(attrs).get("href"))
+        if tag not in VOID:
+            self._open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self._open or self._open[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self._open[-1:] or 'nothing'}")
+            return
+        self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self.texts.setdefault(self._open[-1], []).append(data)
+
+    def text(self, tag: str) -> list[str]:
+        return [t.strip() for t in self.texts.get(tag, []) if t.strip()]
+
+
+async def submit(client: Client, job_input: dict[str, Any]) -> Any:
+    resp = await client.post(
+        JOBS, json={"jobType": "markdown.html", "input": job_input}, headers=auth()
+    )
+    return resp.status, await resp.json()
+
+
+async def render(client: Client, job_input: dict[str, Any]) -> tuple[Context, Document]:
+    """Submit (so the input passes the submit-time check), run the handler, fetch the asset."""
+    status, body = await submit(client, job_input)
+    assert status == 202, body
+    job_type = REGISTRY["markdown.html"]
+    ctx = Context(client.app[keys.ASSETS], "acme", uuid.UUID(body["jobId"]))
+    result = await job_type.handler(ctx, job_type.validate(job_input))
+
+    resp = await client.get(f"/api/companies/acme/assets/{result['assetId']}", headers=auth())
+    described = await resp.json()
+    assert described["jobId"] == body["jobId"]
+    assert described["contentType"] == "text/html; charset=utf-8"
+    resp = await client.get(
+        f"/api/companies/acme/assets/{result['assetId']}/content", headers=auth()
+    )
+    assert resp.status == 200
+    assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
+    raw = await resp.read()
+    assert result["bytes"] == len(raw)
+    return ctx, Document(raw.decode("utf-8"))
+
+
+MARKDOWN = """\
+# Quarterly report
+
+Some *emphasis* and a [link](https://example.com/a?b=1&c=2).
+
+<script>alert(1)</script>
+
+## Numbers & <b>figures</b>
+
+- one
+- two
+
+```python
+print("<not html>")
+```
+
+[bad](javascript:alert(1))
+"""
+
+
+async def test_a_complete_document_with_raw_html_escaped(client: Client) -> None:
+    _, doc = await render(client, {"markdown": MARKDOWN, "title": "Q3 <draft>"})
+
+    assert doc.doctype is not None and doc.doctype.lower() == "doctype html"
+    assert doc.errors == []
+    assert doc.tags[:4] == ["html", "head", "meta", "meta"]
+    assert {"title", "style", "body", "main"} <= set(doc.tags)
+    assert doc.text("title") == ["Q3 <draft>"]
+    assert doc.text("h1") == ["Q3 <draft>", "Quarterly report"]
+    assert doc.text("h2") == ["Numbers & <b>figures</b>"]
+    assert "script" not in doc.tags
+    assert "b" not in doc.tags
+    assert "<script>alert(1)</script>" in doc.text("p")  # shown as text, never run
+    assert doc.text("code") == ['print("<not html>")']
+    assert doc.hrefs == ["https://example.com/a?b=1&c=2"]  # no javascript: link
+
+
+async def test_without_a_title_the_first_heading_names_the_document(client: Client) -> None:
+    _, doc = await render(client, {"markdown": "Intro\n\n## Findings\n"})
+    assert doc.text("title") == ["Findings"]
+    assert doc.text("h1") == []
+    _, doc = await render(client, {"markdown": ""})
+    assert doc.text("title") == ["Document"]
+    assert doc.errors == []
+
+
+async def test_large_input_reports_progress_and_renders_every_block(client: Client) -> None:
+    sections = 2000
+    markdown = "".join(f"## Section {n}\n\nParagraph {n} with *text*.\n\n" for n in range(sections))
+    assert len(markdown) >= LARGE_INPUT
+
+    ctx, doc = await render(client, {"markdown": markdown})
+
+    assert len(doc.text("h2")) == sections
+    assert doc.text("h2")[-1] == f"Section {sections - 1}"
+    percents = [percent for percent, _ in ctx.progress_reports]
+    assert len(percents) >= 10
+    assert percents == sorted(percents)
+    assert percents[0] >= 0
+    assert percents[-1] < 100
+
+
+async def test_small_input_reports_no_progress(client: Client) -> None:
+    ctx, _ = await render(client, {"markdown": "# Hi"})
+    assert ctx.progress_reports == []
+
+
+@pytest.mark.parametrize(
+    ("job_input", "field"),
+    [
+        ({}, "input.markdown is required"),
+        ({"title": "x"}, "input.markdown is required"),
+        ({"markdown": 5}, "input.markdown must be a string"),
+        ({"markdown": "x", "title": 5}, "input.title must be a string"),
+        ({"markdown": "x", "title": ["a"]}, "input.title must be a string"),
+        ({"markdown": "x", "theme": "dark"}, "input.theme is not a known field"),
+    ],
+)
+async def test_invalid_input_is_rejected_at_submit(
+    client: Client, job_input: dict[str, Any], field: str
+) -> None:
+    status, body = await submit(client, job_input)
+    assert status == 400
+    assert field in body["error"]
+
+
+async def test_markdown_html_is_a_known_job_type(client: Client) -> None:
+    resp = await client.post(JOBS, json={"jobType": "nope"}, headers=auth())
+    assert "markdown.html" in (await resp.json())["error"]

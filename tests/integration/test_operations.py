@@ -1,0 +1,101 @@
+"""Operator routes: /healthz, /readyz following the database, /metrics moving as jobs run."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.pgserver import LocalPostgres
+from tests.conftest import Client, auth
+
+JOBS = "/api/companies/acme/content-jobs"
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    return samples(text).get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_readyz_follows_the_database(cluster: Any, own_postgres: LocalPostgres) -> None:
+    """/readyz: 200 when Postgres answers; 503 with the reason while it is down; 200 again."""
+    replica = await cluster("a", "api")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{replica.url}/readyz") as resp:
+            assert resp.status == 200
+        await asyncio.to_thread(own_postgres.stop)
+        try:
+            async with asyncio.timeout(15):
+                while True:
+                    async with session.get(f"{replica.url}/readyz") as resp:
+                        if resp.status == 503:
+                            body = await resp.json()
+                            break
+                    await asyncio.sleep(0.1)
+            assert any("database unavailable" in p for p in body["problems"])
+            async with session.get(f"{replica.url}/healthz") as resp:
+                assert resp.status == 200  # alive, just not ready
+        finally:
+            await asyncio.to_thread(own_postgres.start)
+        await replica.wait_ready(timeout=20)
+
+
+async def test_metrics_move_as_jobs_run(worker_client: Client) -> None:
+    before = await (await worker_client.get("/metrics")).text()
+    ids = []
+    for _ in range(3):
+        resp = await worker_client.post(JOBS, json={"jobType": "echo"}, headers=auth())
+        ids.append(uuid.UUID((await resp.json())["jobId"]))
+    resp = await worker_client.post(
+        JOBS,
+        json={"jobType": "sleep", "input": {"seconds": 0.05, "steps": 1, "failAtStep": 1}},
+        headers=auth(),
+    )
+    async with asyncio.timeout(10):
+        while True:
+            text = await (await worker_client.get("/metrics")).text()
+            if value(text, "content_jobs_jobs_finished_total", job_type="sleep", outcome="failed"):
+                break
+            await asyncio.sleep(0.05)
+    assert value(before, "content_jobs_jobs_submitted_total", job_type="echo") == 0
+    assert value(text, "content_jobs_jobs_submitted_total", job_type="echo") == 3
+    assert value(text, "content_jobs_jobs_started_total", job_type="echo") == 3
+    assert value(text, "content_jobs_jobs_finished_total", job_type="echo", outcome="done") == 3
+    assert (
+        value(text, "content_jobs_job_duration_seconds_count", job_type="echo", outcome="done") == 3
+    )
+    assert value(text, "content_jobs_queue_depth") == 0
+    route = "/api/companies/{companyId}/content-jobs"
+    assert (
+        value(text, "content_jobs_http_requests_total", method="POST", route=route, status="202")
+        == 4
+    )
+    assert (
+        value(text, "content_jobs_http_request_duration_seconds_count", method="POST", route=route)
+        == 4
+    )
+    assert value(text, "content_jobs_listener_reconnects_total") == 0
+
+
+async def test_metrics_show_queue_and_streams(client: Client) -> None:
+    """Queue depth and age come from the table; open streams and channels from the listener."""
+    resp = await client.post(JOBS, json={"jobType": "echo"}, headers=auth())
+    job_id = (await resp.json())["jobId"]
+    stream = await client.get(f"{JOBS}/{job_id}/events", headers=auth())
+    await stream.content.readline()
+    text = await (await client.get("/metrics")).text()
+    assert value(text, "content_jobs_queue_depth") == 1
+    assert value(text, "content_jobs_oldest_queued_age_seconds") > 0
+    assert value(text, "content_jobs_sse_streams_open") == 1
+    assert value(text, "content_jobs_listened_channels") == 1
+    stream.close()

@@ -1,0 +1,224 @@
+"""The runner: claiming, progress coalescing, failure, timeouts, cancellation, leases, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from service.app import create_app
+from service.db import create_pool
+from service.jobs import Job, Status
+from service.jobtypes.registry import REGISTRY, JobContext, job_type
+from service.notifier import Notifier
+from service.runner import Runner
+from service.settings import Settings
+from service.store import NewJob, Store
+from tests.conftest import Client, auth
+from tests.sse import collect
+
+JOBS = "/api/companies/acme/content-jobs"
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    pool = await create_pool(settings.database_url, 10)
+    notifier = Notifier(pool)
+    notifier.start()
+    yield Store(pool, notifier)
+    await notifier.close()
+    await pool.close()
+
+
+async def submit_direct(store: Store, job_type: str = "echo", **job_input: Any) -> Job:
+    job, _ = await store.submit(NewJob("acme", job_type, job_input, None, max_attempts=2))
+    return job
+
+
+async def wait_for_status(
+    store: Store, job_id: uuid.UUID, *statuses: Status, timeout: float = 10
+) -> Job:
+    """Poll the table until the job reaches one of `statuses` (the condition, not a sleep)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            job = await store.get("acme", job_id)
+            assert job is not None
+            if job.status in statuses:
+                return job
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def runner(settings: Settings, store: Store) -> AsyncIterator[Runner]:
+    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=2.0))
+    runner.start()
+    yield runner
+    await runner.stop()
+
+
+async def test_two_runners_never_run_the_same_job(settings: Settings, store: Store) -> None:
+    """SKIP LOCKED: 200 jobs, two runners claiming at once, each job claimed exactly once."""
+    jobs = [await submit_direct(store, n=i) for i in range(200)]
+    runners = [Runner(store, dataclasses.replace(settings, runner_concurrency=8)) for _ in "ab"]
+    for r in runners:
+        r.start()
+    for job in jobs:
+        await wait_for_status(store, job.id, Status.DONE)
+    for r in runners:
+        await r.stop()
+    rows = await store.pool.fetch(
+        "SELECT job_id, count(*) AS n FROM content_job_events"
+        " WHERE data->>'status' = 'running' GROUP BY job_id"
+    )
+    assert len(rows) == 200 and all(row["n"] == 1 for row in rows)
+    assert sum(r.finished.get("done", 0) for r in runners) == 200
+    assert all(r.finished.get("done", 0) > 0 for r in runners)
+
+
+async def test_handler_exception_fails_the_job_with_its_message(
+    runner: Runner, store: Store
+) -> None:
+    job = await submit_direct(store, "sleep", seconds=0.05, steps=5, failAtStep=3)
+    done = await wait_for_status(store, job.id, Status.FAILED)
+    assert done.error_message == "failed at step 3"
+    assert done.progress_percent == 40
+
+
+async def test_progress_is_coalesced_to_one_write_per_100ms(
+    settings: Settings, store: Store
+) -> None:
+    """A handler reporting progress thousands of times writes at most every 100 ms."""
+
+    @job_type("chatty-test", validate=dict)
+    async def chatty(ctx: JobContext, data: dict[str, Any]) -> None:
+        deadline = time.monotonic() + 0.5
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            await ctx.progress(min(99, i // 100), f"tick {i}")
+            await asyncio.sleep(0)
+
+    try:
+        runner = Runner(store, settings)
+        runner.start()
+        job = await submit_direct(store, "chatty-test")
+        await wait_for_status(store, job.id, Status.DONE)
+        await runner.stop()
+    finally:
+        del REGISTRY["chatty-test"]
+    writes = await store.pool.fetchval(
+        "SELECT count(*) FROM content_job_events WHERE job_id = $1 AND event_type = 'progress'",
+        job.id,
+    )
+    assert 2 <= writes <= 8  # 0.5 s at one write per 100 ms, plus the final flush
+
+
+async def test_timeout_fails_the_job(settings: Settings, store: Store) -> None:
+    runner = Runner(store, dataclasses.replace(settings, job_type_timeouts={"sleep": 0.3}))
+    runner.start()
+    job = await submit_direct(store, "sleep", seconds=30, steps=30)
+    failed = await wait_for_status(store, job.id, Status.FAILED)
+    await runner.stop()
+    assert failed.error_message == "timed out after 0.3 seconds"
+
+
+async def test_cancel_stops_a_running_handler_within_a_second(
+    worker_client: Client, store: Store
+) -> None:
+    resp = await worker_client.post(
+        JOBS, json={"jobType": "sleep", "input": {"seconds": 60, "steps": 60}}, headers=auth()
+    )
+    job_id = uuid.UUID((await resp.json())["jobId"])
+    await wait_for_status(store, job_id, Status.RUNNING)
+    runner = worker_client.app[__import__("service.keys").keys.RUNNER]
+    assert job_id in runner.runs
+    task = runner.runs[job_id].handler_task
+    assert task is not None
+    started = time.monotonic()
+    resp = await worker_client.post(f"{JOBS}/{job_id}/cancel", headers=auth())
+    assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
+    async with asyncio.timeout(1.0):
+        while not task.done():
+            await asyncio.sleep(0.01)
+    assert task.cancelled()
+    assert time.monotonic() - started < 1.0
+    job = await store.get("acme", job_id)
+    assert job is not None and job.status is Status.CANCELLED
+    async with worker_client.get(f"{JOBS}/{job_id}/events", headers=auth()) as stream:
+        events = await asyncio.wait_for(collect(stream), 5)
+    assert [e.data["status"] for e in events] == ["cancelled"]
+
+
+async def test_expired_lease_requeues_then_fails_at_the_attempt_limit(
+    settings: Settings, store: Store
+) -> None:
+    """A job whose replica died goes back to queued (attempts + 1), then fails at the limit."""
+    job = await submit_direct(store, "sleep", seconds=0.1, steps=1)  # max_attempts=2
+    dead = await store.claim("dead-replica", 0.2, 10)
+    assert [j.id for j in dead] == [job.id]
+    await asyncio.sleep(0.3)  # the dead replica's lease runs out (time is the subject here)
+    requeued = await store.reap_expired_leases()
+    assert [(j.status, j.attempts) for j in requeued] == [(Status.QUEUED, 2)]
+    again = await store.claim("dead-replica", 0.2, 10)
+    assert [j.attempts for j in again] == [2]
+    await asyncio.sleep(0.3)
+    failed = await store.reap_expired_leases()
+    assert failed[0].status is Status.FAILED
+    assert failed[0].error_message == "worker lost during attempt 2 of 2: giving up"
+    # the dead run's late writes change nothing
+    assert await store.finish(again[0], "dead-replica", "done") is None
+
+
+async def test_runner_reaps_and_finishes_a_dead_replicas_job(
+    settings: Settings, store: Store
+) -> None:
+    """A replica is SIGKILLed mid-job: another one requeues it after its lease and runs it."""
+    job = await submit_direct(store, "sleep", seconds=0.1, steps=1)
+    [claimed] = await store.claim("dead-replica", 0.5, 1)
+    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=2.0))
+    runner.start()
+    done = await wait_for_status(store, job.id, Status.DONE)
+    await runner.stop()
+    assert done.attempts == 2 and claimed.attempts == 1
+
+
+async def test_shutdown_requeues_unfinished_jobs(settings: Settings, store: Store) -> None:
+    """SIGTERM path: stop claiming, wait the grace, requeue what is left; nothing lost."""
+    runner = Runner(store, dataclasses.replace(settings, shutdown_grace_seconds=0.2))
+    runner.start()
+    long = await submit_direct(store, "sleep", seconds=60, steps=60)
+    short = await submit_direct(store, "sleep", seconds=0.15, steps=1)
+    await wait_for_status(store, long.id, Status.RUNNING)
+    await wait_for_status(store, short.id, Status.RUNNING)
+    await runner.stop()
+    assert (await wait_for_status(store, short.id, Status.DONE)).status is Status.DONE
+    requeued = await store.get("acme", long.id)
+    assert requeued is not None
+    assert requeued.status is Status.QUEUED and requeued.attempts == 1
+    assert not runner.runs
+
+
+async def test_job_starts_within_milliseconds_of_submit(worker_client: Client, db: Any) -> None:
+    """An idle worker is woken by NOTIFY, not by its 1 s poll."""
+    await asyncio.sleep(0.2)  # let the worker go idle on its poll wait
+    for _ in range(5):
+        resp = await worker_client.post(JOBS, json={"jobType": "echo"}, headers=auth())
+        job_id = uuid.UUID((await resp.json())["jobId"])
+        async with asyncio.timeout(5):
+            while True:
+                row = await db.fetchrow(
+                    "SELECT created_at, started_at FROM content_jobs WHERE id = $1", job_id
+                )
+                if row["started_at"] is not None:
+                    break
+                await asyncio.sleep(0.01)
+        assert (row["started_at"] - row["created_at"]).total_seconds() < 0.3
+
+
+__all__ = ["asyncpg", "create_app"]

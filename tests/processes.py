@@ -1,0 +1,76 @@
+"""Real `content-jobs serve` processes over one Postgres, for multi-replica tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+import aiohttp
+
+from service.pgserver import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Replica:
+    """One service process; its log goes to a file the test prints when it fails."""
+
+    def __init__(self, name: str, role: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.role = role
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve", "--no-migrate",
+             "--host", "127.0.0.1", "--port", str(self.port), "--role", self.role],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    async def wait_ready(self, timeout: float = 30) -> None:
+        """Until /readyz says 200: database, schema and listener all there."""
+        async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
+            while True:
+                assert self.process is not None and self.process.poll() is None, self.logs()
+                try:
+                    async with session.get(f"{self.url}/readyz") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    async def wait_exit(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        async with asyncio.timeout(timeout):
+            while (code := self.process.poll()) is None:
+                await asyncio.sleep(0.05)
+        return code
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+        if self._log is not None:
+            self._log.close()
+
+    def logs(self) -> str:
+        return f"--- {self.name} ---\n" + self.log_path.read_text(errors="replace")[-5000:]
