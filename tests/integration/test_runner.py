@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from service import keys
 from service.app import create_app
 from service.db import create_pool
 from service.jobs import Job, Status
@@ -135,9 +136,10 @@ async def test_cancel_stops_a_running_handler_within_a_second(
         JOBS, json={"jobType": "sleep", "input": {"seconds": 60, "steps": 60}}, headers=auth()
     )
     job_id = uuid.UUID((await resp.json())["jobId"])
-    await wait_for_status(store, job_id, Status.RUNNING)
-    runner = worker_client.app[__import__("service.keys").keys.RUNNER]
-    assert job_id in runner.runs
+    runner = worker_client.app[keys.RUNNER]
+    async with asyncio.timeout(10):  # claimed in the table, then recorded by the runner
+        while job_id not in runner.runs or runner.runs[job_id].handler_task is None:
+            await asyncio.sleep(0.01)
     task = runner.runs[job_id].handler_task
     assert task is not None
     started = time.monotonic()
