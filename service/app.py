@@ -9,6 +9,7 @@ from aiohttp import web
 
 from service import keys
 from service.assets import AssetStore
+from service.cors import setup_cors
 from service.db import create_pool
 from service.listener import Listener
 from service.metrics import Metrics
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(add_request_id_header)
     app.on_shutdown.append(begin_shutdown)
     setup_routes(app, api=role_runs_api(settings.role))
+    setup_cors(app, settings.cors_origins)
     return app
 
 

@@ -1,16 +1,27 @@
-"""The `content-jobs` command: serve, migrate, token, dev, prune."""
+"""The `content-jobs` command: serve, migrate, token, dev, prune; submit, jobs, watch."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from service.settings import ROLES, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from service.client import ContentJobsClient
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+DEFAULT_URL = "http://127.0.0.1:8080"
+EXIT_STATUS = """\
+exit status: 0 the job is done, 1 it failed, 2 it was cancelled,
+3 the API or the network failed (usage errors exit 2, as argparse does)"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,7 +72,64 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8080)
     dev.add_argument("--data-dir", type=Path, default=Path(".pgdata"))
     dev.set_defaults(func=_dev)
+    _client_commands(commands)
     return parser
+
+
+def _client_commands(commands: Any) -> None:
+    """The commands that talk to a running server over its HTTP API."""
+    api = _api_options()
+    formatter = argparse.RawDescriptionHelpFormatter
+    submit = commands.add_parser(
+        "submit", parents=[api], help="submit a job", epilog=EXIT_STATUS, formatter_class=formatter
+    )
+    submit.add_argument("job_type", metavar="TYPE", help="a job type, e.g. sleep")
+    submit.add_argument(
+        "--input", metavar="JSON", type=_json_object, default={}, help="the input, a JSON object"
+    )
+    submit.add_argument("--source-task-id", metavar="ID", help="the task this job belongs to")
+    submit.add_argument("--follow", action="store_true", help="show progress until it ends")
+    submit.set_defaults(func=_submit)
+
+    jobs = commands.add_parser("jobs", parents=[api], help="list the company's recent jobs")
+    jobs.add_argument("--status", choices=STATUSES, help="only jobs with this status")
+    jobs.add_argument("--limit", type=_positive_int, default=20, help="at most N (default 20)")
+    jobs.set_defaults(func=_jobs)
+
+    watch = commands.add_parser(
+        "watch",
+        parents=[api],
+        help="follow a job live",
+        epilog=EXIT_STATUS,
+        formatter_class=formatter,
+    )
+    watch.add_argument("job_id", metavar="JOB_ID")
+    watch.set_defaults(func=_watch)
+
+
+def _api_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("server")
+    group.add_argument("--url", help=f"the server (CONTENT_JOBS_URL, default {DEFAULT_URL})")
+    group.add_argument("--token", metavar="TOKEN", help="an access token (CONTENT_JOBS_TOKEN)")
+    group.add_argument("--company", metavar="ID", help="the company id (CONTENT_JOBS_COMPANY)")
+    return options
+
+
+def _json_object(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('must be a JSON object, like {"seconds": 5}')
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a positive integer")
+    return int(raw)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -180,3 +248,92 @@ def _dev_db_port(data_dir: Path) -> int:
     port = free_port()
     port_file.write_text(str(port))
     return port
+
+
+def _client(args: argparse.Namespace) -> ContentJobsClient:
+    """A client from the flags, else the environment; a missing token or company is an error."""
+    from service.client import ContentJobsClient
+
+    url = args.url or os.environ.get("CONTENT_JOBS_URL") or DEFAULT_URL
+    token = args.token or os.environ.get("CONTENT_JOBS_TOKEN")
+    company = args.company or os.environ.get("CONTENT_JOBS_COMPANY")
+    if not token:
+        raise SettingsError("no token: pass --token or set CONTENT_JOBS_TOKEN")
+    if not company:
+        raise SettingsError("no company: pass --company ID or set CONTENT_JOBS_COMPANY")
+    return ContentJobsClient(url, token, company)
+
+
+def _call(client: ContentJobsClient, command: Callable[[ContentJobsClient], Awaitable[int]]) -> int:
+    """Run one client command; API and network errors become one line and exit status 3."""
+    import asyncio
+
+    import aiohttp
+
+    from service.client import ContentJobsError
+    from service.console import EXIT_ERROR
+
+    async def run() -> int:
+        async with client:
+            return await command(client)
+
+    try:
+        return asyncio.run(run())
+    except (ContentJobsError, aiohttp.ClientError, TimeoutError) as exc:
+        print(f"content-jobs: {str(exc) or type(exc).__name__}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+
+
+def _submit(args: argparse.Namespace) -> int:
+    async def submit(jobs: ContentJobsClient) -> int:
+        submitted = await jobs.submit(args.job_type, args.input, args.source_task_id)
+        print(submitted["jobId"], flush=True)
+        return await _follow(jobs, submitted["jobId"]) if args.follow else 0
+
+    return _call(_client(args), submit)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    async def watch(jobs: ContentJobsClient) -> int:
+        return await _follow(jobs, args.job_id)
+
+    return _call(_client(args), watch)
+
+
+async def _follow(jobs: ContentJobsClient, job_id: str) -> int:
+    """Show the job's events until it ends; the exit status tells how it ended."""
+    from contextlib import aclosing
+
+    from service.console import EventPrinter, exit_code
+
+    printer, status = EventPrinter(sys.stdout), None
+    try:
+        async with aclosing(jobs.watch(job_id)) as events:
+            async for event in events:
+                printer.show(event)
+                status = event.data.get("status")
+    finally:
+        printer.close()
+    return exit_code(status)
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    async def list_jobs(jobs: ContentJobsClient) -> int:
+        from contextlib import aclosing
+
+        from service.client import Job
+        from service.console import jobs_table
+
+        found: list[Job] = []
+        async with aclosing(jobs.list(status=args.status, page_size=min(args.limit, 200))) as it:
+            async for job in it:
+                found.append(job)
+                if len(found) == args.limit:
+                    break
+        print(jobs_table(found))
+        return 0
+
+    return _call(_client(args), list_jobs)

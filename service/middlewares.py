@@ -101,8 +101,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every `/api/` route needs a valid token; handlers then check the company."""
-    if request.path.startswith("/api/"):
+    """Every `/api/` route needs a valid token; handlers then check the company.
+
+    A CORS preflight (`OPTIONS`) is the exception: browsers never send a token with it.
+    """
+    if request.path.startswith("/api/") and request.method != "OPTIONS":
         request[keys.CALLER] = authenticate(request, request.app[keys.SETTINGS].auth_jwt_secret)
     return await handler(request)
 

@@ -18,6 +18,8 @@ from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput, known_types
 from service.middlewares import company_of
+from service.openapi import openapi_json
+from service.pages import STATIC_DIR, index
 from service.responses import dumps, json_response
 from service.store import IdempotencyConflict, ListFilter, NewJob
 
@@ -33,6 +35,9 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get("/metrics", health.metrics)
     if not api:
         return
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC_DIR)
+    app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get(ASSETS_PATH + "/{assetId}", asset_routes.get_asset)
     app.router.add_get(ASSETS_PATH + "/{assetId}/content", asset_routes.asset_content)
     app.router.add_post(JOBS_PATH, submit_job)

@@ -52,6 +52,8 @@ class Settings:
     #: prepended to every object key, so deployments can share a bucket
     s3_prefix: str = ""
     s3_region: str | None = None
+    #: browser origins allowed to call the API cross-origin; none: CORS is off
+    cors_origins: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -88,6 +90,7 @@ class Settings:
             "s3_endpoint_url": _optional(env, "S3_ENDPOINT_URL", _http_url),
             "s3_prefix": _optional(env, "S3_PREFIX", str),
             "s3_region": _optional(env, "S3_REGION", str),
+            "cors_origins": _optional(env, "CORS_ORIGINS", _origins),
         }
         values.update(overrides)
         if values["storage_backend"] == "s3" and not values["s3_bucket"]:
@@ -195,6 +198,18 @@ def _type_timeouts(raw: str) -> dict[str, float]:
             raise ValueError(f"{item!r} is not TYPE=SECONDS")
         result[name.strip()] = _positive_float(seconds.strip())
     return result
+
+
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """`https://a.example,http://localhost:3000` -> each origin, checked: a typo fails start-up."""
+    origins = tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise ValueError(f"{origin!r} is not an origin like https://app.example.com[:port]")
+    return origins
 
 
 def role_runs_api(role: Role) -> bool:
