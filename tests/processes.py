@@ -31,6 +31,9 @@ class Replica:
         self._log: IO[bytes] | None = None
 
     def start(self) -> None:
+        """Start (or start again, on the same port)."""
+        if self._log is not None:
+            self._log.close()
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--no-migrate",

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from service.client import ContentJobsClient, Reconnect
 from service.pgserver import LocalPostgres
 from tests.conftest import make_token
 from tests.sse import SseEvent, read_events
@@ -152,3 +153,28 @@ async def test_sigterm_requeues_running_jobs_and_exits_zero(cluster: Any) -> Non
         async with session.get(f"{api.url}{JOBS}/{job_id}", headers=HEADERS) as resp:
             job = await resp.json()
         assert job["status"] == "queued" and job["attempts"] == 1
+
+
+async def test_client_watch_survives_its_replica_going_away(cluster: Any) -> None:
+    """The Python client's watch() across a real server-side disconnect: the api replica
+    serving it is stopped mid-job and comes back; no event is lost or repeated."""
+    api = await cluster("api", "api")
+    await cluster("b", "worker")
+    async with aiohttp.ClientSession() as session:
+        job_id = await submit(session, api.url, seconds=3, steps=15)
+    reconnect = Reconnect(initial_delay=0.2, max_delay=0.5, max_failures=40)
+    seen: list[Any] = []
+    async with ContentJobsClient(api.url, make_token("acme"), "acme", reconnect=reconnect) as jobs:
+        async with asyncio.timeout(40):
+            async for event in jobs.watch(job_id):
+                seen.append(event)
+                if len(seen) == 3:
+                    api.signal(signal.SIGTERM)  # the stream is closed by the server
+                    assert await api.wait_exit(15) == 0
+                    api.start()  # same port: the client's retries find it again
+    async with aiohttp.ClientSession() as session:
+        full = await history(session, api.url, job_id)
+    assert [(e.id, e.event, e.data) for e in seen[1:]] == [
+        (e.id, e.event, e.data) for e in full if e.id is not None and e.id > seen[0].id
+    ]
+    assert seen[-1].data["status"] == "done"
