@@ -49,7 +49,37 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
 
 async def submit_job(request: web.Request) -> web.Response:
     company_id = company_of(request, write=True)
-    body = await _json_object(request)
+    job_type, job_input, source_task_id = _submission(await _json_object(request))
+    key = _idempotency_key(request)
+    request_hash = None
+    if key is not None:
+        canonical = {"jobType": job_type, "input": job_input, "sourceTaskId": source_task_id}
+        request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS))
+    new = NewJob(
+        company_id=company_id,
+        job_type=job_type,
+        input=job_input,
+        source_task_id=source_task_id,
+        max_attempts=request.app[keys.SETTINGS].job_max_attempts,
+        idempotency_key=key,
+        idempotency_hash=request_hash.hexdigest() if request_hash else None,
+    )
+    try:
+        job, created = await request.app[keys.STORE].submit(new)
+    except IdempotencyConflict:
+        raise conflict("Idempotency-Key was already used with a different request body") from None
+    if created:
+        request.app[keys.METRICS].jobs_submitted.labels(job_type).inc()
+    location = f"/api/companies/{company_id}/content-jobs/{job.id}"
+    return json_response(
+        {"jobId": job.id, "status": job.status.value, "createdAt": job.created_at},
+        status=202,
+        headers={"Location": location},
+    )
+
+
+def _submission(body: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
+    """(jobType, input, sourceTaskId) of a POST body, each checked in CONTRACT.md's order."""
     job_type = body.get("jobType")
     if not isinstance(job_type, str) or not job_type.strip():
         raise bad_request("jobType is required")
@@ -67,38 +97,16 @@ async def submit_job(request: web.Request) -> web.Response:
         REGISTRY[job_type].validate(job_input)
     except InvalidInput as exc:
         raise bad_request(f"invalid input for {job_type}: {exc}") from None
+    return job_type, job_input, source_task_id
 
+
+def _idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 200:
         raise bad_request("Idempotency-Key must be 1 to 200 characters")
     if key is not None and not _storable(key):
         raise bad_request("Idempotency-Key must be UTF-8 text")
-    request_hash = None
-    if key is not None:
-        canonical = {"jobType": job_type, "input": job_input, "sourceTaskId": source_task_id}
-        request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS))
-    settings = request.app[keys.SETTINGS]
-    new = NewJob(
-        company_id=company_id,
-        job_type=job_type,
-        input=job_input,
-        source_task_id=source_task_id,
-        max_attempts=settings.job_max_attempts,
-        idempotency_key=key,
-        idempotency_hash=request_hash.hexdigest() if request_hash else None,
-    )
-    try:
-        job, created = await request.app[keys.STORE].submit(new)
-    except IdempotencyConflict:
-        raise conflict("Idempotency-Key was already used with a different request body") from None
-    if created:
-        request.app[keys.METRICS].jobs_submitted.labels(job_type).inc()
-    location = f"/api/companies/{company_id}/content-jobs/{job.id}"
-    return json_response(
-        {"jobId": job.id, "status": job.status.value, "createdAt": job.created_at},
-        status=202,
-        headers={"Location": location},
-    )
+    return key
 
 
 async def list_jobs(request: web.Request) -> web.Response:
