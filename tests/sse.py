@@ -1,4 +1,9 @@
-"""A small, strict SSE reader for tests: parses what actually went over the wire."""
+"""A small, strict SSE reader for tests: what actually went over the wire.
+
+`service.sse_parser` reads streams as EventSource does (ids carried forward,
+comments dropped); the tests need the raw wire instead: each event's own
+`id:` line (or its absence) and the `: ping` comments.
+"""
 
 from __future__ import annotations
 
