@@ -31,6 +31,16 @@ testcov: $(STAMP)  ## tests with branch coverage
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report --skip-covered
 
+.PHONY: bench
+bench: $(STAMP)  ## run every benchmark (~15 min): table on stdout, bench/results/latest.json
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
+.PHONY: bench-smoke
+bench-smoke: $(STAMP)  ## every benchmark workload, tiny (seconds): checks the harness, not speed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m bench --smoke
+
 .PHONY: format
 format: $(STAMP)  ## format the code
 	$(BIN)/ruff format service tests bench
