@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: seconds, not minutes")
     parser.add_argument("--runs", type=int, help="runs per figure (default 3; the median is kept)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the busiest replica (bench/results/profiles)"
+    )
     parser.add_argument("--out", type=Path, help=f"JSON file to write (default {RESULTS.name})")
     args = parser.parse_args(argv)
     unknown = [n for n in args.workloads if n not in WORKLOADS and n not in ALIASES]
@@ -60,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options.smoke() if args.smoke else Options()
     if args.runs:
         options = dataclasses.replace(options, runs=args.runs)
+    if args.profile:
+        options = dataclasses.replace(options, profile=True)
     command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
     results = asyncio.run(run(names, options, command))
     print(table(summary(results["workloads"])))

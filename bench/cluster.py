@@ -116,6 +116,16 @@ class Replica:
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS")  # pragma: no cover
 
+    def profile(self, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+        """Sample this replica with py-spy (bench extra) for `seconds`: stacks to `out`."""
+        py_spy = str(Path(sys.executable).parent / "py-spy")
+        return subprocess.Popen(
+            [py_spy, "record", "--pid", str(self.pid), "--duration", str(round(seconds)),
+             "--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

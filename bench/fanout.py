@@ -18,7 +18,7 @@ import multiprocessing
 from typing import Any
 
 from bench.cluster import COMPANY, QUERIES, Cluster, token
-from bench.options import Options
+from bench.options import PROFILES, Options
 from bench.sse import Arrival, stream_clients
 from bench.start import wait_finished
 from bench.stats import fmt, latency_ms, median_runs
@@ -71,6 +71,10 @@ async def one_run(cluster: Cluster, options: Options, streams: int) -> dict[str,
     rss_open = api.rss_bytes()
     connections = await _connections(cluster)
     worker = await cluster.replica("worker", pool_size=options.pool_size, concurrency=job_count)
+    if options.profile:
+        PROFILES.mkdir(parents=True, exist_ok=True)
+        api.profile(seconds, PROFILES / f"fanout-{streams}-api.txt")
+        worker.profile(seconds, PROFILES / f"fanout-{streams}-worker.txt")
     sampler = asyncio.create_task(_sample_connections(cluster, connections))
     arrivals: list[Arrival] = []
     for _ in processes:

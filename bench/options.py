@@ -7,9 +7,12 @@ import dataclasses
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+PROFILES = Path(__file__).resolve().parent / "results" / "profiles"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +35,8 @@ class Options:
     concurrency: int = 16
     #: the service's DB_POOL_SIZE in every replica
     pool_size: int = 10
+    #: sample the busiest replica of each workload with py-spy into PROFILES (see bench/profile.py)
+    profile: bool = False
 
     @classmethod
     def smoke(cls) -> Options:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import loadgen
 from bench.cluster import COMPANY, Cluster, token
-from bench.options import Options, in_process
+from bench.options import PROFILES, Options, in_process
 from bench.stats import fmt, latency_ms, median_runs
 
 INSERT = (
@@ -42,6 +42,10 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
         runs: list[dict[str, Any]] = []
         for _ in range(options.runs):
             await cluster.reset()
+            if options.profile:
+                PROFILES.mkdir(parents=True, exist_ok=True)
+                out = PROFILES / f"submit-c{clients}-api.txt"
+                api.profile(options.submit_warmup + options.submit_seconds, out)
             done = await in_process(
                 loadgen.submit_load, api.host, api.port, token(), COMPANY, clients,
                 options.submit_seconds, options.submit_warmup,

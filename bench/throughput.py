@@ -19,7 +19,7 @@ import asyncpg
 
 from bench import peer
 from bench.cluster import QUERIES, ROOT, Cluster, raise_nofile, with_database
-from bench.options import Options
+from bench.options import PROFILES, Options
 from bench.start import wait_finished
 from bench.stats import fmt, median_runs
 
@@ -51,6 +51,9 @@ async def ours(cluster: Cluster, options: Options, workers: int) -> dict[str, An
         )
         for _ in range(workers)
     ]
+    if options.profile:
+        PROFILES.mkdir(parents=True, exist_ok=True)
+        replicas[0].profile(10, PROFILES / f"throughput-{workers}-worker.txt")
     db = cluster.db()
     async with db.transaction():
         await cluster.insert_jobs(options.throughput_jobs, "echo", [{"n": 1}])
