@@ -13,6 +13,7 @@ connections are sampled from `pg_stat_activity` throughout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import multiprocessing
 from typing import Any
@@ -75,12 +76,14 @@ async def one_run(cluster: Cluster, options: Options, streams: int) -> dict[str,
         PROFILES.mkdir(parents=True, exist_ok=True)
         api.profile(seconds, PROFILES / f"fanout-{streams}-api.txt")
         worker.profile(seconds, PROFILES / f"fanout-{streams}-worker.txt")
-    sampler = asyncio.create_task(_sample_connections(cluster, connections))
+    stop_sampling = asyncio.Event()
+    sampler = asyncio.create_task(_sample_connections(cluster, connections, stop_sampling))
     arrivals: list[Arrival] = []
     for _ in processes:
         arrivals += await _receive(out, "done")
     rss_end = api.rss_bytes()
-    sampler.cancel()
+    stop_sampling.set()
+    await sampler
     for process in processes:
         process.join()
     await wait_finished(cluster)
@@ -114,12 +117,15 @@ async def _connections(cluster: Cluster) -> dict[str, int]:
     return {row["application_name"]: row["n"] for row in rows}
 
 
-async def _sample_connections(cluster: Cluster, peak: dict[str, int]) -> None:
+async def _sample_connections(
+    cluster: Cluster, peak: dict[str, int], stop: asyncio.Event
+) -> None:
     """Keep the highest count of each kind of the api replica's connections in `peak`."""
-    while True:
+    while not stop.is_set():
         for name, count in (await _connections(cluster)).items():
             peak[name] = max(peak.get(name, 0), count)
-        await asyncio.sleep(0.5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
 
 
 async def _latencies(
