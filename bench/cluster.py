@@ -116,6 +116,11 @@ class Replica:
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS")  # pragma: no cover
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far, from /proc (a share of one core per second of run)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def profile(self, seconds: float, out: Path) -> subprocess.Popen[bytes]:
         """Sample this replica with py-spy (bench extra) for `seconds`: stacks to `out`."""
         py_spy = str(Path(sys.executable).parent / "py-spy")

@@ -16,13 +16,14 @@ import asyncio
 import contextlib
 import math
 import multiprocessing
+import time
 from typing import Any
 
 from bench.cluster import COMPANY, QUERIES, Cluster, token
 from bench.options import PROFILES, Options
 from bench.sse import Arrival, stream_clients
 from bench.start import wait_finished
-from bench.stats import fmt, latency_ms, median_runs
+from bench.stats import fmt, latency_ms, median_runs, pct
 
 #: streams per client process
 PER_PROCESS = 2500
@@ -78,9 +79,11 @@ async def one_run(cluster: Cluster, options: Options, streams: int) -> dict[str,
         worker.profile(seconds, PROFILES / f"fanout-{streams}-worker.txt")
     stop_sampling = asyncio.Event()
     sampler = asyncio.create_task(_sample_connections(cluster, connections, stop_sampling))
+    cpu_before, began = api.cpu_seconds(), time.monotonic()
     arrivals: list[Arrival] = []
     for _ in processes:
         arrivals += await _receive(out, "done")
+    api_cpu = (api.cpu_seconds() - cpu_before) / (time.monotonic() - began)
     rss_end = api.rss_bytes()
     stop_sampling.set()
     await sampler
@@ -96,6 +99,7 @@ async def one_run(cluster: Cluster, options: Options, streams: int) -> dict[str,
         "events_delivered": len(arrivals),
         "events_missing": missing,
         **latency_ms(latencies),
+        "api_cpu": round(api_cpu, 2),
         "kib_per_stream": round((rss_open - rss_before) / max(opened, 1) / 1024, 1),
         "rss_open_mib": round(rss_open / 2**20, 1),
         "rss_end_mib": round(rss_end / 2**20, 1),
@@ -117,9 +121,7 @@ async def _connections(cluster: Cluster) -> dict[str, int]:
     return {row["application_name"]: row["n"] for row in rows}
 
 
-async def _sample_connections(
-    cluster: Cluster, peak: dict[str, int], stop: asyncio.Event
-) -> None:
+async def _sample_connections(cluster: Cluster, peak: dict[str, int], stop: asyncio.Event) -> None:
     """Keep the highest count of each kind of the api replica's connections in `peak`."""
     while not stop.is_set():
         for name, count in (await _connections(cluster)).items():
@@ -149,7 +151,8 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             f"commit -> client: p50 {fmt(m['p50_ms'])} / p99 {fmt(m['p99_ms'])} / max"
             f" {fmt(m['max_ms'])} ms; {fmt(m['kib_per_stream'])} KiB/stream;"
             f" db conns {m['pool_connections_max']:g} pool + {m['listener_connections_max']:g}"
-            f" listener (pool size {m['pool_size']:g}); missing {m['events_missing']:g}",
+            f" listener (pool size {m['pool_size']:g}); missing {m['events_missing']:g};"
+            f" api CPU {pct(m.get('api_cpu'))}",
             "p99 < 50 ms, < 40 KB/stream" if case.startswith("10000") else "",
         ])  # fmt: skip
     return out

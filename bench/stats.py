@@ -45,6 +45,8 @@ def median_runs(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
@@ -52,6 +54,10 @@ def fmt(value: Any) -> str:
             return f"{value:,.0f}"
         return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
     return str(value)
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.0%}"
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from typing import Any
 
 from bench import loadgen
 from bench.cluster import COMPANY, Cluster, token
 from bench.options import PROFILES, Options, in_process
-from bench.stats import fmt, latency_ms, median_runs
+from bench.stats import fmt, latency_ms, median_runs, pct
 
 INSERT = (
     "INSERT INTO content_jobs (id, company_id, job_type, input, max_attempts)\n"
@@ -46,12 +47,15 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
                 PROFILES.mkdir(parents=True, exist_ok=True)
                 out = PROFILES / f"submit-c{clients}-api.txt"
                 api.profile(options.submit_warmup + options.submit_seconds, out)
+            cpu_before, began = api.cpu_seconds(), time.monotonic()
             done = await in_process(
                 loadgen.submit_load, api.host, api.port, token(), COMPANY, clients,
                 options.submit_seconds, options.submit_warmup,
             )  # fmt: skip
+            cpu = (api.cpu_seconds() - cpu_before) / (time.monotonic() - began)
             figures: dict[str, Any] = {
                 "requests_per_s": round(len(done["latencies"]) / done["seconds"], 1),
+                "api_cpu": round(cpu, 2),
                 **latency_ms(done["latencies"]),
                 "errors": done["errors"],
             }
@@ -92,7 +96,7 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             f"{fmt(m['requests_per_s'])} req/s; p50 {fmt(m['p50_ms'])} / p99 {fmt(m['p99_ms'])}"
             f" / max {fmt(m['max_ms'])} ms; INSERT {fmt(m['insert_tps'])} tps,"
             f" INSERT+NOTIFY {fmt(m['insert_notify_tps'])} tps;"
-            f" ours = {m['fraction_of_insert']:.0%} of INSERT",
+            f" ours = {pct(m['fraction_of_insert'])} of INSERT; api CPU {pct(m.get('api_cpu'))}",
             "c=64: >= 40% of INSERT, p99 < 50 ms" if case == "c=64" else "",
         ])  # fmt: skip
     return out
