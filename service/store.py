@@ -120,6 +120,16 @@ class Store:
         rows = await self.pool.fetch(QUERIES["events_after"], job_id, seq)
         return [Event.from_row(row) for row in rows]
 
+    async def events_after_many(self, after: dict[uuid.UUID, int]) -> dict[uuid.UUID, list[Event]]:
+        """The new events of several jobs at once: {job id: events after its seq, in order}."""
+        rows = await self.pool.fetch(
+            QUERIES["events_after_many"], list(after), list(after.values())
+        )
+        events: dict[uuid.UUID, list[Event]] = {}
+        for row in rows:
+            events.setdefault(row["job_id"], []).append(Event.from_row(row))
+        return events
+
     async def event_seqs(self, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         rows = await self.pool.fetch(QUERIES["event_seqs"], list(job_ids))
         return {row["id"]: row["event_seq"] for row in rows}

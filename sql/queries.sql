@@ -204,6 +204,13 @@ SELECT id, event_seq FROM content_jobs WHERE id = ANY($1::uuid[]);
 -- A job's events after sequence $2, in order (replay and catch-up).
 SELECT * FROM content_job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq;
 
+-- name: events_after_many
+-- The events of jobs $1 after seqs $2 (one each), in order per job: a replica's fan-out reads
+-- every hinted job's new rows in one statement rather than one per job.
+SELECT e.* FROM unnest($1::uuid[], $2::int[]) AS t(job_id, after)
+JOIN content_job_events e ON e.job_id = t.job_id AND e.seq > t.after
+ORDER BY e.job_id, e.seq;
+
 -- name: notify_many
 -- Sends many NOTIFYs in one transaction: Postgres serialises notifying commits, so batch them.
 SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS t(channel, payload);
