@@ -24,6 +24,22 @@ WITH job AS (
 )
 SELECT * FROM job;
 
+-- name: insert_jobs
+-- New queued jobs without idempotency keys, and their first events: submissions that arrive
+-- together share one statement, one round trip and one commit (arrays, one element per job).
+WITH job AS (
+    INSERT INTO content_jobs (id, company_id, job_type, input, source_task_id, max_attempts)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
+    RETURNING *
+), event AS (
+    INSERT INTO content_job_events (job_id, seq, event_type, data)
+    SELECT id, event_seq, 'status',
+           content_job_event_data(id, status, progress_percent, progress_message,
+                                  result_asset_id, error_message)
+    FROM job
+)
+SELECT * FROM job;
+
 -- name: find_by_idempotency_key
 -- The job an idempotency key already names, and whether its 24 hours are over.
 SELECT *, created_at < now() - interval '24 hours' AS key_expired
