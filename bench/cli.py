@@ -65,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = dataclasses.replace(options, runs=args.runs)
     if args.profile:
         options = dataclasses.replace(options, profile=True)
-    command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = " ".join(
+        ["python -m bench", shlex.join(sys.argv[1:] if argv is None else argv)]
+    ).strip()
     results = asyncio.run(run(names, options, command))
     print(table(summary(results["workloads"])))
     out = args.out or (SMOKE_RESULTS if args.smoke else RESULTS)
