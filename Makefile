@@ -31,14 +31,18 @@ testcov: $(STAMP)  ## tests with branch coverage
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report --skip-covered
 
-.PHONY: bench
-bench: $(STAMP)  ## run every benchmark (~15 min): table on stdout, bench/results/latest.json
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+.PHONY: bench
+bench: $(BENCH_STAMP)  ## run every benchmark (~10 min): a table, bench/results/latest.json
 	$(BIN)/python -m bench
 
 .PHONY: bench-smoke
-bench-smoke: $(STAMP)  ## every benchmark workload, tiny (seconds): checks the harness, not speed
-	$(BIN)/pip install -q -e '.[dev,bench]'
+bench-smoke: $(BENCH_STAMP)  ## every benchmark workload, tiny (~20 s): checks the harness, not speed
 	$(BIN)/python -m bench --smoke
 
 .PHONY: format
