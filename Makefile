@@ -31,6 +31,20 @@ testcov: $(STAMP)  ## tests with branch coverage
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report --skip-covered
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+.PHONY: bench
+bench: $(BENCH_STAMP)  ## run every benchmark (~10 min): a table, bench/results/latest.json
+	$(BIN)/python -m bench
+
+.PHONY: bench-smoke
+bench-smoke: $(BENCH_STAMP)  ## every benchmark workload, tiny (~20 s): checks the harness, not speed
+	$(BIN)/python -m bench --smoke
+
 .PHONY: format
 format: $(STAMP)  ## format the code
 	$(BIN)/ruff format service tests bench

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+
+from service.responses import dumps
 
 #: a database row: asyncpg's Record, or any mapping with the same keys
 Row = Mapping[str, Any] | asyncpg.Record
@@ -100,6 +103,16 @@ class Event:
     @property
     def terminal(self) -> bool:
         return self.type == "status" and Status(self.data["status"]).terminal
+
+    @functools.cached_property
+    def frame(self) -> bytes:
+        """The event as it goes over the wire (SSE, `\r\n` lines as aiohttp-sse writes them),
+        encoded once however many streams send it."""
+        return b"id: %d\r\nevent: %s\r\ndata: %s\r\n\r\n" % (
+            self.seq,
+            self.type.encode(),
+            dumps(self.data),
+        )
 
 
 def channel(job_id: uuid.UUID) -> str:

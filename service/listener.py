@@ -13,6 +13,7 @@ between its commit and its NOTIFY, or a listener that was reconnecting).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -31,23 +32,47 @@ log = structlog.get_logger(__name__)
 CACHE_SIZE = 128
 
 
+def _seq(event: Event) -> int:
+    return event.seq
+
+
 class Topic:
     """One job's events as this replica knows them, shared by the job's streams."""
 
-    def __init__(self, job_id: uuid.UUID, store: Store) -> None:
+    def __init__(
+        self, job_id: uuid.UUID, store: Store, on_hint: Callable[[Topic], None] | None = None
+    ) -> None:
         self.job_id = job_id
         self.subscriptions: set[Subscription] = set()
         self._store = store
+        self._on_hint = on_hint
         self._hinted = 0  # the newest seq we were told of
         self._fetched = 0  # the newest seq read into the cache
         self._cache: list[Event] = []
         self._lock = asyncio.Lock()
 
+    @property
+    def fetched(self) -> int:
+        return self._fetched
+
+    @property
+    def behind(self) -> bool:
+        """Told of events that are not in the cache yet."""
+        return self._hinted > self._fetched
+
     def hint(self, seq: int) -> None:
+        """Events up to `seq` exist. With `on_hint`, the listener reads them (for many topics
+        in one statement) and then wakes the streams; without, the streams read for themselves."""
         if seq > self._hinted:
             self._hinted = seq
-            for subscription in self.subscriptions:
-                subscription.wake()
+            if self._on_hint is not None:
+                self._on_hint(self)
+            else:
+                self.wake()
+
+    def wake(self) -> None:
+        for subscription in self.subscriptions:
+            subscription.wake()
 
     def seed(self, seq: int) -> None:
         """Start the cache at a seq a stream already has: no need to read older rows."""
@@ -55,16 +80,19 @@ class Topic:
             self._fetched = seq
 
     async def events_after(self, seq: int) -> list[Event]:
-        if self._hinted > self._fetched:
+        if self.behind:
             async with self._lock:
-                if self._hinted > self._fetched:
-                    self._remember(await self._store.events_after(self.job_id, self._fetched))
+                if self.behind:
+                    self.remember(await self._store.events_after(self.job_id, self._fetched))
         first_cached = self._cache[0].seq if self._cache else self._fetched + 1
         if seq + 1 >= first_cached:
-            return [event for event in self._cache if event.seq > seq]
+            # every stream asks on every event: a slice, not a scan of the whole cache
+            return self._cache[bisect.bisect_right(self._cache, seq, key=_seq) :]
         return await self._store.events_after(self.job_id, seq)  # far behind: read it all
 
-    def _remember(self, events: list[Event]) -> None:
+    def remember(self, events: list[Event]) -> None:
+        """Add rows read after `fetched` (whoever read them: rows already cached are skipped)."""
+        events = [event for event in events if event.seq > self._fetched]
         if events:
             self._cache = (self._cache + events)[-CACHE_SIZE:]
             self._fetched = events[-1].seq
@@ -108,6 +136,8 @@ class Listener:
         self._sweep_interval = sweep_interval
         self._on_queued = on_queued
         self.topics: dict[uuid.UUID, Topic] = {}
+        self._hinted: dict[uuid.UUID, Topic] = {}  # topics to read rows for, in one statement
+        self._hint_arrived = asyncio.Event()
         self._conn: asyncpg.Connection[Any] | None = None
         self._lock = asyncio.Lock()  # one command at a time on the connection
         self._lost = asyncio.Event()
@@ -129,6 +159,7 @@ class Listener:
         self._tasks = [
             asyncio.create_task(self._stay_connected(), name="listener"),
             asyncio.create_task(self._sweep_forever(), name="listener-sweep"),
+            asyncio.create_task(self._read_forever(), name="listener-read"),
         ]
 
     def shutdown(self) -> None:
@@ -153,7 +184,7 @@ class Listener:
     async def subscribe(self, job_id: uuid.UUID) -> AsyncIterator[Subscription]:
         topic = self.topics.get(job_id)
         if topic is None:
-            topic = self.topics[job_id] = Topic(job_id, self._store)
+            topic = self.topics[job_id] = Topic(job_id, self._store, self._hint)
             await self._listen(channel(job_id))
         subscription = Subscription(topic)
         if self._closing:
@@ -176,6 +207,32 @@ class Listener:
             topic = self.topics.get(job_id)
             if topic is not None:
                 topic.hint(seq)
+
+    def _hint(self, topic: Topic) -> None:
+        self._hinted[topic.job_id] = topic
+        self._hint_arrived.set()
+
+    async def _read_forever(self) -> None:
+        """Read the new rows of every hinted job in one statement, then wake their streams.
+
+        Under load many jobs are hinted between two reads, so a replica's fan-out costs a few
+        statements a second instead of one per job and event. If the read fails, the streams
+        are woken anyway and read for themselves (retrying while the database is away).
+        """
+        while True:
+            await self._hint_arrived.wait()
+            self._hint_arrived.clear()
+            topics, self._hinted = self._hinted, {}
+            behind = {job_id: topic.fetched for job_id, topic in topics.items() if topic.behind}
+            try:
+                found = await self._store.events_after_many(behind) if behind else {}
+            except Exception as exc:  # the fan-out must outlive any one failed read
+                log.warning("fan_out_read_failed", error=str(exc) or type(exc).__name__)
+                found = {}
+            for job_id, events in found.items():
+                topics[job_id].remember(events)
+            for topic in topics.values():
+                topic.wake()
 
     async def _listen(self, name: str) -> None:
         async with self._lock:

@@ -8,6 +8,7 @@ forget to announce one.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
@@ -36,6 +37,84 @@ class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different request body."""
 
 
+class InsertBatcher:
+    """Group commit for submissions: jobs submitted while an insert is in flight go together.
+
+    One statement inserts every job waiting when it starts, so under load many
+    submissions share a round trip and a commit; a lone submission goes at once.
+    If a batch fails, its jobs are inserted one by one, so a failure is only
+    ever the failing job's.
+    """
+
+    #: jobs per statement at most
+    MAX_BATCH = 256
+
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self._pool = pool
+        self._waiting: list[tuple[NewJob, asyncio.Future[asyncpg.Record]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def insert(self, new: NewJob) -> asyncpg.Record:
+        future: asyncio.Future[asyncpg.Record] = asyncio.get_running_loop().create_future()
+        self._waiting.append((new, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name="insert-batcher")
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.MAX_BATCH]
+                del self._waiting[: self.MAX_BATCH]
+                rows: list[asyncpg.Record | BaseException]
+                try:
+                    rows = [*await self._insert_many([new for new, _ in batch])]
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _settle(batch[0][1], exc)
+                        continue
+                    rows = await self._one_by_one(batch)
+                for (_, future), row in zip(batch, rows, strict=True):
+                    _settle(future, row)
+        finally:
+            self._drainer = None
+
+    async def _insert_many(self, batch: list[NewJob]) -> list[asyncpg.Record]:
+        ids = [uuid.uuid4() for _ in batch]
+        rows = await self._pool.fetch(
+            QUERIES["insert_jobs"],
+            ids,
+            [new.company_id for new in batch],
+            [new.job_type for new in batch],
+            [new.input for new in batch],
+            [new.source_task_id for new in batch],
+            [new.max_attempts for new in batch],
+        )
+        by_id = {row["id"]: row for row in rows}
+        return [by_id[job_id] for job_id in ids]
+
+    async def _one_by_one(
+        self, batch: list[tuple[NewJob, asyncio.Future[asyncpg.Record]]]
+    ) -> list[asyncpg.Record | BaseException]:
+        results: list[asyncpg.Record | BaseException] = []
+        for new, _ in batch:
+            try:
+                results += await self._insert_many([new])
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+
+def _settle(future: asyncio.Future[asyncpg.Record], outcome: Any) -> None:
+    """Hand a job's row (or its error) to its submitter, unless that request was cancelled."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
 @dataclasses.dataclass(frozen=True)
 class ListFilter:
     status: str | None = None
@@ -49,13 +128,19 @@ class Store:
     def __init__(self, pool: asyncpg.Pool[Any], notifier: Notifier) -> None:
         self.pool = pool
         self.notifier = notifier
+        self._inserts = InsertBatcher(pool)
 
     async def submit(self, new: NewJob) -> tuple[Job, bool]:
         """Insert a job; with an idempotency key, return the key's job instead (created=False).
 
-        Concurrent submissions with one key meet at the unique constraint: one
-        inserts, the others wait for its commit and then read its row.
+        Either way the job is committed when this returns. Concurrent submissions
+        with one key meet at the unique constraint: one inserts, the others wait
+        for its commit and then read its row.
         """
+        if new.idempotency_key is None:
+            inserted = await self._inserts.insert(new)
+            self.notifier.job_queued()
+            return Job.from_row(inserted), True
         for _ in range(3):
             row = await self.pool.fetchrow(
                 QUERIES["insert_job"],
@@ -119,6 +204,16 @@ class Store:
     async def events_after(self, job_id: uuid.UUID, seq: int) -> list[Event]:
         rows = await self.pool.fetch(QUERIES["events_after"], job_id, seq)
         return [Event.from_row(row) for row in rows]
+
+    async def events_after_many(self, after: dict[uuid.UUID, int]) -> dict[uuid.UUID, list[Event]]:
+        """The new events of several jobs at once: {job id: events after its seq, in order}."""
+        rows = await self.pool.fetch(
+            QUERIES["events_after_many"], list(after), list(after.values())
+        )
+        events: dict[uuid.UUID, list[Event]] = {}
+        for row in rows:
+            events.setdefault(row["job_id"], []).append(Event.from_row(row))
+        return events
 
     async def event_seqs(self, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         rows = await self.pool.fetch(QUERIES["event_seqs"], list(job_ids))

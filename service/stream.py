@@ -20,7 +20,6 @@ from service.db import DB_ERRORS
 from service.jobs import Event
 from service.listener import Subscription
 from service.middlewares import company_of
-from service.responses import dumps
 
 NOT_FOUND_BODY = 'event: error\ndata: {"error": "Job not found"}\n\n'
 
@@ -63,12 +62,25 @@ async def _send_until_terminal(
     subscription.topic.seed(events[-1].seq if events else last_id)
     while not subscription.closed:
         for event in events:
-            await response.send(dumps(event.data).decode(), id=str(event.seq), event=event.type)
+            await _send(response, event)
             last_id = event.seq
             if event.terminal:
                 return
         await subscription.wait()
         events = await _events_after(subscription, last_id)
+
+
+async def _send(response: EventSourceResponse, event: Event) -> None:
+    """What `response.send` does, without re-encoding the event for every stream.
+
+    A stalled client cannot block us forever: EventSourceResponse sets TCP_USER_TIMEOUT
+    on the socket, so the kernel aborts the connection and the write raises.
+    """
+    try:
+        await response.write(event.frame)
+    except ConnectionResetError:
+        response.stop_streaming()
+        raise
 
 
 async def _events_after(subscription: Subscription, last_id: int) -> list[Event]:

@@ -16,6 +16,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (company_id, idempotency_key) DO NOTHING
 RETURNING *;
 
+-- name: insert_jobs
+-- New queued jobs without idempotency keys (their first events come from the trigger):
+-- submissions that arrive together share one statement, one round trip and one commit.
+INSERT INTO content_jobs (id, company_id, job_type, input, source_task_id, max_attempts)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
+RETURNING *;
+
 -- name: find_by_idempotency_key
 -- The job an idempotency key already names, and whether its 24 hours are over.
 SELECT *, created_at < now() - interval '24 hours' AS key_expired
@@ -152,6 +159,13 @@ SELECT * FROM content_job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq;
 -- How many jobs wait, and how long the oldest has waited in seconds (metrics).
 SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
 FROM content_jobs WHERE status = 'queued';
+
+-- name: events_after_many
+-- The events of jobs $1 after seqs $2 (one each), in order per job: a replica's fan-out reads
+-- every hinted job's new rows in one statement rather than one per job.
+SELECT e.* FROM unnest($1::uuid[], $2::int[]) AS t(job_id, after)
+JOIN content_job_events e ON e.job_id = t.job_id AND e.seq > t.after
+ORDER BY e.job_id, e.seq;
 
 -- name: notify_many
 -- Sends many NOTIFYs in one transaction: Postgres serialises notifying commits, so batch them.

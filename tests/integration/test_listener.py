@@ -174,3 +174,25 @@ async def test_shutdown_ends_open_streams_promptly(settings: Settings) -> None:
     with contextlib.suppress(aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
         rest = [event async for event in read_events(resp)]
     assert rest == []
+
+
+async def test_many_streams_on_many_jobs_each_get_every_event_once(
+    worker_client: Client,
+) -> None:
+    """The fan-out reads hinted jobs' rows together: every stream still gets its own job's
+    events, in order, each once, to the end."""
+    jobs = [await submit(worker_client, seconds=0.6, steps=6) for _ in range(4)]
+
+    async def follow(job_id: str) -> list[SseEvent]:
+        resp = await worker_client.get(f"{JOBS}/{job_id}/events", headers=auth())
+        return [event async for event in read_events(resp)]
+
+    streams = await asyncio.wait_for(
+        asyncio.gather(*(follow(job_id) for job_id in jobs for _ in range(3))), 15
+    )
+    for index, events in enumerate(streams):
+        job_id = jobs[index // 3]
+        assert {e.data["jobId"] for e in events} == {job_id}
+        ids = [e.id or 0 for e in events]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        assert events[-1].data["status"] == "done"

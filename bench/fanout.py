@@ -1,0 +1,179 @@
+"""Event latency and fan-out: thousands of open streams on one api replica.
+
+Per case: N streams over N/10 queued `sleep` jobs, opened by plain asyncio
+clients in several processes. With every stream open (each has its
+snapshot), the api replica's RSS is read from /proc; then a worker replica
+starts and runs all jobs at once, each reporting progress about once a
+second (job lengths spread over 1x-1.3x so the jobs drift apart instead of
+ticking in lockstep). Latency is each event's arrival at each client minus
+its row's `created_at`, same machine clock. The api replica's database
+connections are sampled from `pg_stat_activity` throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import multiprocessing
+import time
+from typing import Any
+
+from bench.cluster import COMPANY, QUERIES, Cluster, token
+from bench.options import PROFILES, Options
+from bench.sse import Arrival, stream_clients
+from bench.start import wait_finished
+from bench.stats import fmt, latency_ms, median_runs, pct
+
+#: streams per client process
+PER_PROCESS = 2500
+STREAMS_PER_JOB = 10
+#: seconds after the first job started from which events count as steady
+STEADY_AFTER = 3.0
+
+
+async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
+    cases = {}
+    for streams in options.fanout_streams:
+        runs = [await one_run(cluster, options, streams) for _ in range(options.runs)]
+        cases[f"{streams} streams"] = {"median": median_runs(runs), "runs": runs}
+    return {"cases": cases}
+
+
+async def one_run(cluster: Cluster, options: Options, streams: int) -> dict[str, Any]:
+    await cluster.reset()
+    api = await cluster.replica("api", pool_size=options.pool_size)
+    await asyncio.sleep(0.5)
+    rss_before = api.rss_bytes()
+    job_count = max(1, streams // STREAMS_PER_JOB)
+    seconds = options.fanout_job_seconds
+    steps = max(1, round(seconds))
+    inputs = [
+        {"seconds": round(seconds * (1 + 0.3 * i / job_count), 3), "steps": steps}
+        for i in range(job_count)
+    ]
+    job_ids = await cluster.insert_jobs(job_count, "sleep", inputs)
+    base = f"/api/companies/{COMPANY}/content-jobs"
+    paths = [(i % job_count, f"{base}/{job_ids[i % job_count]}/events") for i in range(streams)]
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    chunks = math.ceil(streams / PER_PROCESS)
+    processes = [
+        context.Process(
+            target=stream_clients,
+            args=(api.host, api.port, token(), paths[i::chunks], seconds * 1.3 + 30, out),
+        )
+        for i in range(chunks)
+    ]
+    for process in processes:
+        process.start()
+    opened = failed = 0
+    for _ in processes:
+        ok, bad = await _receive(out, "open")
+        opened, failed = opened + ok, failed + bad
+    await asyncio.sleep(0.5)
+    rss_open = api.rss_bytes()
+    connections = await _connections(cluster)
+    worker = await cluster.replica("worker", pool_size=options.pool_size, concurrency=job_count)
+    if options.profile:
+        PROFILES.mkdir(parents=True, exist_ok=True)
+        api.profile(seconds, PROFILES / f"fanout-{streams}-api.txt")
+        worker.profile(seconds, PROFILES / f"fanout-{streams}-worker.txt")
+    stop_sampling = asyncio.Event()
+    sampler = asyncio.create_task(_sample_connections(cluster, connections, stop_sampling))
+    cpu_before, began = api.cpu_seconds(), time.monotonic()
+    arrivals: list[Arrival] = []
+    for _ in processes:
+        arrivals += await _receive(out, "done")
+    api_cpu = (api.cpu_seconds() - cpu_before) / (time.monotonic() - began)
+    rss_end = api.rss_bytes()
+    stop_sampling.set()
+    await sampler
+    for process in processes:
+        process.join()
+    await wait_finished(cluster)
+    worker.stop()
+    api.stop()
+    latencies, steady, missing = await _latencies(cluster, job_ids, arrivals, opened)
+    return {
+        "streams_open": opened,
+        "streams_failed": failed,
+        "events_delivered": len(arrivals),
+        "events_missing": missing,
+        **latency_ms(latencies),
+        **{f"steady_{k}": v for k, v in latency_ms(steady).items()},
+        "api_cpu": round(api_cpu, 2),
+        "kib_per_stream": round((rss_open - rss_before) / max(opened, 1) / 1024, 1),
+        "rss_open_mib": round(rss_open / 2**20, 1),
+        "rss_end_mib": round(rss_end / 2**20, 1),
+        "pool_connections_max": connections.get("content-jobs", 0),
+        "listener_connections_max": connections.get("content-jobs-listener", 0),
+        "pool_size": options.pool_size,
+    }
+
+
+async def _receive(out: Any, kind: str, timeout: float = 300) -> Any:
+    loop = asyncio.get_running_loop()
+    message_kind, value = await loop.run_in_executor(None, out.get, True, timeout)
+    assert message_kind == kind, (message_kind, kind)
+    return value
+
+
+async def _connections(cluster: Cluster) -> dict[str, int]:
+    rows = await cluster.db().fetch(QUERIES["connections"], "postgres")
+    return {row["application_name"]: row["n"] for row in rows}
+
+
+async def _sample_connections(cluster: Cluster, peak: dict[str, int], stop: asyncio.Event) -> None:
+    """Keep the highest count of each kind of the api replica's connections in `peak`."""
+    while not stop.is_set():
+        for name, count in (await _connections(cluster)).items():
+            peak[name] = max(peak.get(name, 0), count)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+async def _latencies(
+    cluster: Cluster, job_ids: list[Any], arrivals: list[Arrival], opened: int
+) -> tuple[list[float], list[float], int]:
+    """Arrival minus commit for every live event; the same for the steady part of the run;
+    and how many events some client never got.
+
+    Steady: events written from STEADY_AFTER seconds after the first job started until the
+    first job ended. It leaves out the bursts of this workload's synchronised start (every
+    job claimed in one statement, their first steps within 0.3 s) and end.
+    """
+    rows = await cluster.db().fetch(QUERIES["event_times"], job_ids)
+    index = {job_id: i for i, job_id in enumerate(job_ids)}
+    created = {(index[row["job_id"]], row["seq"]): row["created"] for row in rows}
+    last_seq: dict[int, int] = {}
+    for job, seq in created:
+        last_seq[job] = max(last_seq.get(job, 0), seq)
+    started = min(at for (_, seq), at in created.items() if seq == 2)
+    first_end = min(created[(job, seq)] for job, seq in last_seq.items())
+    live_events = len(rows) - len(job_ids)  # all but each job's first (the snapshot)
+    expected = live_events * opened // len(job_ids)
+    every, steady = [], []
+    for job, seq, at in arrivals:
+        written = created[(job, seq)]
+        every.append(at - written)
+        if started + STEADY_AFTER <= written < first_end:
+            steady.append(at - written)
+    return every, steady, expected - len(arrivals)
+
+
+def rows(result: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for case, data in result["cases"].items():
+        m = data["median"]
+        out.append([
+            "event fan-out", case,
+            f"commit -> client: p50 {fmt(m['p50_ms'])} / p99 {fmt(m['p99_ms'])} / max"
+            f" {fmt(m['max_ms'])} ms (steady: p50 {fmt(m.get('steady_p50_ms'))} / p99"
+            f" {fmt(m.get('steady_p99_ms'))} ms); {fmt(m['kib_per_stream'])} KiB/stream;"
+            f" db conns {m['pool_connections_max']:g} pool + {m['listener_connections_max']:g}"
+            f" listener (pool size {m['pool_size']:g}); missing {m['events_missing']:g};"
+            f" api CPU {pct(m.get('api_cpu'))}",
+            "p99 < 50 ms, < 40 KB/stream" if case.startswith("10000") else "",
+        ])  # fmt: skip
+    return out

@@ -1,0 +1,81 @@
+-- SQL of the benchmarks, parsed like sql/queries.sql (see service/queries.py).
+-- The service's own runtime SQL stays in sql/queries.sql; these only set up
+-- workloads and read their outcome back from the tables.
+
+-- name: reset
+-- An empty job table between runs, so every run starts from the same state.
+TRUNCATE content_jobs CASCADE;
+
+-- name: insert_jobs
+-- $1 queued jobs of type $2 with inputs $3 (jsonb[], cycled), in one statement (the schema's
+-- trigger appends each one's first event).
+INSERT INTO content_jobs (id, company_id, job_type, input, max_attempts)
+SELECT gen_random_uuid(), 'bench', $2, ($3::jsonb[])[1 + (i - 1) % cardinality($3::jsonb[])], 3
+FROM generate_series(1, $1) AS i
+RETURNING id;
+
+-- name: wake_workers
+-- What the service's notifier sends after a submit: idle workers look for jobs.
+SELECT pg_notify('content_jobs_queued', '');
+
+-- name: job_times
+-- Creation and start of jobs $1, as epoch seconds (the database's clock, the machine's).
+SELECT id, extract(epoch FROM created_at)::float8 AS created,
+       extract(epoch FROM started_at)::float8 AS started
+FROM content_jobs WHERE id = ANY($1::uuid[]);
+
+-- name: unfinished
+-- Jobs not yet terminal.
+SELECT count(*) FROM content_jobs WHERE finished_at IS NULL;
+
+-- name: throughput_window
+-- Jobs done, and the window from the first claim to the last finish, in seconds.
+SELECT count(*) AS done,
+       extract(epoch FROM max(finished_at) - min(started_at))::float8 AS seconds
+FROM content_jobs WHERE status = 'done';
+
+-- name: event_times
+-- When each event of jobs $1 was written (epoch seconds, clock_timestamp at insert).
+SELECT job_id, seq, extract(epoch FROM created_at)::float8 AS created
+FROM content_job_events WHERE job_id = ANY($1::uuid[]);
+
+-- name: connections
+-- The database connections of the api replica (role $1), by application name.
+SELECT application_name, count(*)::int AS n FROM pg_stat_activity
+WHERE usename = $1 AND application_name LIKE 'content-jobs%'
+GROUP BY application_name;
+
+-- name: create_role
+-- A login role for worker replicas, so pg_stat_activity tells their connections apart.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_worker') THEN
+        CREATE ROLE bench_worker LOGIN SUPERUSER;
+    END IF;
+END $$;
+
+-- name: settings
+-- The Postgres settings that matter for these numbers.
+SELECT name, setting, unit FROM pg_settings
+WHERE name IN ('server_version', 'max_connections', 'shared_buffers', 'fsync',
+               'synchronous_commit', 'full_page_writes', 'wal_level', 'work_mem',
+               'wal_buffers', 'commit_delay', 'max_wal_size', 'checkpoint_timeout')
+ORDER BY name;
+
+-- name: peer_window
+-- procrastinate's jobs done, and the window from the first start to the last success.
+SELECT count(*) FILTER (WHERE type = 'succeeded') AS done,
+       extract(epoch FROM max(at) FILTER (WHERE type = 'succeeded')
+                        - min(at) FILTER (WHERE type = 'started'))::float8 AS seconds
+FROM procrastinate_events;
+
+-- name: peer_unfinished
+-- procrastinate's jobs not yet finished.
+SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing');
+
+-- name: peer_reset
+-- An empty procrastinate queue between runs.
+TRUNCATE procrastinate_jobs, procrastinate_events CASCADE;
+
+-- name: database_exists
+-- Whether database $1 is there already.
+SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1);

@@ -1,0 +1,85 @@
+"""`python -m bench.report [FILE]`: a results file as the Markdown of BENCHMARKS.md.
+
+Prints the table, the command, the dates and the machine, so the figures in
+BENCHMARKS.md are pasted from a real run rather than typed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.cli import RESULTS, summary
+from bench.stats import fmt, table
+
+
+def markdown(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    settings = ", ".join(f"`{k}={v}`" for k, v in machine["postgres_settings"].items())
+    dates = {name: w.get("date", "?") for name, w in results["workloads"].items()}
+    lines = [
+        table(summary(results["workloads"])),
+        "",
+        f"- Command: `{results['command']}` (figures: medians of {results['options']['runs']}"
+        " runs each)",
+        f"- Date: {results['date']} (per workload: "
+        + ", ".join(f"{name} {date}" for name, date in dates.items())
+        + ")",
+        f"- Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']} GiB,"
+        f" Linux {machine['kernel']}, Python {machine['python']}; load generators, replicas and"
+        " Postgres all on this machine",
+        f"- Postgres {machine['postgres']}: {settings}",
+    ]
+    return "\n".join(lines)
+
+
+#: (label, workload, path to the figure, target) compared between two results files
+HEADLINES = [
+    ("submit c=64, req/s", "submit", ("cases", "c=64", "median", "requests_per_s"), None),
+    ("submit c=64, share of INSERT", "submit",
+     ("cases", "c=64", "median", "fraction_of_insert"), ">= 0.40"),
+    ("submit c=64, p99 ms", "submit", ("cases", "c=64", "median", "p99_ms"), "< 50"),
+    ("enqueue to start, p99 ms", "start", ("median", "p99_ms"), "< 20"),
+    ("fan-out 10,000, p99 ms", "fanout", ("cases", "10000 streams", "median", "p99_ms"), "< 50"),
+    ("fan-out 10,000, steady p99 ms", "fanout",
+     ("cases", "10000 streams", "median", "steady_p99_ms"), "< 50"),
+    ("fan-out 10,000, KiB/stream", "fanout",
+     ("cases", "10000 streams", "median", "kib_per_stream"), "< 39"),
+    ("throughput 1 worker, jobs/s", "throughput",
+     ("cases", "1 worker", "median", "jobs_per_s"), ">= 1500"),
+    ("throughput 2 workers, jobs/s", "throughput",
+     ("cases", "2 workers", "median", "jobs_per_s"), None),
+    ("ours / procrastinate", "throughput", ("ours_over_procrastinate",), ">= 3"),
+]  # fmt: skip
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """The headline figures of two results files side by side."""
+    rows = [["figure", "baseline", "now", "target"]]
+    for label, workload, path, target in HEADLINES:
+        rows.append([
+            label,
+            fmt(_dig(before, workload, path)),
+            fmt(_dig(after, workload, path)),
+            target or "",
+        ])  # fmt: skip
+    return table(rows)
+
+
+def _dig(results: dict[str, Any], workload: str, path: tuple[str, ...]) -> Any:
+    value: Any = results["workloads"].get(workload)
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS
+    print(markdown(json.loads(path.read_text())))
+    baseline = path.with_name("baseline.json")
+    if path != baseline and baseline.exists():
+        print("\n" + compare(json.loads(baseline.read_text()), json.loads(path.read_text())))

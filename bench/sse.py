@@ -1,0 +1,120 @@
+"""Many SSE clients in one process: plain asyncio protocols, far lighter than aiohttp sessions.
+
+Each stream is one HTTP/1.0 request (so the body is the raw event stream,
+not chunked) read by an `asyncio.Protocol`. It notes the wall-clock arrival
+of every event after the first (the first is the snapshot sent at once; its
+row is old): (job index, event id, arrival). The parent joins those with
+the event rows' `created_at`, written by the same machine's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from multiprocessing.queues import Queue
+from typing import Any, cast
+
+from bench.loadgen import run
+
+#: connections being opened at once per process (the server's accept backlog is 128)
+OPENING = 64
+SEP = b"\r\n\r\n"
+
+Arrival = tuple[int, int, float]
+
+
+class SseStream(asyncio.Protocol):
+    def __init__(self, request: bytes, job: int, arrivals: list[Arrival]) -> None:
+        self.request = request
+        self.job = job
+        self.arrivals = arrivals
+        self.opened: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buffer = b""
+        self._head = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        cast(asyncio.Transport, transport).write(self.request)  # uvloop's is no subclass
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self._buffer + data
+        if self._head:
+            end = buffer.find(SEP)
+            if end < 0:
+                self._buffer = buffer
+                return
+            if b" 200 " not in buffer[: buffer.find(b"\r\n")]:
+                self._settle(False)
+            buffer = buffer[end + 4 :]
+            self._head = False
+        *events, self._buffer = buffer.split(SEP)
+        for event in events:
+            start = event.find(b"id: ")
+            if start < 0:
+                continue  # a `: ping` comment
+            if not self.opened.done():
+                self._settle(True)  # the snapshot: not a live event
+                continue
+            seq = int(event[start + 4 : event.index(b"\r\n", start)])
+            self.arrivals.append((self.job, seq, now))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._settle(False)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _settle(self, ok: bool) -> None:
+        if not self.opened.done():
+            self.opened.set_result(ok)
+
+
+def stream_clients(
+    host: str,
+    port: int,
+    token: str,
+    paths: list[tuple[int, str]],
+    seconds: float,
+    out: Queue[tuple[str, Any]],
+) -> None:
+    """Open a stream per (job index, path); report ("open", ok, failed), later ("done", arrivals).
+
+    Runs until every stream has been ended by the server or `seconds` after opening.
+    """
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        arrivals: list[Arrival] = []
+        gate = asyncio.Semaphore(OPENING)
+        streams: list[SseStream] = []
+
+        async def open_one(job: int, path: str) -> bool:
+            request = (
+                f"GET {path}?access_token={token} HTTP/1.0\r\nHost: {host}\r\n"
+                "Accept: text/event-stream\r\n\r\n"
+            ).encode()
+            async with gate:
+                for _ in range(5):
+                    stream = SseStream(request, job, arrivals)
+                    try:
+                        await loop.create_connection(lambda s=stream: s, host, port)  # type: ignore[misc]
+                    except OSError:
+                        await asyncio.sleep(0.2)
+                        continue
+                    streams.append(stream)
+                    try:
+                        return await asyncio.wait_for(stream.opened, 60)
+                    except TimeoutError:
+                        return False
+                return False
+
+        opened = await asyncio.gather(*(open_one(job, path) for job, path in paths))
+        ok = sum(opened)
+        out.put(("open", (ok, len(opened) - ok)))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await asyncio.gather(*(s.closed for s in streams))
+        out.put(("done", arrivals))
+
+    run(main)
