@@ -90,8 +90,11 @@ async def run(names: list[str], options: Options, command: str) -> dict[str, Any
             result["wall_seconds"] = round(time.monotonic() - began, 1)
             done[name] = result
             print(table(summary({name: result})), file=sys.stderr, flush=True)
-    finally:
-        await cluster.close()
+    except BaseException:
+        print(f"replica logs kept in {cluster.log_dir}", file=sys.stderr)
+        await cluster.close(keep_logs=True)
+        raise
+    await cluster.close()
     return {
         "date": _now(),
         "command": command,

@@ -13,6 +13,7 @@ import asyncio
 import os
 import platform
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -227,12 +228,15 @@ class Cluster:
             "postgres_settings": settings,
         }
 
-    async def close(self) -> None:
+    async def close(self, *, keep_logs: bool = False) -> None:
+        """Stop everything; the replicas' logs are kept only when asked (after a failure)."""
         self.stop_replicas()
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
         self.pg.remove()
+        if not keep_logs:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 def _unit(unit: str | None) -> str:

@@ -47,30 +47,11 @@ async def one_run(cluster: Cluster, options: Options, streams: int) -> dict[str,
     rss_before = api.rss_bytes()
     job_count = max(1, streams // STREAMS_PER_JOB)
     seconds = options.fanout_job_seconds
-    steps = max(1, round(seconds))
-    inputs = [
-        {"seconds": round(seconds * (1 + 0.3 * i / job_count), 3), "steps": steps}
-        for i in range(job_count)
-    ]
-    job_ids = await cluster.insert_jobs(job_count, "sleep", inputs)
+    job_ids = await cluster.insert_jobs(job_count, "sleep", _sleep_inputs(job_count, seconds))
     base = f"/api/companies/{COMPANY}/content-jobs"
     paths = [(i % job_count, f"{base}/{job_ids[i % job_count]}/events") for i in range(streams)]
-    context = multiprocessing.get_context("spawn")
-    out = context.Queue()
-    chunks = math.ceil(streams / PER_PROCESS)
-    processes = [
-        context.Process(
-            target=stream_clients,
-            args=(api.host, api.port, token(), paths[i::chunks], seconds * 1.3 + 30, out),
-        )
-        for i in range(chunks)
-    ]
-    for process in processes:
-        process.start()
-    opened = failed = 0
-    for _ in processes:
-        ok, bad = await _receive(out, "open")
-        opened, failed = opened + ok, failed + bad
+    clients = Clients(api.host, api.port, paths, seconds * 1.3 + 30)
+    opened, failed = await clients.opened()
     await asyncio.sleep(0.5)
     rss_open = api.rss_bytes()
     connections = await _connections(cluster)
@@ -82,15 +63,10 @@ async def one_run(cluster: Cluster, options: Options, streams: int) -> dict[str,
     stop_sampling = asyncio.Event()
     sampler = asyncio.create_task(_sample_connections(cluster, connections, stop_sampling))
     cpu_before, began = api.cpu_seconds(), time.monotonic()
-    arrivals: list[Arrival] = []
-    for _ in processes:
-        arrivals += await _receive(out, "done")
+    arrivals = await clients.arrivals()
     api_cpu = (api.cpu_seconds() - cpu_before) / (time.monotonic() - began)
-    rss_end = api.rss_bytes()
     stop_sampling.set()
     await sampler
-    for process in processes:
-        process.join()
     await wait_finished(cluster)
     worker.stop()
     api.stop()
@@ -105,11 +81,54 @@ async def one_run(cluster: Cluster, options: Options, streams: int) -> dict[str,
         "api_cpu": round(api_cpu, 2),
         "kib_per_stream": round((rss_open - rss_before) / max(opened, 1) / 1024, 1),
         "rss_open_mib": round(rss_open / 2**20, 1),
-        "rss_end_mib": round(rss_end / 2**20, 1),
         "pool_connections_max": connections.get("content-jobs", 0),
         "listener_connections_max": connections.get("content-jobs-listener", 0),
         "pool_size": options.pool_size,
     }
+
+
+def _sleep_inputs(job_count: int, seconds: float) -> list[dict[str, Any]]:
+    """About one step a second; lengths spread over 1x-1.3x so the jobs drift apart."""
+    steps = max(1, round(seconds))
+    return [
+        {"seconds": round(seconds * (1 + 0.3 * i / job_count), 3), "steps": steps}
+        for i in range(job_count)
+    ]
+
+
+class Clients:
+    """The SSE client processes (PER_PROCESS streams each) and what they report."""
+
+    def __init__(self, host: str, port: int, paths: list[tuple[int, str]], seconds: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._out = context.Queue()
+        chunks = math.ceil(len(paths) / PER_PROCESS)
+        self._processes = [
+            context.Process(
+                target=stream_clients,
+                args=(host, port, token(), paths[i::chunks], seconds, self._out),
+            )
+            for i in range(chunks)
+        ]
+        for process in self._processes:
+            process.start()
+
+    async def opened(self) -> tuple[int, int]:
+        """Once every stream has its snapshot: (streams open, streams that failed)."""
+        opened = failed = 0
+        for _ in self._processes:
+            ok, bad = await _receive(self._out, "open")
+            opened, failed = opened + ok, failed + bad
+        return opened, failed
+
+    async def arrivals(self) -> list[Arrival]:
+        """Once every stream has ended: every live event's arrival."""
+        arrivals: list[Arrival] = []
+        for _ in self._processes:
+            arrivals += await _receive(self._out, "done")
+        for process in self._processes:
+            process.join()
+        return arrivals
 
 
 async def _receive(out: Any, kind: str, timeout: float = 300) -> Any:

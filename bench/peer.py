@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
-from procrastinate import App, PsycopgConnector
+if TYPE_CHECKING:
+    from procrastinate import App
 
 
 def make_app(dsn: str) -> App:
+    # imported here: the bench extra may be missing where only the smoke tests run
+    from procrastinate import App, PsycopgConnector
+
     app = App(connector=PsycopgConnector(conninfo=dsn))
 
     @app.task(name="noop", queue="bench")

@@ -8,6 +8,7 @@ within the pool plus one listener); they measure no speed. Deselect them with
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,6 +34,8 @@ async def cluster() -> AsyncIterator[Cluster]:
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_submit_answers_every_request(cluster: Cluster) -> None:
+    if shutil.which("pgbench") is None:
+        pytest.skip("pgbench is not installed (Debian: postgresql-client)")
     result = await submit.run(cluster, SMOKE)
     figures = result["cases"]["c=4"]["median"]
     assert figures["errors"] == 0
