@@ -15,8 +15,7 @@ RUN python -m venv /app/.venv
 
 # Dependencies first, against empty packages, so editing the code reuses this layer.
 COPY pyproject.toml README.md ./
-RUN mkdir -p service/jobtypes \
-    && touch service/__init__.py service/jobtypes/__init__.py \
+RUN mkdir service && touch service/__init__.py \
     && /app/.venv/bin/pip install -e .
 
 COPY sql ./sql
