@@ -23,9 +23,12 @@ from yarl import URL
 from service import migrations
 from service.app import create_app
 from service.auth import issue_token
+from service.db import create_pool
 from service.logging import configure
+from service.notifier import Notifier
 from service.pgserver import LocalPostgres
 from service.settings import Settings
+from service.store import Store
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 TEMPLATE = "content_jobs_template"
@@ -93,6 +96,17 @@ def settings(database_url: str) -> Settings:
         db_pool_size=5,
         sse_heartbeat_seconds=15.0,
     )
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    """The store on its own pool and notifier, for tests below the HTTP layer."""
+    pool = await create_pool(settings.database_url, 10)
+    notifier = Notifier(pool)
+    notifier.start()
+    yield Store(pool, notifier)
+    await notifier.close()
+    await pool.close()
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ import pytest
 
 from service import keys
 from service.app import create_app
-from service.db import create_pool
 from service.jobs import Job, Status
 from service.jobtypes.registry import REGISTRY, JobContext, job_type
-from service.notifier import Notifier
 from service.runner import Runner
 from service.settings import Settings
 from service.store import NewJob, Store
@@ -25,16 +23,6 @@ from tests.conftest import Client, auth
 from tests.sse import collect
 
 JOBS = "/api/companies/acme/content-jobs"
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    pool = await create_pool(settings.database_url, 10)
-    notifier = Notifier(pool)
-    notifier.start()
-    yield Store(pool, notifier)
-    await notifier.close()
-    await pool.close()
 
 
 async def submit_direct(store: Store, job_type: str = "echo", **job_input: Any) -> Job:

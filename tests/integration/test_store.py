@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
 
-from service.db import create_pool
-from service.notifier import Notifier
-from service.settings import Settings
 from service.store import NewJob, Store
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    pool = await create_pool(settings.database_url, 4)
-    notifier = Notifier(pool)
-    notifier.start()
-    yield Store(pool, notifier)
-    await notifier.close()
-    await pool.close()
 
 
 def new_job(company: str = "acme", **job_input: Any) -> NewJob:
