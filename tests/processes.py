@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -15,6 +16,23 @@ import aiohttp
 from service.pgserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+async def wait_ready(
+    url: str, timeout: float = 30, alive: Callable[[], None] | None = None
+) -> None:
+    """Poll `url`/readyz until it answers 200; `alive` may fail early if the server died."""
+    async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
+        while True:
+            if alive is not None:
+                alive()
+            try:
+                async with session.get(f"{url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
 
 
 class Replica:
@@ -46,16 +64,10 @@ class Replica:
 
     async def wait_ready(self, timeout: float = 30) -> None:
         """Until /readyz says 200: database, schema and listener all there."""
-        async with aiohttp.ClientSession() as session, asyncio.timeout(timeout):
-            while True:
-                assert self.process is not None and self.process.poll() is None, self.logs()
-                try:
-                    async with session.get(f"{self.url}/readyz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
+        await wait_ready(self.url, timeout, alive=self._alive)
+
+    def _alive(self) -> None:
+        assert self.process is not None and self.process.poll() is None, self.logs()
 
     def signal(self, signum: int) -> None:
         assert self.process is not None

@@ -24,7 +24,7 @@ from tests.integration.test_replicas import (
     submit,
     watch,
 )
-from tests.processes import ROOT
+from tests.processes import ROOT, wait_ready
 from tests.sse import SseEvent, read_events
 
 pytestmark = [
@@ -58,24 +58,12 @@ def nginx(tmp_path: Path) -> Iterator[Any]:
         process.wait()
 
 
-async def wait_until_up(url: str) -> None:
-    async with aiohttp.ClientSession() as session, asyncio.timeout(10):
-        while True:
-            try:
-                async with session.get(f"{url}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-
-
 async def test_streams_through_nginx_round_robin(cluster: Any, nginx: Any) -> None:
     a = await cluster("a", "api")
     await cluster("b", "worker")
     c = await cluster("c", "api")
     lb = nginx([a.port, c.port])
-    await wait_until_up(lb)
+    await wait_ready(lb, timeout=10)
     async with aiohttp.ClientSession() as session:
         jobs = [await submit(session, lb, seconds=1.2, steps=6) for _ in range(4)]
         arrivals: dict[str, list[float]] = {job_id: [] for job_id in jobs}

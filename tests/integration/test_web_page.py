@@ -50,6 +50,14 @@ async def server(make_client: MakeClient) -> Client:
     return await make_client(role="all")
 
 
+@pytest.fixture
+async def signed_in(server: Client, page: Any) -> Any:
+    """The page opened with a token in its URL (as `make run` prints it), company acme."""
+    await page.goto(f"{server.make_url('/')}?access_token={make_token('acme')}")
+    await page.fill("#company", "acme")
+    return page
+
+
 async def submit(page: Any, job_input: str) -> Any:
     """Submit a sleep job through the form; the page shows it as a row of its own."""
     before = await page.locator("#jobs tr[data-job-id]").count()
@@ -61,11 +69,8 @@ async def submit(page: Any, job_input: str) -> Any:
     return rows.first
 
 
-async def test_page_submits_and_shows_live_progress_to_done(server: Client, page: Any) -> None:
-    base = str(server.make_url("/"))
-    await page.goto(f"{base}?access_token={make_token('acme')}")
-    await page.fill("#company", "acme")
-    row = await submit(page, '{"seconds": 1.5, "steps": 5}')
+async def test_page_submits_and_shows_live_progress_to_done(signed_in: Any) -> None:
+    row = await submit(signed_in, '{"seconds": 1.5, "steps": 5}')
     expect = playwright_api.expect
     # the bar moves while the job runs, then reaches 100 % as the status turns done
     await expect(row.locator(".status")).to_have_text("running", timeout=10_000)
@@ -75,11 +80,8 @@ async def test_page_submits_and_shows_live_progress_to_done(server: Client, page
     await expect(row.locator(".error")).to_have_text("")
 
 
-async def test_page_shows_a_failed_jobs_error(server: Client, page: Any) -> None:
-    base = str(server.make_url("/"))
-    await page.goto(f"{base}?access_token={make_token('acme')}")
-    await page.fill("#company", "acme")
-    row = await submit(page, '{"seconds": 0.4, "steps": 4, "failAtStep": 3}')
+async def test_page_shows_a_failed_jobs_error(signed_in: Any) -> None:
+    row = await submit(signed_in, '{"seconds": 0.4, "steps": 4, "failAtStep": 3}')
     expect = playwright_api.expect
     await expect(row.locator(".status")).to_have_text("failed", timeout=15_000)
     await expect(row.locator(".error")).to_have_text("failed at step 3")
