@@ -66,3 +66,26 @@ async def test_unknown_job_is_an_sse_404(client: Client) -> None:
         assert resp.status == 404
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         assert await resp.text() == 'event: error\ndata: {"error": "Job not found"}\n\n'
+
+
+async def test_headers_are_flushed_before_any_event(client: Client) -> None:
+    """Headers go out at once, even when a resumed stream has nothing to send yet."""
+    job_id = await submit(client, seconds=60)  # queued: role api runs nothing
+    resume = {**auth(), "Last-Event-ID": "1"}  # the client already has the only event
+    async with asyncio.timeout(2):
+        resp = await client.get(f"{JOBS}/{job_id}/events", headers=resume)
+    assert resp.status == 200
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    resp.close()
+
+
+async def test_last_event_id_past_the_terminal_event_ends_at_once(client: Client) -> None:
+    """`n` at or past the terminal event: an empty stream that ends immediately."""
+    job_id = await submit(client, seconds=60)
+    cancel = await client.post(f"{JOBS}/{job_id}/cancel", headers=auth())
+    assert cancel.status == 200  # the terminal event is seq 2
+    for n in ("2", "7"):
+        headers = {**auth(), "Last-Event-ID": n}
+        async with client.get(f"{JOBS}/{job_id}/events", headers=headers) as resp:
+            assert resp.status == 200
+            assert await asyncio.wait_for(collect(resp), 2) == []
