@@ -39,9 +39,7 @@ def _seq(event: Event) -> int:
 class Topic:
     """One job's events as this replica knows them, shared by the job's streams."""
 
-    def __init__(
-        self, job_id: uuid.UUID, store: Store, on_hint: Callable[[Topic], None] | None = None
-    ) -> None:
+    def __init__(self, job_id: uuid.UUID, store: Store, on_hint: Callable[[Topic], None]) -> None:
         self.job_id = job_id
         self.subscriptions: set[Subscription] = set()
         self._store = store
@@ -61,14 +59,11 @@ class Topic:
         return self._hinted > self._fetched
 
     def hint(self, seq: int) -> None:
-        """Events up to `seq` exist. With `on_hint`, the listener reads them (for many topics
-        in one statement) and then wakes the streams; without, the streams read for themselves."""
+        """Events up to `seq` exist: the listener reads them (for many topics in one
+        statement) and then wakes the streams."""
         if seq > self._hinted:
             self._hinted = seq
-            if self._on_hint is not None:
-                self._on_hint(self)
-            else:
-                self.wake()
+            self._on_hint(self)
 
     def wake(self) -> None:
         for subscription in self.subscriptions:
