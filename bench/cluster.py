@@ -27,7 +27,7 @@ import asyncpg
 from service import migrations
 from service.auth import issue_token
 from service.db import init_connection
-from service.pgserver import LocalPostgres, free_port
+from service.dev.pgserver import LocalPostgres, free_port
 from service.queries import parse
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -208,7 +208,7 @@ def _token(args: argparse.Namespace) -> int:
 def _dev(args: argparse.Namespace) -> int:
     """Everything local: a Postgres of its own unless DATABASE_URL is set, and a token."""
     from service.auth import issue_token
-    from service.pgserver import LocalPostgres
+    from service.dev.pgserver import LocalPostgres
 
     server = None
     env = dict(os.environ)
@@ -239,7 +239,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 def _dev_db_port(data_dir: Path) -> int:
     """The dev database keeps one port across runs, so DATABASE_URLs people copied still work."""
-    from service.pgserver import free_port
+    from service.dev.pgserver import free_port
 
     port_file = data_dir / "dev-port"
     if port_file.exists():
@@ -271,7 +271,7 @@ def _call(client: ContentJobsClient, command: Callable[[ContentJobsClient], Awai
     import aiohttp
 
     from service.client import ContentJobsError
-    from service.console import EXIT_ERROR
+    from service.client.console import EXIT_ERROR
 
     async def run() -> int:
         async with client:
@@ -307,7 +307,7 @@ async def _follow(jobs: ContentJobsClient, job_id: str) -> int:
     """Show the job's events until it ends; the exit status tells how it ended."""
     from contextlib import aclosing
 
-    from service.console import EventPrinter, exit_code
+    from service.client.console import EventPrinter, exit_code
 
     printer, status = EventPrinter(sys.stdout), None
     try:
@@ -325,7 +325,7 @@ def _jobs(args: argparse.Namespace) -> int:
         from contextlib import aclosing
 
         from service.client import Job
-        from service.console import jobs_table
+        from service.client.console import jobs_table
 
         found: list[Job] = []
         async with aclosing(jobs.list(status=args.status, page_size=min(args.limit, 200))) as it:

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from service import responses
+from service import codec
 
 #: what a lost or restarting database raises
 DB_ERRORS = (
@@ -24,7 +24,7 @@ LISTENER_NAME = "content-jobs-listener"
 
 
 def dumps(value: Any) -> str:
-    return responses.dumps(value).decode()
+    return codec.dumps(value).decode()
 
 
 async def init_connection(conn: asyncpg.Connection[Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from service.responses import dumps
+from service.codec import dumps
 
 #: a database row: asyncpg's Record, or any mapping with the same keys
 Row = Mapping[str, Any] | asyncpg.Record

@@ -14,13 +14,14 @@ from aiohttp import web
 from yarl import URL
 
 from service import asset_routes, health, keys, stream
+from service.codec import dumps
 from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput, known_types
 from service.middlewares import company_of
 from service.openapi import openapi_json
 from service.pages import STATIC_DIR, index
-from service.responses import dumps, json_response
+from service.responses import json_response
 from service.store import IdempotencyConflict, ListFilter, NewJob
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"

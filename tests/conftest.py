@@ -24,9 +24,9 @@ from service import migrations
 from service.app import create_app
 from service.auth import issue_token
 from service.db import create_pool
+from service.dev.pgserver import LocalPostgres
 from service.logging import configure
 from service.notifier import Notifier
-from service.pgserver import LocalPostgres
 from service.settings import Settings
 from service.store import Store
 

@@ -13,7 +13,7 @@ from typing import IO
 
 import aiohttp
 
-from service.pgserver import free_port
+from service.dev.pgserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """A small, strict SSE reader for tests: what actually went over the wire.
 
-`service.sse_parser` reads streams as EventSource does (ids carried forward,
+`service.client.sse_parser` reads streams as EventSource does (ids carried forward,
 comments dropped); the tests need the raw wire instead: each event's own
 `id:` line (or its absence) and the `: ping` comments.
 """

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from service import migrations
-from service.pgserver import LocalPostgres
+from service.dev.pgserver import LocalPostgres
 from tests.conftest import SECRET
 from tests.processes import Replica
 

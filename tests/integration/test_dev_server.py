@@ -16,7 +16,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from service.pgserver import LocalPostgres, PostgresNotFound, free_port, pypi_bin_dir
+from service.dev.pgserver import LocalPostgres, PostgresNotFound, free_port, pypi_bin_dir
 from tests.processes import ROOT
 
 pytestmark = pytest.mark.timeout(90)

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from service.pgserver import free_port
+from service.dev.pgserver import free_port
 from tests.integration.test_replicas import (
     HEADERS,
     JOBS,

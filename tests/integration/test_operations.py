@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.pgserver import LocalPostgres
+from service.dev.pgserver import LocalPostgres
 from tests.conftest import Client, auth
 
 JOBS = "/api/companies/acme/content-jobs"

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from service.client import ContentJobsClient, Reconnect
-from service.pgserver import LocalPostgres
+from service.dev.pgserver import LocalPostgres
 from tests.conftest import make_token
 from tests.sse import SseEvent, read_events
 

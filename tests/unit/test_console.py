@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 from service.client import Job, JobEvent, Status
-from service.console import EventPrinter, exit_code, jobs_table, plain_line, progress_line
+from service.client.console import EventPrinter, exit_code, jobs_table, plain_line, progress_line
 
 
 def event(n: int, kind: str, status: str, percent: int, **extra: Any) -> JobEvent:

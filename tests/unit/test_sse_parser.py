@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.sse_parser import EventStreamParser, ServerSentEvent
+from service.client.sse_parser import EventStreamParser, ServerSentEvent
 
 STREAM = (
     b": ping\n\n"

@@ -24,7 +24,7 @@ from typing import Any, Literal, Self, TypedDict, cast
 import aiohttp
 from yarl import URL
 
-from service.sse_parser import EventStreamParser, ServerSentEvent
+from service.client.sse_parser import EventStreamParser, ServerSentEvent
 
 Status = Literal["queued", "running", "done", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"done", "failed", "cancelled"})
