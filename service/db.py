@@ -18,6 +18,20 @@ DB_ERRORS = (
     asyncpg.InternalClientError,  # e.g. a connection caught mid-operation by a restart
 )
 
+#: Postgres error classes that mean "the database is away", not "the request was wrong":
+#: connection exceptions (08), operator intervention such as a shutdown (57), insufficient
+#: resources (53: too many connections)
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "57", "53")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached right now (the caller may retry),
+    as opposed to an error in what was asked of it (a bug, never hidden behind a 503)."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(exc.sqlstate or "")[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return isinstance(exc, DB_ERRORS)
+
+
 #: how this service's connections show in pg_stat_activity
 APP_NAME = "content-jobs"
 LISTENER_NAME = "content-jobs-listener"
@@ -50,6 +64,7 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool[Any]:
         init=init_connection,
         reset=keep_session,
         command_timeout=60,
+        timeout=5,  # connecting: a partitioned database answers 503 in seconds, not a minute
         server_settings={"application_name": APP_NAME},
     )
     assert pool is not None

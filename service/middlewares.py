@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -14,6 +15,7 @@ from multidict import MultiDict
 
 from service import keys
 from service.auth import QUERY_PARAM, Caller, authenticate, check_company_access
+from service.db import database_unavailable
 from service.errors import ApiError
 from service.responses import error_response
 
@@ -21,6 +23,11 @@ log = structlog.get_logger("service.http")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 MAX_BODY_MESSAGE = "request body is larger than 1 MiB"
+#: what a request is logged and counted as when its client went away before the answer
+#: (nginx's convention); never a 500, which would page someone for a closed browser tab
+CLIENT_CLOSED = 499
+#: seconds a client is asked to wait while the database is away
+RETRY_AFTER_SECONDS = "2"
 
 
 def redacted_path(request: web.Request) -> str:
@@ -48,6 +55,12 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED
+        raise
+    except ConnectionResetError:
+        status = CLIENT_CLOSED if client_gone(request) else 500
+        raise
     finally:
         seconds = time.perf_counter() - started
         caller: Caller | None = request.get(keys.CALLER)
@@ -73,6 +86,12 @@ def _count(request: web.Request, status: int, seconds: float) -> None:
     metrics.http_latency.labels(request.method, route).observe(seconds)
 
 
+def client_gone(request: web.Request) -> bool:
+    """Whether the client closed its connection (a reset then is its doing, not ours)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 async def add_request_id_header(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: also reaches streamed responses, whose headers go out early."""
     request_id = request.get(keys.REQUEST_ID)
@@ -94,7 +113,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "WWW-Authenticate")}
         return error_response(exc.status, exc.reason, headers)
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, ConnectionResetError) and client_gone(request):
+            raise  # there is no one to answer
+        if database_unavailable(exc):
+            log.warning("database_unavailable", error=str(exc) or type(exc).__name__)
+            return error_response(
+                503, "database unavailable, retry later", {"Retry-After": RETRY_AFTER_SECONDS}
+            )
         log.exception("unhandled_error")
         return error_response(500, "internal server error")
 
