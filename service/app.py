@@ -11,6 +11,7 @@ from service import keys
 from service.assets import AssetStore
 from service.cors import setup_cors
 from service.db import create_pool
+from service.limits import MAX_BODY_BYTES
 from service.listener import Listener
 from service.metrics import Metrics
 from service.middlewares import MIDDLEWARES, add_request_id_header
@@ -22,8 +23,6 @@ from service.storage import make_storage
 from service.store import Store
 
 log = structlog.get_logger(__name__)
-
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -66,9 +66,9 @@ class Job:
             status=Status(row["status"]),
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The job resource of CONTRACT.md."""
-        return {
+    def to_json(self, *, detail: bool = True) -> dict[str, Any]:
+        """The job resource of CONTRACT.md; without `detail` (list items), no input or result."""
+        data = {
             "id": self.id,
             "companyId": self.company_id,
             "jobType": self.job_type,
@@ -85,6 +85,9 @@ class Job:
             "finishedAt": self.finished_at,
             "updatedAt": self.updated_at,
         }
+        if not detail:
+            del data["input"], data["result"]
+        return data
 
 
 @dataclasses.dataclass(frozen=True)

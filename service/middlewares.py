@@ -17,12 +17,12 @@ from service import keys
 from service.auth import QUERY_PARAM, Caller, authenticate, check_company_access
 from service.db import database_unavailable
 from service.errors import ApiError
+from service.limits import MAX_BODY_MESSAGE
 from service.responses import error_response
 
 log = structlog.get_logger("service.http")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
-MAX_BODY_MESSAGE = "request body is larger than 1 MiB"
 #: what a request is logged and counted as when its client went away before the answer
 #: (nginx's convention); never a 500, which would page someone for a closed browser tab
 CLIENT_CLOSED = 499

@@ -192,7 +192,7 @@ LIST: dict[str, Any] = {
             "headers": {
                 "Link": {"schema": {"type": "string"}, "description": '`<url>; rel="next"`'}
             },
-            "content": _json({"type": "array", "items": _ref("schemas", "Job")}),
+            "content": _json({"type": "array", "items": _ref("schemas", "JobSummary")}),
         },
         **_errors(400, 401, 403),
     },
@@ -341,6 +341,9 @@ def _schemas() -> dict[str, Any]:
             message=_nullable("string"),
         ),
         "Job": _object(**JOB_FIELDS),
+        "JobSummary": _object(
+            **{k: v for k, v in JOB_FIELDS.items() if k not in ("input", "result")}
+        ),
         "JobEvent": _object(jobId=UUID, **{k: JOB_FIELDS[k] for k in event_fields[1:]}),
         "SubmitRequest": {
             "type": "object",

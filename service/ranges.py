@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+#: positions of at most 18 digits (under 2^63): a longer one cannot name a byte of any asset,
+#: and int() of thousands of digits is refused by Python itself
+_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
 
 
 class Unsatisfiable(Exception):

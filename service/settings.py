@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar
 
+from service.limits import DEFAULT_INPUT_MAX_BYTES, MAX_BODY_BYTES
+
 Role = Literal["all", "api", "worker"]
 ROLES: tuple[Role, ...] = ("all", "api", "worker")
 
@@ -52,6 +54,8 @@ class Settings:
     #: prepended to every object key, so deployments can share a bucket
     s3_prefix: str = ""
     s3_region: str | None = None
+    #: a job's `input` as encoded JSON, at most (413 beyond)
+    job_input_max_bytes: int = DEFAULT_INPUT_MAX_BYTES
     #: browser origins allowed to call the API cross-origin; none: CORS is off
     cors_origins: tuple[str, ...] = ()
 
@@ -91,6 +95,9 @@ class Settings:
             "s3_prefix": _optional(env, "S3_PREFIX", str),
             "s3_region": _optional(env, "S3_REGION", str),
             "cors_origins": _optional(env, "CORS_ORIGINS", _origins),
+            "job_input_max_bytes": _optional(
+                env, "JOB_INPUT_MAX_BYTES", _int_between(2, MAX_BODY_BYTES)
+            ),
         }
         values.update(overrides)
         if values["storage_backend"] == "s3" and not values["s3_bucket"]:

@@ -46,8 +46,13 @@ SELECT *, content_job_event_data(id, status, progress_percent, progress_message,
 FROM content_jobs WHERE id = $1 AND company_id = $2;
 
 -- name: list_jobs
--- A page of a company's jobs, newest first; NULL filters match everything.
-SELECT * FROM content_jobs
+-- A page of a company's jobs, newest first; NULL filters match everything. Items leave out
+-- `input` and `result` (up to JOB_INPUT_MAX_BYTES each): a page stays small, GET one for those.
+SELECT id, company_id, job_type, status, '{}'::jsonb AS input, source_task_id,
+       progress_percent, progress_message, NULL::jsonb AS result, result_asset_id,
+       error_message, attempts, max_attempts, event_seq, created_at, started_at, finished_at,
+       updated_at
+FROM content_jobs
 WHERE company_id = $1
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR job_type = $3)

@@ -45,6 +45,19 @@ async def test_list_returns_a_json_array_newest_first(client: Client) -> None:
     assert "Link" not in resp.headers
 
 
+async def test_list_items_leave_out_input_and_result(client: Client) -> None:
+    """CONTRACT routes: list items come without `input` and `result` (GET one for those), so
+    a page of 200 jobs stays small whatever their inputs."""
+    job_id = (await submit(client, {"jobType": "echo", "input": {"text": "x" * 10_000}}))["jobId"]
+    resp = await client.get(jobs_path(), headers=auth())
+    [item] = await resp.json()
+    assert "input" not in item and "result" not in item
+    assert item["id"] == job_id and item["jobType"] == "echo"
+    full = await (await client.get(f"{jobs_path()}/{job_id}", headers=auth())).json()
+    assert full["input"] == {"text": "x" * 10_000}
+    assert set(full) - set(item) == {"input", "result"}
+
+
 async def test_empty_list(client: Client) -> None:
     """CONTRACT routes: list of a company without jobs is `200 []`."""
     resp = await client.get(jobs_path("nobody-yet"), headers=auth("nobody-yet"))

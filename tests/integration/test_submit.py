@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from service.jobtypes import known_types
-from tests.conftest import Client, auth
+from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import error_of, job_path, jobs_path, submit
 
 JOB_FIELDS = {
@@ -94,8 +94,9 @@ async def test_input_is_stored_as_given(client: Client) -> None:
     assert job["input"] == given
 
 
-async def test_body_of_exactly_one_mib_is_accepted(client: Client) -> None:
-    """CONTRACT routes: `413` only for a body *over* 1 MiB."""
+async def test_body_of_exactly_one_mib_is_accepted(make_client: MakeClient) -> None:
+    """CONTRACT routes: `413` only for a body *over* 1 MiB (with room for such an input)."""
+    client = await make_client(job_input_max_bytes=1024 * 1024)
     empty = orjson.dumps({"jobType": "echo", "input": {"text": ""}})
     body = orjson.dumps({"jobType": "echo", "input": {"text": "x" * (1024 * 1024 - len(empty))}})
     assert len(body) == 1024 * 1024
@@ -113,6 +114,29 @@ async def test_body_over_one_mib_is_413(client: Client) -> None:
     )
     assert resp.status == 413
     assert "1 MiB" in await error_of(resp)
+
+
+async def test_input_over_job_input_max_bytes_is_413(make_client: MakeClient) -> None:
+    """CONTRACT routes: `413` for `input` over `JOB_INPUT_MAX_BYTES`, naming the limit."""
+    client = await make_client(job_input_max_bytes=1000)
+    fits = {"text": "x" * (1000 - len(b'{"text":""}'))}
+    resp = await client.post(jobs_path(), json={"jobType": "echo", "input": fits}, headers=auth())
+    assert resp.status == 202, await resp.text()
+    over = {"text": fits["text"] + "x"}
+    resp = await client.post(jobs_path(), json={"jobType": "echo", "input": over}, headers=auth())
+    assert resp.status == 413
+    assert "JOB_INPUT_MAX_BYTES" in await error_of(resp)
+
+
+@pytest.mark.parametrize("depth", [65, 300, 1000])
+async def test_deeply_nested_json_is_a_400_not_a_500(client: Client, depth: int) -> None:
+    """Any client input: `4xx`, never `5xx` — JSON nested past the encoders' limits included."""
+    body = b'{"jobType": "echo", "input": {"x": ' + b"[" * depth + b"]" * depth + b"}}"
+    resp = await client.post(
+        jobs_path(), data=body, headers={**auth(), "Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    assert "nested" in await error_of(resp)
 
 
 @pytest.mark.parametrize(
