@@ -9,6 +9,7 @@ from aiohttp import web
 
 from service import keys
 from service.assets import AssetStore
+from service.auth import TokenVerifier
 from service.cors import setup_cors
 from service.db import create_pool
 from service.limits import MAX_BODY_BYTES
@@ -29,6 +30,12 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
+    app[keys.VERIFIER] = TokenVerifier(
+        settings.auth_jwt_secret,
+        jwks_url=settings.auth_jwks_url,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+    )
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(listening)
     if role_runs_worker(settings.role):

@@ -1,7 +1,19 @@
-"""Bearer tokens (JWT, HS256) to callers, and the company access rules of CONTRACT.md."""
+"""Bearer tokens (JWT) to callers, and the company access rules of the contract.
+
+Two kinds of keys, either or both:
+- HS256 with the shared secret `AUTH_JWT_SECRET` (simple setups, `content-jobs token`);
+- RS256/ES256 with public keys from `AUTH_JWKS_URL` (a mesh's identity provider), through
+  PyJWT's `PyJWKClient`: the key set is cached, an unknown `kid` refreshes it (PyJWKClient
+  refetches at most once per `JWKS_REFRESH_SECONDS`, so random `kid`s cannot make us hammer
+  the provider), and the fetch runs in a thread so the event loop never waits on it. While
+  the provider cannot be reached, a token whose key we do not hold is a `503` (the token
+  may be fine; we cannot tell yet), never a crash.
+`exp` is required; `iss` / `aud` are checked when `AUTH_ISSUER` / `AUTH_AUDIENCE` are set.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 import time
@@ -15,13 +27,21 @@ from service.errors import ApiError
 
 COOKIE_NAME = "content_jobs_token"
 QUERY_PARAM = "access_token"
-ALGORITHM = "HS256"
+HS_ALGORITHM = "HS256"
+JWKS_ALGORITHMS = ("RS256", "ES256")
+#: an unknown `kid` fetches the key set again at most this often
+JWKS_REFRESH_SECONDS = 1.0
+#: the key set is fetched again after this long even when every kid is known
+JWKS_LIFESPAN_SECONDS = 60
+#: `content-jobs token`'s default lifetime
+DEFAULT_TTL_SECONDS = 3600
 COMPANY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: role claim -> may write; absent means editor, anything else is refused
+ROLES = {None: True, "editor": True, "viewer": False}
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
-#: tokens verified before, with their expiry: a client sends the same token with every
-#: request, and checking its signature and claims again costs more than the rest of a submit
-_VERIFIED: dict[tuple[str, str], tuple[Caller, float | None]] = {}
-_VERIFIED_MAX = 4096
+#: tokens verified before; a client sends the same token with every request, and checking
+#: its signature and claims again costs more than the rest of a submit
+_CACHE_MAX = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +49,8 @@ class Caller:
     sub: str
     companies: frozenset[str]
     viewer: bool
+    #: the token's `exp` (unix seconds): a stream ends then
+    expires_at: float = float("inf")
 
     def may_use(self, company_id: str) -> bool:
         return "*" in self.companies or company_id in self.companies
@@ -39,54 +61,141 @@ def issue_token(
     companies: Iterable[str],
     *,
     sub: str = "content-jobs-cli",
-    ttl: float | None = None,
+    ttl: float = DEFAULT_TTL_SECONDS,
     viewer: bool = False,
 ) -> str:
-    claims: dict[str, Any] = {"sub": sub, "companies": list(companies), "iat": int(time.time())}
-    if ttl is not None:
-        claims["exp"] = int(time.time() + ttl)
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "companies": list(companies),
+        "iat": now,
+        "exp": int(now + ttl),
+    }
     if viewer:
         claims["role"] = "viewer"
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return jwt.encode(claims, secret, algorithm=HS_ALGORITHM)
 
 
-def decode_token(token: str, secret: str) -> Caller:
-    """Verify a token; any fault is a 401 that does not say which (no oracle for forgers).
+class TokenVerifier:
+    """Verifies tokens against the configured keys and remembers the ones it accepted."""
 
-    A token verified before is only checked for expiry again (as PyJWT does, `exp <= now`).
-    """
-    cached = _VERIFIED.get((token, secret))
-    if cached is not None:
-        caller, expires = cached
-        if expires is None or time.time() < expires:
+    def __init__(
+        self,
+        secret: str | None = None,
+        *,
+        jwks_url: str | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+    ) -> None:
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        # the key set is cached (refetched after JWKS_LIFESPAN_SECONDS, or on an unknown kid);
+        # not each key on its own, which would keep a key the provider has removed
+        self._jwks = (
+            jwt.PyJWKClient(
+                jwks_url,
+                cache_keys=False,
+                lifespan=JWKS_LIFESPAN_SECONDS,
+                cooldown_duration=JWKS_REFRESH_SECONDS,
+                timeout=5,
+            )
+            if jwks_url
+            else None
+        )
+        self._cache: dict[str, Caller] = {}
+
+    async def caller(self, token: str) -> Caller:
+        """The token's caller; `ApiError` 401 for any fault (no oracle for forgers)."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            return self._unexpired(token, cached)
+        key, algorithm = await self._key_for(token)
+        return self._remember(token, self._verify(token, key, algorithm))
+
+    def caller_sync(self, token: str) -> Caller:
+        """`caller()` for HS256 tokens (no key to fetch): tests and the CLI."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            return self._unexpired(token, cached)
+        if self._secret is None:
+            raise _unauthorized("invalid token")
+        return self._remember(token, self._verify(token, self._secret, HS_ALGORITHM))
+
+    def _unexpired(self, token: str, caller: Caller) -> Caller:
+        if time.time() < caller.expires_at:  # PyJWT's rule: expired when exp <= now
             return caller
-        _VERIFIED.pop((token, secret), None)
+        self._cache.pop(token, None)
         raise _unauthorized("token expired")
-    caller, expires = _verify(token, secret)
-    if len(_VERIFIED) >= _VERIFIED_MAX:
-        _VERIFIED.clear()  # a crude bound: the tokens in use are verified again once
-    _VERIFIED[(token, secret)] = (caller, expires)
-    return caller
+
+    def _remember(self, token: str, caller: Caller) -> Caller:
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()  # a crude bound: the tokens in use are verified again once
+        self._cache[token] = caller
+        return caller
+
+    async def _key_for(self, token: str) -> tuple[Any, str]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, UnicodeEncodeError):
+            raise _unauthorized("invalid token") from None
+        algorithm = header.get("alg")
+        if algorithm == HS_ALGORITHM and self._secret is not None:
+            return self._secret, algorithm
+        if algorithm in JWKS_ALGORITHMS and self._jwks is not None:
+            return await self._jwks_key(header.get("kid")), algorithm
+        raise _unauthorized("invalid token")
+
+    async def _jwks_key(self, kid: object) -> Any:
+        assert self._jwks is not None
+        if not isinstance(kid, str) or not kid:
+            raise _unauthorized("invalid token")
+        try:
+            signing_key = await asyncio.to_thread(self._jwks.get_signing_key, kid)
+        except jwt.PyJWKClientConnectionError:
+            raise ApiError(
+                503, "token keys are unavailable, retry later", {"Retry-After": "5"}
+            ) from None
+        except jwt.PyJWKClientError:
+            raise _unauthorized("invalid token") from None
+        return signing_key.key
+
+    def _verify(self, token: str, key: Any, algorithm: str) -> Caller:
+        required = ["sub", "exp"] + (["iss"] if self._issuer else [])
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": required, "verify_aud": self._audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthorized("token expired") from None
+        except (jwt.PyJWTError, UnicodeEncodeError):  # header bytes that are not UTF-8
+            raise _unauthorized("invalid token") from None
+        return _caller_of(claims)
 
 
-def _verify(token: str, secret: str) -> tuple[Caller, float | None]:
-    try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub"]})
-    except jwt.ExpiredSignatureError:
-        raise _unauthorized("token expired") from None
-    except (jwt.PyJWTError, UnicodeEncodeError):  # header bytes that are not UTF-8
-        raise _unauthorized("invalid token") from None
+def _caller_of(claims: dict[str, Any]) -> Caller:
     companies = claims.get("companies")
     sub = claims.get("sub")
+    role = claims.get("role")
     if (
         not isinstance(sub, str)
         or not isinstance(companies, list)
         or not all(isinstance(c, str) for c in companies)
+        or not isinstance(role, str | None)
+        or role not in ROLES
     ):
         raise _unauthorized("invalid token")
-    caller = Caller(sub=sub, companies=frozenset(companies), viewer=claims.get("role") == "viewer")
-    expires = claims.get("exp")
-    return caller, float(expires) if expires is not None else None
+    return Caller(
+        sub=sub,
+        companies=frozenset(companies),
+        viewer=not ROLES[role],
+        expires_at=float(claims["exp"]),
+    )
 
 
 def token_from_request(request: web.Request) -> str | None:
@@ -103,11 +212,11 @@ def token_from_request(request: web.Request) -> str | None:
     return None
 
 
-def authenticate(request: web.Request, secret: str) -> Caller:
+async def authenticate(request: web.Request, verifier: TokenVerifier) -> Caller:
     token = token_from_request(request)
     if not token:
         raise _unauthorized("missing bearer token")
-    return decode_token(token, secret)
+    return await verifier.caller(token)
 
 
 def check_company_access(caller: Caller, company_id: str, *, write: bool) -> None:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from service.auth import DEFAULT_TTL_SECONDS
 from service.settings import ROLES, Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 DEFAULT_URL = "http://127.0.0.1:8080"
+#: the token `dev` prints: long enough for a day of work, and it still expires
+DEV_TOKEN_TTL_SECONDS = 24 * 3600
 EXIT_STATUS = """\
 exit status: 0 the job is done, 1 it failed, 2 it was cancelled,
 3 the API or the network failed (usage errors exit 2, as argparse does)"""
@@ -63,7 +66,12 @@ def _parser() -> argparse.ArgumentParser:
 
     token = commands.add_parser("token", help="print a signed access token")
     token.add_argument("--company", action="append", required=True, help="company id, or *")
-    token.add_argument("--ttl", type=float, help="seconds until it expires (default: never)")
+    token.add_argument(
+        "--ttl",
+        type=float,
+        default=DEFAULT_TTL_SECONDS,
+        help=f"seconds until it expires (default {DEFAULT_TTL_SECONDS})",
+    )
     token.add_argument("--sub", default="content-jobs-cli", help="caller name")
     token.add_argument("--viewer", action="store_true", help="read-only token")
     token.set_defaults(func=_token)
@@ -223,7 +231,8 @@ def _dev(args: argparse.Namespace) -> int:
         env["AUTH_JWT_SECRET"] = secret_file.read_text().strip()
     env.setdefault("LOG_FORMAT", "console")
     settings = Settings.from_env(env, port=args.port)
-    token = issue_token(settings.auth_jwt_secret, ["*"], sub="dev")
+    assert settings.auth_jwt_secret is not None  # dev always has one
+    token = issue_token(settings.auth_jwt_secret, ["*"], sub="dev", ttl=DEV_TOKEN_TTL_SECONDS)
     url = f"http://127.0.0.1:{settings.port}"
     print(
         f"\ncontent-jobs dev server\n  open:  {url}/?access_token={token}\n"

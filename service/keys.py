@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp import web
 
 from service.assets import AssetStore
-from service.auth import Caller
+from service.auth import Caller, TokenVerifier
 from service.listener import Listener
 from service.metrics import Metrics
 from service.notifier import Notifier
@@ -24,6 +24,7 @@ ASSETS = web.AppKey("assets", AssetStore)
 LISTENER = web.AppKey("listener", Listener)
 RUNNER = web.AppKey("runner", Runner)
 METRICS = web.AppKey("metrics", Metrics)
+VERIFIER = web.AppKey("verifier", TokenVerifier)
 
 CALLER = web.RequestKey("caller", Caller)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -132,7 +132,7 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     A CORS preflight (`OPTIONS`) is the exception: browsers never send a token with it.
     """
     if request.path.startswith("/api/") and request.method != "OPTIONS":
-        request[keys.CALLER] = authenticate(request, request.app[keys.SETTINGS].auth_jwt_secret)
+        request[keys.CALLER] = await authenticate(request, request.app[keys.VERIFIER])
     return await handler(request)
 
 

@@ -28,7 +28,13 @@ class SettingsError(Exception):
 @dataclasses.dataclass(frozen=True)
 class Settings:
     database_url: str
-    auth_jwt_secret: str = dataclasses.field(repr=False)
+    #: HS256 secret; optional when AUTH_JWKS_URL is set (at least one of them is required)
+    auth_jwt_secret: str | None = dataclasses.field(default=None, repr=False)
+    #: RS256/ES256 public keys of an identity provider (JSON Web Key Set)
+    auth_jwks_url: str | None = None
+    #: when set, tokens must carry this `iss` / `aud`
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
     host: str = "0.0.0.0"
     port: int = 8080
     role: Role = "all"
@@ -73,7 +79,10 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {
             "database_url": _required(env, "DATABASE_URL", _database_url),
-            "auth_jwt_secret": _required(env, "AUTH_JWT_SECRET", _secret),
+            "auth_jwt_secret": _optional(env, "AUTH_JWT_SECRET", _secret),
+            "auth_jwks_url": _optional(env, "AUTH_JWKS_URL", _http_url),
+            "auth_issuer": _optional(env, "AUTH_ISSUER", str),
+            "auth_audience": _optional(env, "AUTH_AUDIENCE", str),
             "host": _optional(env, "HOST", str),
             "port": _optional(env, "PORT", _int_between(1, 65535)),
             "role": _optional(env, "ROLE", _choice(ROLES)),
@@ -100,6 +109,8 @@ class Settings:
             ),
         }
         values.update(overrides)
+        if not values["auth_jwt_secret"] and not values["auth_jwks_url"]:
+            raise SettingsError("AUTH_JWT_SECRET or AUTH_JWKS_URL is required but neither is set")
         if values["storage_backend"] == "s3" and not values["s3_bucket"]:
             raise SettingsError("S3_BUCKET is required when STORAGE_BACKEND=s3")
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]

@@ -152,7 +152,7 @@ async def worker_client(make_client: MakeClient) -> Client:
     return await make_client(role="all", job_lease_seconds=3.0)
 
 
-def make_token(*companies: str, viewer: bool = False, ttl: float | None = None) -> str:
+def make_token(*companies: str, viewer: bool = False, ttl: float = 3600) -> str:
     return issue_token(SECRET, companies or ("acme",), sub="tests", viewer=viewer, ttl=ttl)
 
 

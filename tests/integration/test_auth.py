@@ -32,7 +32,8 @@ def hs512(claims: dict[str, Any]) -> str:
         return jwt.encode(claims, SECRET, "HS512")
 
 
-GOOD_CLAIMS = {"sub": "tests", "companies": ["acme"]}
+HOUR = int(time.time()) + 3600
+GOOD_CLAIMS = {"sub": "tests", "companies": ["acme"], "exp": HOUR}
 
 BAD_TOKENS = {
     "malformed": "not-a-jwt",
@@ -42,11 +43,15 @@ BAD_TOKENS = {
     "alg_none_with_signature": unsigned_token(GOOD_CLAIMS) + "c2ln",
     "hs512": hs512(GOOD_CLAIMS),
     "expired": jwt.encode({**GOOD_CLAIMS, "exp": int(time.time()) - 10}, SECRET, "HS256"),
-    "no_sub": jwt.encode({"companies": ["acme"]}, SECRET, "HS256"),
-    "no_companies": jwt.encode({"sub": "tests"}, SECRET, "HS256"),
-    "companies_not_a_list": jwt.encode({"sub": "tests", "companies": "acme"}, SECRET, "HS256"),
-    "company_not_a_string": jwt.encode({"sub": "tests", "companies": [1]}, SECRET, "HS256"),
-    "sub_not_a_string": jwt.encode({"sub": 5, "companies": ["acme"]}, SECRET, "HS256"),
+    "no_sub": jwt.encode({"companies": ["acme"], "exp": HOUR}, SECRET, "HS256"),
+    "no_companies": jwt.encode({"sub": "tests", "exp": HOUR}, SECRET, "HS256"),
+    "companies_not_a_list": jwt.encode({**GOOD_CLAIMS, "companies": "acme"}, SECRET, "HS256"),
+    "company_not_a_string": jwt.encode({**GOOD_CLAIMS, "companies": [1]}, SECRET, "HS256"),
+    "sub_not_a_string": jwt.encode({**GOOD_CLAIMS, "sub": 5}, SECRET, "HS256"),
+    # exp is required: a token that never expires cannot be revoked
+    "no_exp": jwt.encode({"sub": "tests", "companies": ["acme"]}, SECRET, "HS256"),
+    # an unknown role got write access before
+    "unknown_role": jwt.encode({**GOOD_CLAIMS, "role": "admin"}, SECRET, "HS256"),
 }
 
 
@@ -178,7 +183,7 @@ async def test_company_not_in_token_is_403(client: Client) -> None:
 
 async def test_empty_companies_list_gives_no_access(client: Client) -> None:
     """CONTRACT auth: `companies` lists what the caller may use; an empty list is nothing."""
-    token = jwt.encode({"sub": "t", "companies": []}, SECRET, "HS256")
+    token = jwt.encode({"sub": "t", "companies": [], "exp": HOUR}, SECRET, "HS256")
     resp = await client.get(jobs_path(), headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 403
 

@@ -90,7 +90,20 @@ def test_missing_required_setting_names_it(name: str, value: str | None) -> None
         env[name] = value
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env)
-    assert str(caught.value) == f"{name} is required but not set"
+    if name == "AUTH_JWT_SECRET":
+        assert (
+            str(caught.value) == "AUTH_JWT_SECRET or AUTH_JWKS_URL is required but neither is set"
+        )
+    else:
+        assert str(caught.value) == f"{name} is required but not set"
+
+
+def test_jwks_alone_is_enough() -> None:
+    """CONTRACT configuration: `AUTH_JWKS_URL` without an HS256 secret (a mesh's provider)."""
+    env = {k: v for k, v in BASE.items() if k != "AUTH_JWT_SECRET"}
+    settings = Settings.from_env({**env, "AUTH_JWKS_URL": "http://idp.internal/jwks.json"})
+    assert settings.auth_jwt_secret is None
+    assert settings.auth_jwks_url == "http://idp.internal/jwks.json"
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,20 @@ from typing import Any
 import jwt
 import pytest
 
-from service.auth import Caller, check_company_access, decode_token, issue_token
+from service.auth import Caller, TokenVerifier, check_company_access, issue_token
 from service.cli import main
 from service.errors import ApiError
 
 SECRET = "unit-test-secret-that-is-32-bytes-or-more"
+HOUR = time.time() + 3600
+
+
+def decode_token(token: str, secret: str) -> Caller:
+    return TokenVerifier(secret).caller_sync(token)
+
+
+def claims(**extra: Any) -> dict[str, Any]:
+    return {"sub": "s", "companies": ["a"], "exp": HOUR, **extra}
 
 
 def refused(token: str) -> ApiError:
@@ -27,23 +36,27 @@ def test_issued_token_round_trips() -> None:
     """CONTRACT auth: HS256 tokens with `sub` and `companies`."""
     token = issue_token(SECRET, ["acme", "globex"], sub="svc")
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
-    assert decode_token(token, SECRET) == Caller(
-        sub="svc", companies=frozenset({"acme", "globex"}), viewer=False
+    caller = decode_token(token, SECRET)
+    assert (caller.sub, caller.companies, caller.viewer) == (
+        "svc",
+        frozenset({"acme", "globex"}),
+        False,
     )
 
 
-def test_issued_token_without_ttl_never_expires() -> None:
-    """CONTRACT command line: `token` without `--ttl` prints a token with no `exp`."""
-    claims = jwt.decode(issue_token(SECRET, ["acme"]), SECRET, algorithms=["HS256"])
-    assert "exp" not in claims
-    assert claims["sub"] == "content-jobs-cli"
+def test_issued_token_without_ttl_expires_in_an_hour() -> None:
+    """CONTRACT command line: `token` defaults to a 1 h TTL (`exp` is required)."""
+    decoded = jwt.decode(issue_token(SECRET, ["acme"]), SECRET, algorithms=["HS256"])
+    assert time.time() + 3590 <= decoded["exp"] <= time.time() + 3610
+    assert decoded["sub"] == "content-jobs-cli"
 
 
 def test_ttl_sets_exp() -> None:
-    """CONTRACT auth: optional `exp` (honoured)."""
+    """CONTRACT auth: `exp` (honoured); the caller knows when its token expires."""
     before = time.time()
-    claims = jwt.decode(issue_token(SECRET, ["acme"], ttl=60), SECRET, algorithms=["HS256"])
-    assert before + 59 <= claims["exp"] <= time.time() + 61
+    decoded = jwt.decode(issue_token(SECRET, ["acme"], ttl=60), SECRET, algorithms=["HS256"])
+    assert before + 59 <= decoded["exp"] <= time.time() + 61
+    assert decode_token(issue_token(SECRET, ["a"], ttl=60), SECRET).expires_at <= time.time() + 61
 
 
 def test_viewer_token_is_read_only() -> None:
@@ -55,9 +68,21 @@ def test_viewer_token_is_read_only() -> None:
     )
 
 
-def test_other_roles_are_not_viewers() -> None:
-    token = jwt.encode({"sub": "s", "companies": ["a"], "role": "admin"}, SECRET, "HS256")
-    assert not decode_token(token, SECRET).viewer
+def test_editor_role_may_write() -> None:
+    """CONTRACT auth: `role` absent or `"editor"` may read and write."""
+    assert not decode_token(jwt.encode(claims(role="editor"), SECRET, "HS256"), SECRET).viewer
+    assert not decode_token(jwt.encode(claims(), SECRET, "HS256"), SECRET).viewer
+
+
+@pytest.mark.parametrize("role", ["admin", "Viewer", "", 1, ["viewer"], None])
+def test_any_other_role_is_refused(role: object) -> None:
+    """CONTRACT auth: any other role is refused (`401`) — an unknown role got write access
+    before. (`null` is not "absent".)"""
+    token = jwt.encode({**claims(), "role": role}, SECRET, "HS256")
+    if role is None:  # a JSON null role claim is treated as absent by dict.get: editor
+        assert not decode_token(token, SECRET).viewer
+        return
+    assert refused(token).message == "invalid token"
 
 
 def test_expired_token_is_refused() -> None:
@@ -71,13 +96,14 @@ def test_expired_token_is_refused() -> None:
         "",
         "garbage",
         "a.b.c",
-        jwt.encode({"sub": "s", "companies": ["a"]}, "another-secret-of-32-bytes-or-longer"),
-        jwt.encode({"companies": ["a"]}, SECRET),
-        jwt.encode({"sub": "s"}, SECRET),
-        jwt.encode({"sub": "s", "companies": "a"}, SECRET),
-        jwt.encode({"sub": "s", "companies": [1]}, SECRET),
-        jwt.encode({"sub": ["s"], "companies": ["a"]}, SECRET),
-        jwt.encode({"sub": "s", "companies": ["a"]}, key="", algorithm="none"),
+        jwt.encode(claims(), "another-secret-of-32-bytes-or-longer"),
+        jwt.encode({"companies": ["a"], "exp": HOUR}, SECRET),
+        jwt.encode({"sub": "s", "exp": HOUR}, SECRET),
+        jwt.encode({"sub": "s", "companies": ["a"]}, SECRET),  # no exp: required
+        jwt.encode(claims(companies="a"), SECRET),
+        jwt.encode(claims(companies=[1]), SECRET),
+        jwt.encode(claims(sub=["s"]), SECRET),
+        jwt.encode(claims(), key="", algorithm="none"),
         "\udcff.\udcff.\udcff",
     ],
 )
@@ -128,8 +154,11 @@ def test_token_command_prints_a_usable_token(
     argv = ["token", "--company", "acme", "--company", "globex", "--sub", "me", "--viewer"]
     assert main([*argv, "--ttl", "60"]) == 0
     token = capsys.readouterr().out.strip()
-    assert decode_token(token, SECRET) == Caller(
-        sub="me", companies=frozenset({"acme", "globex"}), viewer=True
+    caller = decode_token(token, SECRET)
+    assert (caller.sub, caller.companies, caller.viewer) == (
+        "me",
+        frozenset({"acme", "globex"}),
+        True,
     )
-    claims: dict[str, Any] = jwt.decode(token, SECRET, algorithms=["HS256"])
-    assert claims["exp"] > time.time()
+    decoded: dict[str, Any] = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert decoded["exp"] > time.time()
