@@ -46,6 +46,7 @@ class Topic:
         self._on_hint = on_hint
         self._hinted = 0  # the newest seq we were told of
         self._fetched = 0  # the newest seq read into the cache
+        self._probe = False  # read once even without a hint (just LISTENed)
         self._cache: list[Event] = []
         self._lock = asyncio.Lock()
 
@@ -55,8 +56,8 @@ class Topic:
 
     @property
     def behind(self) -> bool:
-        """Told of events that are not in the cache yet."""
-        return self._hinted > self._fetched
+        """Told of events that are not in the cache yet (or asked to look)."""
+        return self._hinted > self._fetched or self._probe
 
     def hint(self, seq: int) -> None:
         """Events up to `seq` exist: the listener reads them (for many topics in one
@@ -69,10 +70,16 @@ class Topic:
         for subscription in self.subscriptions:
             subscription.wake()
 
-    def seed(self, seq: int) -> None:
-        """Start the cache at a seq a stream already has: no need to read older rows."""
-        if not self._cache and seq > self._fetched:
-            self._fetched = seq
+    def start_at(self, seq: int) -> None:
+        """A new topic of a job whose events up to `seq` exist (the database said so): its
+        cache starts there, and streams that need older rows read them themselves."""
+        self._hinted = self._fetched = seq
+
+    def probe(self) -> None:
+        """Look for new rows once: events committed before our LISTEN took effect, whose
+        NOTIFY went out before anyone here listened (the sweep would find them, later)."""
+        self._probe = True
+        self._on_hint(self)
 
     async def events_after(self, seq: int) -> list[Event]:
         if self.behind:
@@ -87,6 +94,7 @@ class Topic:
 
     def remember(self, events: list[Event]) -> None:
         """Add rows read after `fetched` (whoever read them: rows already cached are skipped)."""
+        self._probe = False
         events = [event for event in events if event.seq > self._fetched]
         if events:
             self._cache = (self._cache + events)[-CACHE_SIZE:]
@@ -135,6 +143,8 @@ class Listener:
         self._hint_arrived = asyncio.Event()
         self._conn: asyncpg.Connection[Any] | None = None
         self._lock = asyncio.Lock()  # one command at a time on the connection
+        self._listening: set[uuid.UUID] = set()  # jobs whose channel the connection LISTENs on
+        self._owners: dict[str, int] = {}  # open streams by caller
         self._lost = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.connected = asyncio.Event()
@@ -175,23 +185,45 @@ class Listener:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._conn.close(), timeout=2)
 
+    def streams_of(self, owner: str) -> int:
+        """Open streams of one caller (`sub`) on this replica: the per-caller cap counts them."""
+        return self._owners.get(owner, 0)
+
     @contextlib.asynccontextmanager
-    async def subscribe(self, job_id: uuid.UUID) -> AsyncIterator[Subscription]:
+    async def subscribe(
+        self, job_id: uuid.UUID, seq: int, owner: str = ""
+    ) -> AsyncIterator[Subscription]:
+        """Follow a job whose events up to `seq` exist: `seq` comes from a row the caller
+        read (never from a client), so a replay can start at once from the table.
+
+        The caller reads the job before subscribing (a random id costs no LISTEN); an event
+        committed between that read and our LISTEN is found by one probe right after it.
+        """
         topic = self.topics.get(job_id)
+        new = topic is None
         if topic is None:
             topic = self.topics[job_id] = Topic(job_id, self._store, self._hint)
-            await self._listen(channel(job_id))
+            topic.start_at(seq)
+        else:
+            topic.hint(seq)
         subscription = Subscription(topic)
         if self._closing:
             subscription.close()
         topic.subscriptions.add(subscription)
+        self._owners[owner] = self._owners.get(owner, 0) + 1
         try:
+            if new:
+                await self._sync_channel(job_id)
+                topic.probe()
             yield subscription
         finally:
+            self._owners[owner] -= 1
+            if not self._owners[owner]:
+                del self._owners[owner]
             topic.subscriptions.discard(subscription)
             if not topic.subscriptions and self.topics.get(job_id) is topic:
                 del self.topics[job_id]
-                await asyncio.shield(self._unlisten(channel(job_id)))
+                await asyncio.shield(self._sync_channel(job_id))
 
     async def sweep(self) -> None:
         """Hint every listened job with its newest seq from the table."""
@@ -224,22 +256,29 @@ class Listener:
             except Exception as exc:  # the fan-out must outlive any one failed read
                 log.warning("fan_out_read_failed", error=str(exc) or type(exc).__name__)
                 found = {}
-            for job_id, events in found.items():
-                topics[job_id].remember(events)
+            if found or not behind:
+                for job_id in behind:
+                    topics[job_id].remember(found.get(job_id, []))
             for topic in topics.values():
                 topic.wake()
 
-    async def _listen(self, name: str) -> None:
+    async def _sync_channel(self, job_id: uuid.UUID) -> None:
+        """LISTEN or UNLISTEN the job's channel so that it matches whether a topic wants it
+        now. Deciding under the lock from the current state (not from what the caller wanted
+        when it queued up) means a quick reconnect cannot leave a wanted channel unlistened."""
         async with self._lock:
-            if self._conn is not None and not self._conn.is_closed():
-                with contextlib.suppress(*DB_ERRORS):
-                    await self._conn.add_listener(name, self._notified)
-
-    async def _unlisten(self, name: str) -> None:
-        async with self._lock:
-            if self._conn is not None and not self._conn.is_closed():
-                with contextlib.suppress(*DB_ERRORS):
-                    await self._conn.remove_listener(name, self._notified)
+            want = job_id in self.topics
+            if want == (job_id in self._listening):
+                return
+            if self._conn is None or self._conn.is_closed():
+                return  # the reconnect LISTENs on every topic's channel
+            with contextlib.suppress(*DB_ERRORS):
+                if want:
+                    await self._conn.add_listener(channel(job_id), self._notified)
+                    self._listening.add(job_id)
+                else:
+                    self._listening.discard(job_id)
+                    await self._conn.remove_listener(channel(job_id), self._notified)
 
     def _notified(self, conn: object, pid: int, name: str, payload: object) -> None:
         if name == QUEUED_CHANNEL:
@@ -288,7 +327,8 @@ class Listener:
         conn.add_termination_listener(lambda _: self._lost.set())
         async with self._lock:
             self._conn = conn
-            names = [channel(job_id) for job_id in list(self.topics)]
+            self._listening = set(self.topics)
+            names = [channel(job_id) for job_id in self._listening]
             if self._on_queued is not None:
                 names.append(QUEUED_CHANNEL)
             for name in names:

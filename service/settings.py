@@ -47,6 +47,8 @@ class Settings:
     job_timeout_seconds: float = 900.0
     job_type_timeouts: Mapping[str, float] = dataclasses.field(default_factory=dict)
     sse_heartbeat_seconds: float = 15.0
+    #: open event streams per token `sub`, per replica (429 beyond)
+    sse_max_streams_per_caller: int = 100
     shutdown_grace_seconds: float = 20.0
     #: how often readers re-check listened jobs for events whose NOTIFY was lost
     sweep_interval_seconds: float = 1.0
@@ -97,6 +99,9 @@ class Settings:
             "job_timeout_seconds": _optional(env, "JOB_TIMEOUT_SECONDS", _positive_float),
             "job_type_timeouts": _optional(env, "JOB_TYPE_TIMEOUTS", _type_timeouts),
             "sse_heartbeat_seconds": _optional(env, "SSE_HEARTBEAT_SECONDS", _positive_float),
+            "sse_max_streams_per_caller": _optional(
+                env, "SSE_MAX_STREAMS_PER_CALLER", _int_between(1, 1_000_000)
+            ),
             "shutdown_grace_seconds": _optional(env, "SHUTDOWN_GRACE_SECONDS", _non_negative_float),
             "storage_backend": _optional(env, "STORAGE_BACKEND", _choice(("postgres", "s3"))),
             "s3_bucket": _optional(env, "S3_BUCKET", str),

@@ -10,6 +10,8 @@ of a snapshot; whichever replica serves it, the table is the same.
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 import uuid
 
 from aiohttp import web
@@ -17,37 +19,52 @@ from aiohttp_sse import EventSourceResponse
 
 from service import keys
 from service.db import DB_ERRORS
+from service.errors import ApiError
 from service.jobs import Event
 from service.listener import Subscription
 from service.middlewares import company_of
 
+#: the reconnection delay a stream asks of its client, in milliseconds (random in this range)
+RETRY_MS = (2000, 5000)
 NOT_FOUND_BODY = 'event: error\ndata: {"error": "Job not found"}\n\n'
 
 
 async def job_events(request: web.Request) -> web.StreamResponse:
     company_id = company_of(request)
+    caller = request[keys.CALLER]
     job_id = _job_id(request)
     if job_id is None:
         return _not_found()
     store = request.app[keys.STORE]
+    listener = request.app[keys.LISTENER]
     last_id = _last_event_id(request)
-    async with request.app[keys.LISTENER].subscribe(job_id) as subscription:
-        if last_id is None:
-            snapshot = await store.snapshot(company_id, job_id)
-            if snapshot is None:
-                return _not_found()
-            first = [snapshot]
-        else:
-            job = await store.get(company_id, job_id)
-            if job is None:
-                return _not_found()
-            # at or past the terminal event, the client has everything: end at once
-            done = job.status.terminal and last_id >= job.event_seq
-            first = [] if done else await subscription.events_after(last_id)
+    first: list[Event] | None = None
+    if last_id is None:
+        snapshot = await store.snapshot(company_id, job_id)
+        if snapshot is None:
+            return _not_found()
+        first, seq = [snapshot], snapshot.seq
+        last_id = seq
+    else:
+        job = await store.get(company_id, job_id)
+        if job is None:
+            return _not_found()
+        if job.status.terminal and last_id >= job.event_seq:
+            return web.Response(status=204)  # it has everything: EventSource stops here
+        seq = job.event_seq
+        last_id = min(last_id, seq)  # an id from the future names nothing we sent
+    cap = request.app[keys.SETTINGS].sse_max_streams_per_caller
+    if listener.streams_of(caller.sub) >= cap:
+        raise ApiError(429, f"too many open event streams for this caller (at most {cap})")
+    async with listener.subscribe(job_id, seq, owner=caller.sub) as subscription:
+        if first is None:
+            first = await subscription.events_after(last_id)
         response = await _open(request)
         try:
-            if last_id is None or not done:
-                await _send_until_terminal(response, subscription, first, last_id or 0)
+            async with asyncio.timeout(caller.expires_at - time.time()):
+                await _send_until_terminal(response, subscription, first, last_id)
+        except TimeoutError:
+            pass  # the token expired: the client reconnects with a fresh one and Last-Event-ID
         finally:
             response.stop_streaming()
         return response
@@ -59,7 +76,6 @@ async def _send_until_terminal(
     events: list[Event],
     last_id: int,
 ) -> None:
-    subscription.topic.seed(events[-1].seq if events else last_id)
     while not subscription.closed:
         for event in events:
             await _send(response, event)
@@ -95,9 +111,12 @@ async def _events_after(subscription: Subscription, last_id: int) -> list[Event]
 
 
 async def _open(request: web.Request) -> EventSourceResponse:
+    """Headers flushed at once, then the reconnection delay: a few seconds with jitter, so the
+    clients of a replica that goes away do not all come back in the same instant."""
     settings = request.app[keys.SETTINGS]
     response = EventSourceResponse(ping_interval=settings.sse_heartbeat_seconds)
     await response.prepare(request)
+    await response.write(b"retry: %d\r\n\r\n" % random.randint(*RETRY_MS))
     return response
 
 

@@ -74,39 +74,51 @@ async def test_disconnected_clients_are_forgotten(client: Client) -> None:
     assert listener.stream_count == 0
 
 
-async def test_event_between_read_and_listen_is_delivered_once(
-    client: Client, db: Any, monkeypatch: pytest.MonkeyPatch
+async def test_event_between_read_and_listen_is_delivered_once_without_the_sweep(
+    make_client: MakeClient, db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Subscribe first, then read: an event committed in between arrives exactly once."""
+    """Read, then LISTEN: an event committed (and notified) in between, when nobody here
+    listened yet, arrives exactly once and at once — not a sweep later."""
+    client = await make_client(sweep_interval_seconds=60.0)
     job_id = await submit(client)
     listener = listener_of(client)
     await until(listener.connected.is_set)
-    original = listener.subscribe
+    original = listener._sync_channel
 
-    def subscribe_then_commit(job: uuid.UUID) -> Any:
-        manager = original(job)
+    async def commit_then_listen(job: uuid.UUID) -> None:
+        if job in listener.topics and job not in listener._listening:
+            await write_event_without_notify(db, job_id, "running")
+            await db.execute("SELECT pg_notify($1, $2)", f"content_job:{job_id}", f"{job_id}:2")
+        await original(job)
 
-        class Racing:
-            async def __aenter__(self) -> Any:
-                subscription = await manager.__aenter__()
-                await write_event_without_notify(db, job_id, "running")
-                await db.execute("SELECT pg_notify($1, $2)", f"content_job:{job_id}", f"{job_id}:2")
-                return subscription
-
-            async def __aexit__(self, *exc: Any) -> Any:
-                return await manager.__aexit__(*exc)
-
-        return Racing()
-
-    monkeypatch.setattr(listener, "subscribe", subscribe_then_commit)
+    monkeypatch.setattr(listener, "_sync_channel", commit_then_listen)
     resp = await client.get(f"{JOBS}/{job_id}/events", headers=auth())
     events = read_events(resp)
     first = await anext(events)
+    second = await asyncio.wait_for(anext(events), 2)
     await write_event_without_notify(db, job_id, "cancelled")
     await db.execute("SELECT pg_notify($1, $2)", f"content_job:{job_id}", f"{job_id}:3")
     rest = [await asyncio.wait_for(anext(events), 5)]
-    assert (first.id, first.data["status"]) == (2, "running")
+    assert (first.id, first.data["status"]) == (1, "queued")
+    assert (second.id, second.data["status"]) == (2, "running")
     assert [(e.id, e.data["status"]) for e in rest] == [(3, "cancelled")]
+
+
+async def test_random_job_ids_cost_no_listen(client: Client) -> None:
+    """A stream of a job that does not exist is a 404 before any LISTEN."""
+    listener = listener_of(client)
+    calls: list[uuid.UUID] = []
+    original = listener._sync_channel
+
+    async def counting(job: uuid.UUID) -> None:
+        calls.append(job)
+        await original(job)
+
+    listener._sync_channel = counting  # type: ignore[method-assign]
+    for _ in range(5):
+        resp = await client.get(f"{JOBS}/{uuid.uuid4()}/events", headers=auth())
+        assert resp.status == 404
+    assert calls == [] and listener.channel_count == 0
 
 
 async def test_sweep_finds_events_whose_notify_never_came(client: Client, db: Any) -> None:
