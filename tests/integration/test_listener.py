@@ -104,7 +104,9 @@ async def test_event_between_read_and_listen_is_delivered_once_without_the_sweep
     assert [(e.id, e.data["status"]) for e in rest] == [(3, "cancelled")]
 
 
-async def test_random_job_ids_cost_no_listen(client: Client) -> None:
+async def test_random_job_ids_cost_no_listen(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A stream of a job that does not exist is a 404 before any LISTEN."""
     listener = listener_of(client)
     calls: list[uuid.UUID] = []
@@ -114,7 +116,7 @@ async def test_random_job_ids_cost_no_listen(client: Client) -> None:
         calls.append(job)
         await original(job)
 
-    listener._sync_channel = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(listener, "_sync_channel", counting)
     for _ in range(5):
         resp = await client.get(f"{JOBS}/{uuid.uuid4()}/events", headers=auth())
         assert resp.status == 404

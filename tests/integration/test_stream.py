@@ -74,7 +74,9 @@ async def test_replay_of_a_finished_job_starts_at_once(make_client: MakeClient) 
     async with client.get(f"{JOBS}/{job_id}/events?lastEventId=1", headers=auth()) as resp:
         rest = await asyncio.wait_for(collect(resp), 10)
     assert time.monotonic() - started < 0.5
-    assert [e.id for e in rest] == list(range(2, full[-1].id + 1))
+    last = full[-1].id
+    assert last is not None
+    assert [e.id for e in rest] == list(range(2, last + 1))
 
 
 async def test_a_last_event_id_from_the_future_does_not_poison_other_streams(
