@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from service import keys
+from service import jobtypes, keys
 from service.assets import AssetStore
 from service.auth import TokenVerifier
 from service.cors import setup_cors
@@ -17,6 +17,7 @@ from service.listener import Listener
 from service.metrics import Metrics
 from service.middlewares import MIDDLEWARES, add_request_id_header
 from service.notifier import Notifier
+from service.quota import QueueQuota
 from service.routes import setup_routes
 from service.runner import Runner
 from service.settings import Settings, role_runs_api, role_runs_worker
@@ -27,6 +28,7 @@ log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
+    jobtypes.load(settings.job_type_modules)
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
@@ -57,6 +59,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[keys.POOL] = pool
     app[keys.NOTIFIER] = notifier
     app[keys.STORE] = Store(pool, notifier)
+    app[keys.QUOTA] = QueueQuota(app[keys.STORE], settings.company_max_queued)
     app[keys.ASSETS] = AssetStore(pool, await make_storage(settings, pool))
     log.info("database_ready", pool_size=settings.db_pool_size, role=settings.role)
     yield

@@ -96,6 +96,10 @@ def _client_commands(commands: Any) -> None:
         "--input", metavar="JSON", type=_json_object, default={}, help="the input, a JSON object"
     )
     submit.add_argument("--source-task-id", metavar="ID", help="the task this job belongs to")
+    submit.add_argument("--priority", type=int, help="-100..100, higher first (default 0)")
+    submit.add_argument("--delay", type=float, metavar="SECONDS", help="start no sooner")
+    submit.add_argument("--max-attempts", type=int, metavar="N", help="1..25 attempts")
+    submit.add_argument("--callback-url", metavar="URL", help="POSTed the job when it ends")
     submit.add_argument("--follow", action="store_true", help="show progress until it ends")
     submit.set_defaults(func=_submit)
 
@@ -103,6 +107,15 @@ def _client_commands(commands: Any) -> None:
     jobs.add_argument("--status", choices=STATUSES, help="only jobs with this status")
     jobs.add_argument("--limit", type=_positive_int, default=20, help="at most N (default 20)")
     jobs.set_defaults(func=_jobs)
+
+    retry = commands.add_parser(
+        "retry", parents=[api], help="queue a failed or cancelled job again"
+    )
+    retry.add_argument("job_id", metavar="JOB_ID")
+    retry.set_defaults(func=_retry)
+
+    job_types = commands.add_parser("job-types", help="list the installed job types")
+    job_types.set_defaults(func=_job_types)
 
     watch = commands.add_parser(
         "watch",
@@ -298,11 +311,40 @@ def _call(client: ContentJobsClient, command: Callable[[ContentJobsClient], Awai
 
 def _submit(args: argparse.Namespace) -> int:
     async def submit(jobs: ContentJobsClient) -> int:
-        submitted = await jobs.submit(args.job_type, args.input, args.source_task_id)
+        submitted = await jobs.submit(
+            args.job_type,
+            args.input,
+            args.source_task_id,
+            priority=args.priority,
+            delaySeconds=args.delay,
+            maxAttempts=args.max_attempts,
+            callbackUrl=args.callback_url,
+        )
         print(submitted["jobId"], flush=True)
         return await _follow(jobs, submitted["jobId"]) if args.follow else 0
 
     return _call(_client(args), submit)
+
+
+def _retry(args: argparse.Namespace) -> int:
+    async def retry(jobs: ContentJobsClient) -> int:
+        job = await jobs.retry(args.job_id)
+        print(f"{job['id']} {job['status']}")
+        return 0
+
+    return _call(_client(args), retry)
+
+
+def _job_types(args: argparse.Namespace) -> int:
+    """The types this installation would serve (built-in, entry points, JOB_TYPE_MODULES)."""
+    from service import jobtypes
+    from service.settings import module_names
+
+    modules = module_names(os.environ.get("JOB_TYPE_MODULES", ""))
+    for job_type in jobtypes.load(modules).values():
+        flags = " (cpu-bound)" if job_type.cpu_bound else ""
+        print(f"{job_type.name}{flags}: {job_type.description}")
+    return 0
 
 
 def _watch(args: argparse.Namespace) -> int:

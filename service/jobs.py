@@ -53,6 +53,8 @@ class Job:
     error_message: str | None
     attempts: int
     max_attempts: int
+    priority: int
+    run_at: datetime
     event_seq: int
     created_at: datetime
     started_at: datetime | None
@@ -80,6 +82,9 @@ class Job:
             "resultAssetId": self.result_asset_id,
             "errorMessage": self.error_message,
             "attempts": self.attempts,
+            "maxAttempts": self.max_attempts,
+            "priority": self.priority,
+            "runAt": self.run_at,
             "createdAt": self.created_at,
             "startedAt": self.started_at,
             "finishedAt": self.finished_at,

@@ -12,6 +12,7 @@ from service.auth import Caller, TokenVerifier
 from service.listener import Listener
 from service.metrics import Metrics
 from service.notifier import Notifier
+from service.quota import QueueQuota
 from service.runner import Runner
 from service.settings import Settings
 from service.store import Store
@@ -20,6 +21,7 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 NOTIFIER = web.AppKey("notifier", Notifier)
 STORE = web.AppKey("store", Store)
+QUOTA = web.AppKey("quota", QueueQuota)
 ASSETS = web.AppKey("assets", AssetStore)
 LISTENER = web.AppKey("listener", Listener)
 RUNNER = web.AppKey("runner", Runner)

@@ -51,6 +51,12 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=r,
         )
+        self.job_retries = Counter(
+            "content_jobs_job_retries",
+            "Failed attempts queued again with backoff, by type",
+            ["job_type"],
+            registry=r,
+        )
         self.queue_depth = Gauge("content_jobs_queue_depth", "Jobs queued", registry=r)
         self.oldest_queued = Gauge(
             "content_jobs_oldest_queued_age_seconds", "Age of the oldest queued job", registry=r

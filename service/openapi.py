@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of CONTRACT.md, served at `GET /openapi.json`.
 
 It is a Python dict built at request time so the parts that change with the
-code stay right by themselves: `jobType`'s enum is the job-type registry.
+code stay right by themselves: the submit body is a `oneOf` of the installed job
+types (discriminated by `jobType`), each with its input schema from its model.
 `tests/integration/test_openapi.py` validates it and fuzzes the server from it.
 """
 
@@ -11,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from service.jobtypes import known_types
+from service.jobtypes import REGISTRY, known_types
 from service.responses import json_response
+from service.submission import MAX_ATTEMPTS_RANGE, MAX_DELAY_SECONDS, PRIORITY_RANGE
 
 VERSION = "0.1.0"
 JOBS = "/api/companies/{companyId}/content-jobs"
@@ -37,7 +39,7 @@ def document() -> dict[str, Any]:
         "paths": {**_job_paths(), **_asset_paths(), **_service_paths()},
         "components": {
             "securitySchemes": SECURITY_SCHEMES,
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_submit_schemas()},
             "parameters": PARAMETERS,
             "responses": ERROR_RESPONSES,
         },
@@ -60,6 +62,11 @@ def _job_paths() -> dict[str, Any]:
             "parameters": [_ref("parameters", "companyId"), job],
             "post": CANCEL,
         },
+        JOBS + "/{jobId}/retry": {
+            "parameters": [_ref("parameters", "companyId"), job],
+            "post": RETRY,
+        },
+        "/api/job-types": {"get": JOB_TYPES},
         JOBS + "/{jobId}/events": {
             "parameters": [_ref("parameters", "companyId"), job],
             "get": EVENTS,
@@ -161,7 +168,7 @@ SUBMIT: dict[str, Any] = {
             "headers": {"Location": {"schema": {"type": "string"}, "description": "The job"}},
             "content": _json(_ref("schemas", "Submitted")),
         },
-        **_errors(400, 401, 403, 409, 413),
+        **_errors(400, 401, 403, 409, 413, 429),
     },
 }
 
@@ -204,6 +211,28 @@ CANCEL: dict[str, Any] = {
     "tags": ["jobs"],
     "security": WRITE_SECURITY,
     "responses": {"200": _json_ok("Job", "Now cancelled"), **_errors(400, 401, 403, 404, 409)},
+}
+
+RETRY: dict[str, Any] = {
+    "operationId": "retryJob",
+    "summary": "Queue a failed or cancelled job again (attempts start over, events go on)",
+    "tags": ["jobs"],
+    "security": WRITE_SECURITY,
+    "responses": {"200": _json_ok("Job", "Queued again"), **_errors(400, 401, 403, 404, 409)},
+}
+
+JOB_TYPES: dict[str, Any] = {
+    "operationId": "listJobTypes",
+    "summary": "The installed job types and their input schemas",
+    "tags": ["jobs"],
+    "security": READ_SECURITY,
+    "responses": {
+        "200": {
+            "description": "Every installed type",
+            "content": _json({"type": "array", "items": _ref("schemas", "JobTypeInfo")}),
+        },
+        **_errors(401),
+    },
 }
 
 EVENTS: dict[str, Any] = {
@@ -304,10 +333,14 @@ ERROR_RESPONSES: dict[str, Any] = {
         (403, "No access to this company, or a viewer's write"),
         (404, "Not found (also another company's)"),
         (409, "Conflict"),
-        (413, "Body over 1 MiB"),
+        (413, "Body over 1 MiB, or `input` over JOB_INPUT_MAX_BYTES"),
+        (429, "Too many: the company's waiting jobs (COMPANY_MAX_QUEUED) or a caller's streams"),
+        (503, "The database is unreachable: retry after `Retry-After` seconds"),
     )
 }
 ERROR_RESPONSES["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+for _status in ("429", "503"):
+    ERROR_RESPONSES[_status]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
 
 
 UUID = {"type": "string", "format": "uuid"}
@@ -324,6 +357,9 @@ JOB_FIELDS: dict[str, Any] = {
     "resultAssetId": _nullable("string", format="uuid"),
     "errorMessage": _nullable("string"),
     "attempts": {"type": "integer", "minimum": 0},
+    "maxAttempts": {"type": "integer", "minimum": 1},
+    "priority": {"type": "integer", "minimum": PRIORITY_RANGE[0], "maximum": PRIORITY_RANGE[1]},
+    "runAt": {"type": "string", "format": "date-time"},
     "createdAt": TIME,
     "startedAt": _nullable("string", format="date-time"),
     "finishedAt": _nullable("string", format="date-time"),
@@ -345,15 +381,15 @@ def _schemas() -> dict[str, Any]:
             **{k: v for k, v in JOB_FIELDS.items() if k not in ("input", "result")}
         ),
         "JobEvent": _object(jobId=UUID, **{k: JOB_FIELDS[k] for k in event_fields[1:]}),
-        "SubmitRequest": {
-            "type": "object",
-            "required": ["jobType"],
-            "properties": {
-                "jobType": _ref("schemas", "JobType"),
-                "input": {"type": "object", "description": "Checked by the job type"},
-                "sourceTaskId": {"type": "string", "maxLength": 255},
-            },
-        },
+        "JobTypeInfo": _object(
+            name={"type": "string"},
+            description={"type": "string"},
+            inputSchema={"type": "object", "description": "JSON Schema 2020-12"},
+            timeoutSeconds={"type": "number"},
+            maxAttempts={"type": "integer"},
+            retry=_object(baseSeconds={"type": "number"}, maxSeconds={"type": "number"}),
+            cpuBound={"type": "boolean"},
+        ),
         "Submitted": _object(jobId=UUID, status={"const": "queued"}, createdAt=TIME),
         "Asset": _object(
             id=UUID,
@@ -369,6 +405,50 @@ def _schemas() -> dict[str, Any]:
             "properties": {"error": {"type": "string"}},
         },
     }
+
+
+SUBMIT_OPTIONS: dict[str, Any] = {
+    "sourceTaskId": {"type": "string", "maxLength": 255},
+    "runAt": {"type": "string", "format": "date-time", "description": "Start no sooner"},
+    "delaySeconds": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
+    "priority": {
+        "type": "integer",
+        "minimum": PRIORITY_RANGE[0],
+        "maximum": PRIORITY_RANGE[1],
+        "default": 0,
+    },
+    "maxAttempts": {
+        "type": "integer",
+        "minimum": MAX_ATTEMPTS_RANGE[0],
+        "maximum": MAX_ATTEMPTS_RANGE[1],
+    },
+    "callbackUrl": {"type": "string", "format": "uri", "description": "POSTed the job at its end"},
+}
+
+
+def _submit_schemas() -> dict[str, Any]:
+    """`SubmitRequest`: one body schema per installed type, told apart by `jobType`; their
+    models' nested definitions become components of their own."""
+    schemas: dict[str, Any] = {}
+    variants = {}
+    for name, job_type in REGISTRY.items():
+        component = "Submit_" + "".join(c if c.isalnum() else "_" for c in name)
+        schema = job_type.input_model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        variants[name] = component
+        schemas[component] = {
+            "type": "object",
+            "required": ["jobType"],
+            "properties": {"jobType": {"const": name}, "input": schema, **SUBMIT_OPTIONS},
+        }
+    schemas["SubmitRequest"] = {
+        "oneOf": [_ref("schemas", component) for component in variants.values()],
+        "discriminator": {
+            "propertyName": "jobType",
+            "mapping": {name: f"#/components/schemas/{c}" for name, c in variants.items()},
+        },
+    }
+    return schemas
 
 
 def _object(**properties: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -17,13 +16,14 @@ from service import asset_routes, health, keys, stream
 from service.codec import dumps
 from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
-from service.jobtypes import REGISTRY, InvalidInput, known_types
+from service.jobtypes import REGISTRY, describe
 from service.limits import MAX_JSON_DEPTH, json_depth_exceeds
 from service.middlewares import company_of
 from service.openapi import openapi_json
 from service.pages import STATIC_DIR, index
 from service.responses import json_response
-from service.store import IdempotencyConflict, ListFilter, NewJob
+from service.store import IdempotencyConflict, ListFilter
+from service.submission import parse_submission, with_idempotency
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"
 ASSETS_PATH = "/api/companies/{companyId}/assets"
@@ -46,68 +46,29 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get(JOBS_PATH, list_jobs)
     app.router.add_get(JOBS_PATH + "/{jobId}", get_job)
     app.router.add_post(JOBS_PATH + "/{jobId}/cancel", cancel_job)
+    app.router.add_post(JOBS_PATH + "/{jobId}/retry", retry_job)
+    app.router.add_get("/api/job-types", list_job_types)
     app.router.add_get(JOBS_PATH + "/{jobId}/events", stream.job_events)
 
 
 async def submit_job(request: web.Request) -> web.Response:
     company_id = company_of(request, write=True)
-    job_type, job_input, source_task_id = _submission(await _json_object(request))
-    _check_input_size(job_input, request.app[keys.SETTINGS].job_input_max_bytes)
-    key = _idempotency_key(request)
-    request_hash = None
-    if key is not None:
-        canonical = {"jobType": job_type, "input": job_input, "sourceTaskId": source_task_id}
-        request_hash = hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS))
-    new = NewJob(
-        company_id=company_id,
-        job_type=job_type,
-        input=job_input,
-        source_task_id=source_task_id,
-        max_attempts=request.app[keys.SETTINGS].job_max_attempts,
-        idempotency_key=key,
-        idempotency_hash=request_hash.hexdigest() if request_hash else None,
-    )
+    body = await _json_object(request)
+    new = parse_submission(body, request.app[keys.SETTINGS], company_id)
+    new = with_idempotency(new, body, _idempotency_key(request))
+    await request.app[keys.QUOTA].admit(company_id)
     try:
         job, created = await request.app[keys.STORE].submit(new)
     except IdempotencyConflict:
         raise conflict("Idempotency-Key was already used with a different request body") from None
     if created:
-        request.app[keys.METRICS].jobs_submitted.labels(job_type).inc()
+        request.app[keys.METRICS].jobs_submitted.labels(new.job_type).inc()
     location = f"/api/companies/{company_id}/content-jobs/{job.id}"
     return json_response(
         {"jobId": job.id, "status": job.status.value, "createdAt": job.created_at},
         status=202,
         headers={"Location": location},
     )
-
-
-def _submission(body: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
-    """(jobType, input, sourceTaskId) of a POST body, each checked in CONTRACT.md's order."""
-    job_type = body.get("jobType")
-    if not isinstance(job_type, str) or not job_type.strip():
-        raise bad_request("jobType is required")
-    if job_type not in REGISTRY:
-        raise bad_request(f"unknown jobType {job_type!r}; known types: {', '.join(known_types())}")
-    job_input = body.get("input", {})
-    if not isinstance(job_input, dict):
-        raise bad_request("input must be a JSON object")
-    source_task_id = body.get("sourceTaskId")
-    if source_task_id is not None and not isinstance(source_task_id, str):
-        raise bad_request("sourceTaskId must be a string")
-    if source_task_id is not None and len(source_task_id) > 255:
-        raise bad_request("sourceTaskId must be at most 255 characters")
-    try:
-        REGISTRY[job_type].validate(job_input)
-    except InvalidInput as exc:
-        raise bad_request(f"invalid input for {job_type}: {exc}") from None
-    return job_type, job_input, source_task_id
-
-
-def _check_input_size(job_input: dict[str, Any], limit: int) -> None:
-    """413 for an `input` over `JOB_INPUT_MAX_BYTES` as encoded JSON (orjson: a microsecond
-    for a typical input)."""
-    if len(dumps(job_input)) > limit:
-        raise ApiError(413, f"input is larger than JOB_INPUT_MAX_BYTES ({limit} bytes)")
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -151,6 +112,33 @@ async def get_job(request: web.Request) -> web.Response:
     if job is None:
         raise not_found()
     return json_response(job.to_json())
+
+
+async def retry_job(request: web.Request) -> web.Response:
+    """A failed or cancelled job starts afresh; its event stream goes on with the next ids."""
+    company_id = company_of(request, write=True)
+    job_id = job_id_of(request)
+    store = request.app[keys.STORE]
+    job = await store.retry(company_id, job_id)
+    if job is None:
+        current = await store.get(company_id, job_id)
+        if current is None:
+            raise not_found()
+        raise conflict(
+            f"only failed or cancelled jobs can be retried; this one is {current.status.value}"
+        )
+    return json_response(job.to_json())
+
+
+async def list_job_types(request: web.Request) -> web.Response:
+    """The installed job types with their input schemas (any valid token)."""
+    settings = request.app[keys.SETTINGS]
+    return json_response(
+        [
+            describe(t, settings.job_max_attempts, settings.timeout_for(t.name, t.timeout_seconds))
+            for t in REGISTRY.values()
+        ]
+    )
 
 
 async def cancel_job(request: web.Request) -> web.Response:

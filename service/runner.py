@@ -1,11 +1,17 @@
-"""The worker: claims queued jobs, runs their handlers, keeps their leases, stops cleanly.
+"""The worker: claims ready jobs, runs their handlers, keeps their leases, stops cleanly.
 
 Up to `RUNNER_CONCURRENCY` jobs run at once. An idle runner sleeps until the
-listener hears `content_jobs_queued` (or a slow poll fires). A watch loop
-renews leases, notices cancelled jobs within a quarter second, and requeues
-or fails jobs whose replica died (expired leases), wherever they ran. Every
-write of a run is guarded by (worker id, attempt), so a run that lost its
-job to cancellation or the reaper can no longer change it.
+listener hears `content_jobs_queued`, until the earliest delayed job's `run_at`,
+or until a slow poll fires. A watch loop, on a connection of its own (a pool
+saturated by requests cannot starve it), renews leases, notices cancelled jobs
+within a quarter second, stops a handler whose lease it could not renew in time
+(another worker may have its job by now), and requeues or fails jobs whose
+replica died. Every write of a run is guarded by (worker id, attempt), so a run
+that lost its job can no longer change it.
+
+Outcomes: a result is `done`; a `PermanentError`, a timeout or input that no
+longer fits is `failed` at once; any other exception is a failed attempt, queued
+again after the type's backoff until `maxAttempts`, then `failed`.
 """
 
 from __future__ import annotations
@@ -20,103 +26,59 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+import asyncpg
 import structlog
 
 from service.assets import AssetStore
-from service.db import DB_ERRORS
+from service.codec import dumps
+from service.db import DB_ERRORS, connect
 from service.jobs import Job, Status
-from service.jobtypes import REGISTRY, InvalidInput
+from service.jobtypes import REGISTRY, InvalidInput, validate_input
+from service.jobtypes.context import RunContext
+from service.jobtypes.cpu import CpuPool
 from service.metrics import Metrics
+from service.sdk import Asset, JobType, PermanentError
 from service.settings import Settings
 from service.store import Store
 
 log = structlog.get_logger(__name__)
 
-#: progress is written at most this often per job; the latest value wins
-PROGRESS_INTERVAL = 0.1
 #: how often running jobs are checked for cancellation
 CANCEL_CHECK_INTERVAL = 0.25
-#: how long a run keeps retrying its final write while the database is away
+#: how long a run keeps retrying its final write while the database is away; then the run
+#: is forgotten and its lease runs out, so another worker takes the job over
 FINAL_WRITE_RETRY_SECONDS = 60.0
+
+StopReason = Literal["cancelled", "shutdown", "lease_lost"]
 
 
 class JobTimedOut(Exception):
     pass
 
 
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a run ended: `done` with a result, a failed attempt (`retry`), or `failed`."""
+
+    status: Literal["done", "retry", "failed"]
+    result: Any = None
+    error: str | None = None
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-class RunContext:
-    """What a handler gets: progress reporting (coalesced) and result storage."""
-
-    def __init__(self, job: Job, worker_id: str, store: Store, assets: AssetStore | None) -> None:
-        self.job = job
-        self._worker_id = worker_id
-        self._store = store
-        self._assets = assets
-        self._latest: tuple[int, str | None] | None = None
-        self._written: tuple[int, str | None] | None = None
-        self._last_write = 0.0
-        self._delayed: asyncio.Task[None] | None = None
-        self._writing = asyncio.Lock()
-        self.result_asset_id: uuid.UUID | None = None
-
-    async def progress(self, percent: int, message: str | None = None) -> None:
-        self._latest = (max(0, min(100, int(percent))), message)
-        wait = self._last_write + PROGRESS_INTERVAL - time.monotonic()
-        if wait <= 0 and self._delayed is None:
-            await self._write()
-        elif self._delayed is None:
-            self._delayed = asyncio.create_task(self._write_later(max(wait, 0)))
-
-    async def store_asset(self, data: bytes, content_type: str, filename: str | None = None) -> str:
-        """Store a result file; the job's `resultAssetId` is set when it is marked done."""
-        if self._assets is None:
-            raise RuntimeError("asset storage is not configured for this runner")
-        asset = await self._assets.put(
-            self.job.company_id, self.job.id, data, content_type, filename
-        )
-        self.result_asset_id = asset.id
-        return str(asset.id)
-
-    async def flush(self) -> None:
-        """Write the last reported progress before the job ends, so its event comes first."""
-        self.discard()
-        await self._write()
-
-    def discard(self) -> None:
-        """Drop a pending delayed write: nothing may be written after the job ended."""
-        if self._delayed is not None:
-            self._delayed.cancel()
-            self._delayed = None
-
-    async def _write_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        self._delayed = None
-        await self._write()
-
-    async def _write(self) -> None:
-        async with self._writing:  # flush() waits for a write in flight
-            latest = self._latest
-            if latest is None or latest == self._written:
-                return
-            self._written = latest
-            self._last_write = time.monotonic()
-            try:
-                await self._store.set_progress(self.job, self._worker_id, *latest)
-            except Exception as exc:
-                log.warning("progress_write_failed", job_id=str(self.job.id), error=str(exc))
 
 
 @dataclasses.dataclass
 class Run:
     job: Job
+    job_type: JobType[Any] | None
     context: RunContext
     started: float = dataclasses.field(default_factory=time.monotonic)
+    #: when the database last confirmed our lease (monotonic)
+    renewed: float = dataclasses.field(default_factory=time.monotonic)
     handler_task: asyncio.Task[Any] | None = None
-    stop_reason: Literal["cancelled", "shutdown"] | None = None
+    stop_reason: StopReason | None = None
 
 
 class Runner:
@@ -139,6 +101,8 @@ class Runner:
         self._slot_free = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._lease_conn: asyncpg.Connection[Any] | None = None
+        self.cpu = CpuPool(settings.cpu_workers)
         #: jobs this runner finished, by outcome (metrics)
         self.finished: dict[str, int] = {}
 
@@ -169,6 +133,9 @@ class Runner:
         self._tasks[1].cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._tasks[1]
+        if self._lease_conn is not None:
+            self._lease_conn.terminate()
+        self.cpu.close()
         log.info("runner_stopped", worker_id=self.worker_id)
 
     async def _claim_forever(self) -> None:
@@ -180,20 +147,40 @@ class Runner:
                 await self._slot_free.wait()
                 continue
             self._wake.clear()
-            try:
-                jobs = await self.store.claim(self.worker_id, self.settings.job_lease_seconds, free)
-            except DB_ERRORS as exc:
-                log.warning("claim_failed", error=str(exc))
-                jobs = []
+            jobs = await self._claim(free)
             for job in jobs:
                 self._start_run(job)
             if len(jobs) < free:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.poll_interval_seconds):
+                    async with asyncio.timeout(await self._idle_seconds()):
                         await self._wake.wait()
 
+    async def _claim(self, limit: int) -> list[Job]:
+        try:
+            return await self.store.claim(
+                self.worker_id,
+                self.settings.job_lease_seconds,
+                limit,
+                self.settings.company_max_running,
+            )
+        except DB_ERRORS as exc:
+            log.warning("claim_failed", error=str(exc))
+            return []
+
+    async def _idle_seconds(self) -> float:
+        """How long to sleep when there is nothing to do: until the earliest delayed job may
+        start (a timer, not a poll), at most the poll interval."""
+        wait = self.settings.poll_interval_seconds
+        with contextlib.suppress(*DB_ERRORS):
+            seconds = await self.store.seconds_to_next_run()
+            if seconds is not None:
+                wait = min(wait, max(seconds, 0.0) + 0.001)
+        return wait
+
     def _start_run(self, job: Job) -> None:
-        run = Run(job, RunContext(job, self.worker_id, self.store, self.assets))
+        job_type = REGISTRY.get(job.job_type)
+        context = RunContext(job, None, self.worker_id, self.store, self.assets)
+        run = Run(job, job_type, context)
         self.runs[job.id] = run
         self.metrics.jobs_started.labels(job.job_type).inc()
         task = asyncio.create_task(self._run(run), name=f"job-{job.id}")
@@ -201,57 +188,92 @@ class Runner:
         task.add_done_callback(self._run_tasks.discard)
 
     async def _run(self, run: Run) -> None:
-        job = run.job
+        """One run from start to its final write; the run is forgotten whatever happens."""
+        outcome_name = "lost"
+        try:
+            outcome = await self._outcome(run)
+            if outcome is None:  # stopped: cancelled, shutdown or lease lost
+                outcome_name = run.stop_reason or "cancelled"
+                if run.stop_reason == "shutdown":
+                    await self._final_write(lambda: self.store.requeue(run.job, self.worker_id))
+                return
+            await run.context.flush()
+            await self._final_write(lambda: self._record(run, outcome))
+            outcome_name = outcome.status
+        finally:
+            self._forget(run, outcome_name)
+
+    async def _outcome(self, run: Run) -> Outcome | None:
         run.handler_task = asyncio.create_task(self._call_handler(run))
-        status, result, error = Status.DONE, None, None
         try:
             result = await run.handler_task
+            return Outcome("done", _encodable(result))
         except asyncio.CancelledError:
             run.context.discard()
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise
-            if run.stop_reason == "shutdown":
-                await self._final_write(lambda: self.store.requeue(job, self.worker_id))
-            self._forget(run, run.stop_reason or "cancelled")
-            return
-        except JobTimedOut as exc:
-            status, error = Status.FAILED, str(exc)
+            return None
+        except (PermanentError, JobTimedOut, InvalidInput, ResultNotJson) as exc:
+            return Outcome("failed", error=str(exc) or type(exc).__name__)
         except Exception as exc:  # a handler's failure is the job's, never the runner's
-            status, error = Status.FAILED, str(exc) or type(exc).__name__
-            log.info("job_failed", job_id=str(job.id), job_type=job.job_type, error=error)
-        await run.context.flush()
-        await self._final_write(
-            lambda: self.store.finish(
-                job,
-                self.worker_id,
-                status.value,
-                result=result,
-                result_asset_id=run.context.result_asset_id,
-                error_message=error,
+            error = str(exc) or type(exc).__name__
+            run.context.log.info("job_attempt_failed", error=error)
+            return Outcome("retry", error=error)
+
+    async def _record(self, run: Run, outcome: Outcome) -> Job | None:
+        job = run.job
+        if outcome.status == "retry":
+            policy = run.job_type.retry if run.job_type is not None else None
+            delay = policy.delay(job.attempts) if policy is not None else 0.0
+            recorded = await self.store.fail_attempt(
+                job, self.worker_id, outcome.error or "", delay
             )
+            if recorded is not None and recorded.status is Status.QUEUED:
+                self.metrics.job_retries.labels(job.job_type).inc()
+            return recorded
+        return await self.store.finish(
+            job,
+            self.worker_id,
+            Status.DONE.value if outcome.status == "done" else Status.FAILED.value,
+            result=outcome.result,
+            result_asset_id=run.context.result_asset_id,
+            error_message=outcome.error,
         )
-        self._forget(run, status.value)
 
     async def _call_handler(self, run: Run) -> Any:
-        job_type = REGISTRY.get(run.job.job_type)
+        job_type = run.job_type
         if job_type is None:
             raise InvalidInput(f"unknown job type {run.job.job_type!r}")
-        data = job_type.validate(run.job.input)
-        seconds = self.settings.timeout_for(job_type.name, job_type.timeout)
+        run.context.input = validate_input(job_type, run.job.input)
+        seconds = self.settings.timeout_for(job_type.name, job_type.timeout_seconds)
         try:
             async with asyncio.timeout(seconds):
-                return await job_type.handler(run.context, data)
+                if not job_type.cpu_bound:
+                    return await job_type.handler(run.context)
+                result = await self.cpu.run(job_type.handler, run.context.input)
+                if isinstance(result, Asset):
+                    asset_id = await run.context.store_asset(
+                        result.data, result.content_type, result.filename
+                    )
+                    return {
+                        "assetId": asset_id,
+                        "bytes": len(result.data),
+                        "contentType": result.content_type,
+                    }
+                return result
         except TimeoutError:
             raise JobTimedOut(f"timed out after {seconds:g} seconds") from None
 
     def _forget(self, run: Run, outcome: str) -> None:
-        self.runs.pop(run.job.id, None)
+        if self.runs.get(run.job.id) is run:
+            del self.runs[run.job.id]
         self.finished[outcome] = self.finished.get(outcome, 0) + 1
         self.metrics.job_finished(run.job.job_type, outcome, time.monotonic() - run.started)
         self._slot_free.set()
 
-    def _stop_run(self, run: Run, reason: Literal["cancelled", "shutdown"]) -> None:
+    def _stop_run(self, run: Run, reason: StopReason) -> None:
+        run.context.cancel()
         if run.handler_task is not None and not run.handler_task.done():
             run.stop_reason = reason
             run.handler_task.cancel()
@@ -263,23 +285,52 @@ class Runner:
             await asyncio.sleep(min(CANCEL_CHECK_INTERVAL, lease / 3))
             now = time.monotonic()
             try:
-                await self._stop_cancelled()
+                conn = await self._lease_connection()
+                await self._stop_cancelled(conn)
                 if now - last_renew >= lease / 3:
                     last_renew = now
-                    if self.runs:
-                        await self.store.renew_leases(self.worker_id, list(self.runs), lease)
+                    await self._renew(conn, lease)
                 if now - last_reap >= min(1.0, lease / 2):
                     last_reap = now
-                    await self.store.reap_expired_leases()
+                    await self.store.reap_expired_leases(via=conn)
             except DB_ERRORS as exc:
                 log.warning("watch_failed", error=str(exc))
+                if self._lease_conn is not None:
+                    self._lease_conn.terminate()
+                    self._lease_conn = None
+            self._stop_expired(lease)
 
-    async def _stop_cancelled(self) -> None:
+    async def _lease_connection(self) -> asyncpg.Connection[Any]:
+        if self._lease_conn is None or self._lease_conn.is_closed():
+            self._lease_conn = await asyncio.wait_for(
+                connect(self.settings.database_url, "content-jobs-leases"), timeout=5
+            )
+        return self._lease_conn
+
+    async def _renew(self, conn: asyncpg.Connection[Any], lease: float) -> None:
+        if not self.runs:
+            return
+        asked = time.monotonic()
+        held = await self.store.renew_leases(self.worker_id, list(self.runs), lease, via=conn)
+        for job_id, run in list(self.runs.items()):
+            if job_id in held:
+                run.renewed = asked
+
+    def _stop_expired(self, lease: float) -> None:
+        """Stop handlers whose lease we could not renew in time: past it, the reaper may have
+        handed the job to another worker, and two runs must not both go on."""
+        deadline = time.monotonic() - lease
+        for run in list(self.runs.values()):
+            if run.renewed < deadline and run.stop_reason is None:
+                run.context.log.warning("lease_lost")
+                self._stop_run(run, "lease_lost")
+
+    async def _stop_cancelled(self, conn: asyncpg.Connection[Any]) -> None:
         """Stop the handlers of jobs that are no longer ours (cancelled by a client)."""
         if not self.runs:
             return
         ids = list(self.runs)
-        alive = await self.store.still_running(self.worker_id, ids)
+        alive = await self.store.still_running(self.worker_id, ids, via=conn)
         for job_id in ids:
             run = self.runs.get(job_id)
             if job_id not in alive and run is not None:
@@ -288,15 +339,30 @@ class Runner:
     async def _final_write(self, operation: Callable[[], Awaitable[Job | None]]) -> None:
         """Retry a run's last write through a database restart; the lease is kept meanwhile.
 
-        If it still fails, the lease expires and the reaper requeues the job: never lost.
+        If it still fails, the run is forgotten (its caller's `finally`), the lease expires
+        and the reaper requeues the job: never lost, never stuck `running`.
         """
         delay = 0.2
-        async with asyncio.timeout(FINAL_WRITE_RETRY_SECONDS):
-            while True:
-                try:
-                    await operation()
-                    return
-                except DB_ERRORS as exc:
-                    log.warning("job_write_failed", error=str(exc), retry_in=delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FINAL_WRITE_RETRY_SECONDS):
+                while True:
+                    try:
+                        await operation()
+                        return
+                    except DB_ERRORS as exc:
+                        log.warning("job_write_failed", error=str(exc), retry_in=delay)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 2.0)
+        log.error("job_write_abandoned", seconds=FINAL_WRITE_RETRY_SECONDS)
+
+
+class ResultNotJson(Exception):
+    """The handler returned something JSON cannot hold: the job fails (a retry would too)."""
+
+
+def _encodable(result: Any) -> Any:
+    try:
+        dumps(result)
+    except TypeError as exc:
+        raise ResultNotJson(f"result is not JSON: {exc}") from None
+    return result

@@ -5,8 +5,14 @@ description, a pydantic model of its input (the JSON Schema served by the API
 and the submit-time validation both come from it), the handler, and its
 policies (timeout, attempts, retry backoff, whether it is CPU-bound).
 
-A handler gets a `JobContext` and returns the job's result (anything JSON can
-hold). It raises `TransientError` for a failure worth retrying (with backoff,
+A handler is `async def handler(ctx: JobContext[Input]) -> result`: it gets a
+`JobContext` and returns the job's result (anything JSON can hold). A CPU-bound
+type (`cpu_bound=True`) has a plain function instead, `def handler(input) ->
+result`, which runs in a separate worker process (a pool of `CPU_WORKERS`) so it can
+never hold up the replica's event loop; that process is killed and replaced when
+the job times out or is cancelled. It must be importable by its module path (a
+module-level function), and may return an `Asset` to have its bytes stored as the
+job's result file. It raises `TransientError` for a failure worth retrying (with backoff,
 until the job's `maxAttempts`) and `PermanentError` for one that no retry can
 fix; any other exception counts as transient. A job runs at least once and may
 run more than once (a worker can die after the work and before its commit), so
@@ -27,6 +33,7 @@ import structlog
 from pydantic import BaseModel
 
 __all__ = [
+    "Asset",
     "JobContext",
     "JobType",
     "PermanentError",
@@ -117,7 +124,18 @@ class JobContext(Protocol, Generic[InputT_co]):
         The job's `resultAssetId` names the last stored asset once the job is done."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Asset:
+    """What a CPU-bound handler returns to have a file stored as the job's result: the
+    job's `resultAssetId` names it, and its result is `{"assetId", "bytes", "contentType"}`."""
+
+    data: bytes
+    content_type: str
+    filename: str | None = None
+
+
 Handler = Callable[[JobContext[InputT]], Awaitable[Any]]
+CpuHandler = Callable[[InputT], Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +149,8 @@ class JobType(Generic[InputT]):
     description: str
     #: the input's pydantic model: submit-time validation and the JSON Schema both come from it
     input_model: type[InputT]
-    handler: Handler[InputT]
+    #: `async def (ctx) -> result`; with `cpu_bound`, `def (input) -> result | Asset`
+    handler: Handler[InputT] | CpuHandler[InputT]
     #: seconds before a run fails as timed out; None: `JOB_TIMEOUT_SECONDS`
     timeout_seconds: float | None = None
     #: attempts before the job fails; None: `JOB_MAX_ATTEMPTS` (a submit may set its own)

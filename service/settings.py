@@ -62,6 +62,14 @@ class Settings:
     #: prepended to every object key, so deployments can share a bucket
     s3_prefix: str = ""
     s3_region: str | None = None
+    #: worker processes for CPU-bound job types, per replica
+    cpu_workers: int = 2
+    #: modules with more job types (`JOB_TYPES` in each), besides the entry points
+    job_type_modules: tuple[str, ...] = ()
+    #: a company's running jobs across all workers, at most; None: no cap
+    company_max_running: int | None = None
+    #: a company's waiting jobs, at most (429 at submit beyond)
+    company_max_queued: int = 10_000
     #: a job's `input` as encoded JSON, at most (413 beyond)
     job_input_max_bytes: int = DEFAULT_INPUT_MAX_BYTES
     #: browser origins allowed to call the API cross-origin; none: CORS is off
@@ -109,6 +117,10 @@ class Settings:
             "s3_prefix": _optional(env, "S3_PREFIX", str),
             "s3_region": _optional(env, "S3_REGION", str),
             "cors_origins": _optional(env, "CORS_ORIGINS", _origins),
+            "cpu_workers": _optional(env, "CPU_WORKERS", _int_between(1, 256)),
+            "job_type_modules": _optional(env, "JOB_TYPE_MODULES", module_names),
+            "company_max_running": _optional(env, "COMPANY_MAX_RUNNING", _int_between(1, 10**6)),
+            "company_max_queued": _optional(env, "COMPANY_MAX_QUEUED", _int_between(1, 10**9)),
             "job_input_max_bytes": _optional(
                 env, "JOB_INPUT_MAX_BYTES", _int_between(2, MAX_BODY_BYTES)
             ),
@@ -233,6 +245,15 @@ def _origins(raw: str) -> tuple[str, ...]:
         if origin != "*" and not _ORIGIN.fullmatch(origin):
             raise ValueError(f"{origin!r} is not an origin like https://app.example.com[:port]")
     return origins
+
+
+def module_names(raw: str) -> tuple[str, ...]:
+    """`a.b,c` -> ("a.b", "c"): dotted module names."""
+    names = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
+            raise ValueError(f"{name!r} is not a module name")
+    return names
 
 
 def role_runs_api(role: Role) -> bool:

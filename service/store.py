@@ -21,6 +21,9 @@ from service.jobs import Event, Job
 from service.notifier import Notifier
 from service.queries import QUERIES
 
+#: what runs a query: the pool, or one connection of one's own
+Executor = asyncpg.Pool[Any] | asyncpg.Connection[Any]
+
 
 @dataclasses.dataclass(frozen=True)
 class NewJob:
@@ -29,6 +32,9 @@ class NewJob:
     input: dict[str, Any]
     source_task_id: str | None
     max_attempts: int
+    priority: int = 0
+    #: when it may start; None: now (the database's clock)
+    run_at: datetime | None = None
     idempotency_key: str | None = None
     idempotency_hash: str | None = None
 
@@ -89,6 +95,8 @@ class InsertBatcher:
             [new.input for new in batch],
             [new.source_task_id for new in batch],
             [new.max_attempts for new in batch],
+            [new.priority for new in batch],
+            [new.run_at for new in batch],
         )
         by_id = {row["id"]: row for row in rows}
         return [by_id[job_id] for job_id in ids]
@@ -152,6 +160,8 @@ class Store:
                 new.max_attempts,
                 new.idempotency_key,
                 new.idempotency_hash,
+                new.priority,
+                new.run_at,
             )
             if row is not None:
                 self.notifier.job_queued()
@@ -227,8 +237,23 @@ class Store:
 
     # --- the runner's transitions -------------------------------------------------
 
-    async def claim(self, worker_id: str, lease_seconds: float, limit: int) -> list[Job]:
-        rows = await self.pool.fetch(QUERIES["claim_jobs"], worker_id, lease_seconds, limit)
+    async def retry(self, company_id: str, job_id: uuid.UUID) -> Job | None:
+        """Queue a failed or cancelled job again; None when it is missing or not retryable."""
+        row = await self.pool.fetchrow(QUERIES["retry_job"], job_id, company_id)
+        if row is not None:
+            self.notifier.job_queued()
+        return self._announced(row)
+
+    async def queued_count(self, company_id: str, up_to: int) -> int:
+        count: int = await self.pool.fetchval(QUERIES["queued_count"], company_id, up_to)
+        return count
+
+    async def claim(
+        self, worker_id: str, lease_seconds: float, limit: int, company_max_running: int | None
+    ) -> list[Job]:
+        rows = await self.pool.fetch(
+            QUERIES["claim_jobs"], worker_id, lease_seconds, limit, company_max_running
+        )
         jobs = [Job.from_row(row) for row in rows]
         for job in jobs:
             self.notifier.job_changed(job.id, job.event_seq)
@@ -266,26 +291,51 @@ class Store:
         )
         return self._announced(row)
 
+    async def seconds_to_next_run(self) -> float | None:
+        """Seconds until the earliest waiting job that is not ready yet may start."""
+        seconds: float | None = await self.pool.fetchval(QUERIES["next_run_at"])
+        return seconds
+
+    async def fail_attempt(
+        self, job: Job, worker_id: str, error_message: str, retry_in: float
+    ) -> Job | None:
+        """A transient failure: queued again after `retry_in` seconds, or failed at the limit."""
+        row = await self.pool.fetchrow(
+            QUERIES["fail_attempt"], job.id, worker_id, job.attempts, error_message, retry_in
+        )
+        if row is not None and row["status"] == "queued":
+            self.notifier.job_queued()
+        return self._announced(row)
+
     async def requeue(self, job: Job, worker_id: str) -> Job | None:
         row = await self.pool.fetchrow(QUERIES["requeue_job"], job.id, worker_id, job.attempts)
         if row is not None:
             self.notifier.job_queued()
         return self._announced(row)
 
+    # The lease path takes the runner's own connection (`via`), so a pool saturated by
+    # requests or runs cannot hold up the renewals that keep those runs alive.
+
     async def renew_leases(
-        self, worker_id: str, job_ids: Sequence[uuid.UUID], lease_seconds: float
+        self,
+        worker_id: str,
+        job_ids: Sequence[uuid.UUID],
+        lease_seconds: float,
+        via: Executor | None = None,
     ) -> set[uuid.UUID]:
-        rows = await self.pool.fetch(
+        rows = await (via or self.pool).fetch(
             QUERIES["renew_leases"], worker_id, list(job_ids), lease_seconds
         )
         return {row["id"] for row in rows}
 
-    async def still_running(self, worker_id: str, job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        rows = await self.pool.fetch(QUERIES["still_running"], worker_id, list(job_ids))
+    async def still_running(
+        self, worker_id: str, job_ids: Sequence[uuid.UUID], via: Executor | None = None
+    ) -> set[uuid.UUID]:
+        rows = await (via or self.pool).fetch(QUERIES["still_running"], worker_id, list(job_ids))
         return {row["id"] for row in rows}
 
-    async def reap_expired_leases(self, limit: int = 100) -> list[Job]:
-        rows = await self.pool.fetch(QUERIES["reap_expired_leases"], limit)
+    async def reap_expired_leases(self, limit: int = 100, via: Executor | None = None) -> list[Job]:
+        rows = await (via or self.pool).fetch(QUERIES["reap_expired_leases"], limit)
         jobs = [Job.from_row(row) for row in rows]
         for job in jobs:
             self.notifier.job_changed(job.id, job.event_seq)

@@ -11,16 +11,21 @@
 -- A new queued job and its first event; no row when the idempotency key is taken.
 INSERT INTO content_jobs
     (id, company_id, job_type, input, source_task_id, max_attempts,
-     idempotency_key, idempotency_hash)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     idempotency_key, idempotency_hash, priority, run_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, clock_timestamp()))
 ON CONFLICT (company_id, idempotency_key) DO NOTHING
 RETURNING *;
 
 -- name: insert_jobs
 -- New queued jobs without idempotency keys (their first events come from the trigger):
 -- submissions that arrive together share one statement, one round trip and one commit.
-INSERT INTO content_jobs (id, company_id, job_type, input, source_task_id, max_attempts)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[])
+INSERT INTO content_jobs
+    (id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at)
+SELECT id, company_id, job_type, input, source_task_id, max_attempts, priority,
+       COALESCE(run_at, clock_timestamp())
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[],
+            $7::smallint[], $8::timestamptz[])
+     AS t(id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at)
 RETURNING *;
 
 -- name: find_by_idempotency_key
@@ -50,8 +55,8 @@ FROM content_jobs WHERE id = $1 AND company_id = $2;
 -- `input` and `result` (up to JOB_INPUT_MAX_BYTES each): a page stays small, GET one for those.
 SELECT id, company_id, job_type, status, '{}'::jsonb AS input, source_task_id,
        progress_percent, progress_message, NULL::jsonb AS result, result_asset_id,
-       error_message, attempts, max_attempts, event_seq, created_at, started_at, finished_at,
-       updated_at
+       error_message, attempts, max_attempts, priority, run_at, event_seq, created_at,
+       started_at, finished_at, updated_at
 FROM content_jobs
 WHERE company_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -70,22 +75,61 @@ WHERE id = $1 AND company_id = $2 AND status IN ('queued', 'running')
 RETURNING *;
 
 -- name: claim_jobs
--- Up to $3 of the oldest queued jobs, now running under worker $1's lease of $2 seconds.
-WITH picked AS (
-    SELECT id FROM content_jobs
-    WHERE status = 'queued'
-    ORDER BY created_at, id
-    LIMIT $3
+-- Up to $3 ready jobs (run_at come), now running under worker $1's lease of $2 seconds, taken
+-- round-robin across companies: every company's best job (higher priority, then earliest
+-- run_at) before any company's second, so one company's backlog delays another's job by
+-- at most one claim. A company with $4 running jobs (COMPANY_MAX_RUNNING; NULL: no cap) gets
+-- none. Companies are enumerated with a loose index scan (one index probe per company, not
+-- a scan of the backlog).
+WITH RECURSIVE companies AS (
+    (SELECT company_id FROM content_jobs WHERE status = 'queued'
+     ORDER BY company_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.company_id FROM content_jobs j
+            WHERE j.status = 'queued' AND j.company_id > c.company_id
+            ORDER BY j.company_id LIMIT 1)
+    FROM companies c WHERE c.company_id IS NOT NULL
+), candidates AS (
+    SELECT ready.id, ready.priority, ready.run_at, ready.turn
+    FROM companies c
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.run_at,
+               row_number() OVER (ORDER BY j.priority DESC, j.run_at, j.id) AS turn
+        FROM content_jobs j
+        WHERE j.status = 'queued' AND j.company_id = c.company_id AND j.run_at <= now()
+        ORDER BY j.priority DESC, j.run_at, j.id
+        LIMIT CASE WHEN $4::int IS NULL THEN $3 ELSE GREATEST(0, LEAST($3, $4 - (
+            SELECT count(*) FROM content_jobs r
+            WHERE r.status = 'running' AND r.company_id = c.company_id))) END
+    ) ready
+    WHERE c.company_id IS NOT NULL
+), picked AS (
+    SELECT j.id FROM content_jobs j
+    WHERE j.id IN (SELECT id FROM candidates ORDER BY turn, priority DESC, run_at, id LIMIT $3)
+      AND j.status = 'queued'
     FOR UPDATE SKIP LOCKED
 ), job AS (
     UPDATE content_jobs j
     SET status = 'running', worker_id = $1, started_at = now(), updated_at = now(),
-        lease_expires_at = now() + make_interval(secs => $2),
+        lease_expires_at = now() + make_interval(secs => $2), error_message = NULL,
         progress_percent = 0, progress_message = NULL, event_seq = j.event_seq + 1
     FROM picked WHERE j.id = picked.id
     RETURNING j.*
 )
-SELECT * FROM job ORDER BY created_at, id;
+SELECT * FROM job ORDER BY priority DESC, run_at, id;
+
+-- name: next_run_at
+-- Seconds until the earliest queued job that is not ready yet may start (the workers' timer;
+-- in the database's clock, so the replica's clock does not matter); NULL when none waits.
+SELECT EXTRACT(EPOCH FROM min(run_at) - now())::float8
+FROM content_jobs WHERE status = 'queued' AND run_at > now();
+
+-- name: queued_count
+-- Company $1's waiting jobs, counted up to $2 (COMPANY_MAX_QUEUED: past it the exact figure
+-- does not matter, and counting stops).
+SELECT count(*) FROM (
+    SELECT 1 FROM content_jobs WHERE company_id = $1 AND status = 'queued' LIMIT $2
+) AS waiting;
 
 -- name: set_progress
 -- Records a running job's progress when it changed; no row if the job is no longer this run's.
@@ -104,6 +148,33 @@ SET status = $4, result = $5, result_asset_id = $6, error_message = $7,
     finished_at = now(), updated_at = now(), lease_expires_at = NULL,
     event_seq = event_seq + 1
 WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+RETURNING *;
+
+-- name: fail_attempt
+-- Ends this run's attempt with a transient error $4: queued again $5 seconds from now with
+-- attempts + 1 (its `status` event carries the error), or failed if it was the last attempt.
+UPDATE content_jobs
+SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+    attempts = LEAST(attempts + 1, max_attempts),
+    run_at = CASE WHEN attempts >= max_attempts THEN run_at
+                  ELSE now() + make_interval(secs => $5) END,
+    error_message = $4,
+    finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+    progress_percent = CASE WHEN attempts >= max_attempts THEN progress_percent ELSE 0 END,
+    progress_message = CASE WHEN attempts >= max_attempts THEN progress_message END,
+    worker_id = NULL, lease_expires_at = NULL, updated_at = now(),
+    event_seq = event_seq + 1
+WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+RETURNING *;
+
+-- name: retry_job
+-- Starts a failed or cancelled job afresh (attempts from 1, ready now); its events go on.
+UPDATE content_jobs
+SET status = 'queued', attempts = 1, run_at = now(), result = NULL, result_asset_id = NULL,
+    error_message = NULL, progress_percent = 0, progress_message = NULL,
+    started_at = NULL, finished_at = NULL, worker_id = NULL, lease_expires_at = NULL,
+    updated_at = now(), event_seq = event_seq + 1
+WHERE id = $1 AND company_id = $2 AND status IN ('failed', 'cancelled')
 RETURNING *;
 
 -- name: requeue_job
@@ -145,7 +216,7 @@ WITH expired AS (
         finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
         progress_percent = CASE WHEN j.attempts >= j.max_attempts THEN j.progress_percent ELSE 0 END,
         progress_message = CASE WHEN j.attempts >= j.max_attempts THEN j.progress_message END,
-        worker_id = NULL, lease_expires_at = NULL, updated_at = now(),
+        worker_id = NULL, lease_expires_at = NULL, updated_at = now(), run_at = now(),
         event_seq = j.event_seq + 1
     FROM expired WHERE j.id = expired.id
     RETURNING j.*

@@ -150,11 +150,17 @@ class ContentJobsClient:
         input: Mapping[str, Any] | None = None,
         source_task_id: str | None = None,
         idempotency_key: str | None = None,
+        **options: Any,
     ) -> Submitted:
-        """Queue a job; with the same `idempotency_key` a retry returns the first job."""
+        """Queue a job; with the same `idempotency_key` a retry returns the first job.
+
+        `options` are the submit body's other fields, as the API names them: `priority`,
+        `delaySeconds`, `runAt`, `maxAttempts`, `callbackUrl` (None values are left out).
+        """
         body: dict[str, Any] = {"jobType": job_type, "input": dict(input or {})}
         if source_task_id is not None:
             body["sourceTaskId"] = source_task_id
+        body.update({name: value for name, value in options.items() if value is not None})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
         url = self._jobs_url / "content-jobs"
         async with self.session.post(url, json=body, headers=headers) as response:
@@ -168,6 +174,17 @@ class ContentJobsClient:
         """Cancel a job; `ContentJobsError(409, ...)` when it had already ended."""
         async with self.session.post(self._job_url(job_id) / "cancel") as response:
             return cast(Job, await _json(response))
+
+    async def retry(self, job_id: str) -> Job:
+        """Queue a failed or cancelled job again; `ContentJobsError(409, ...)` otherwise."""
+        async with self.session.post(self._job_url(job_id) / "retry") as response:
+            return cast(Job, await _json(response))
+
+    async def job_types(self) -> list[dict[str, Any]]:
+        """The installed job types with their input schemas (`GET /api/job-types`)."""
+        url = URL(str(self._jobs_url).split("/api/")[0]) / "api" / "job-types"
+        async with self.session.get(url) as response:
+            return cast(list[dict[str, Any]], await _json(response))
 
     async def download_asset(self, asset_id: str) -> bytes:
         url = self._jobs_url / "assets" / asset_id / "content"

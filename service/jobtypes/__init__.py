@@ -1,15 +1,27 @@
-"""Job types: importing this package registers every built-in type."""
+"""Job types: the registry of installed types (built-in ones and plugins).
 
-from service.jobtypes import echo, markdown_html, sleep
-from service.jobtypes.registry import REGISTRY, InvalidInput, JobContext, JobType, known_types
+The public API for writing a type is `service.sdk`; `load()` finds the installed
+types at start-up (see `registry.py`).
+"""
+
+from service.jobtypes.registry import (
+    REGISTRY,
+    InvalidInput,
+    JobTypeError,
+    describe,
+    input_schema,
+    known_types,
+    load,
+    validate_input,
+)
 
 __all__ = [
     "REGISTRY",
     "InvalidInput",
-    "JobContext",
-    "JobType",
-    "echo",
+    "JobTypeError",
+    "describe",
+    "input_schema",
     "known_types",
-    "markdown_html",
-    "sleep",
+    "load",
+    "validate_input",
 ]
