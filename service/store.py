@@ -13,7 +13,7 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -22,7 +22,7 @@ from service.notifier import Notifier
 from service.queries import QUERIES
 
 #: what runs a query: the pool, or one connection of one's own
-Executor = asyncpg.Pool[Any] | asyncpg.Connection[Any]
+Executor: TypeAlias = "asyncpg.Pool[Any] | asyncpg.Connection[Any]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,7 +249,11 @@ class Store:
         return count
 
     async def claim(
-        self, worker_id: str, lease_seconds: float, limit: int, company_max_running: int | None
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        limit: int,
+        company_max_running: int | None = None,
     ) -> list[Job]:
         rows = await self.pool.fetch(
             QUERIES["claim_jobs"], worker_id, lease_seconds, limit, company_max_running

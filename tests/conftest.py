@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from service import migrations
+from service import jobtypes, migrations
 from service.app import create_app
 from service.auth import issue_token
 from service.db import create_pool
@@ -36,6 +36,8 @@ _counter = itertools.count()
 
 # info, so tests can assert the canonical request log line with capture_logs
 configure("console", "info")
+# the built-in job types, for tests below the application (create_app loads them too)
+jobtypes.load()
 
 
 def with_database(dsn: str, name: str) -> str:

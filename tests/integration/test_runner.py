@@ -11,12 +11,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import BaseModel
 
 from service import keys
 from service.app import create_app
 from service.jobs import Job, Status
-from service.jobtypes.registry import REGISTRY, JobContext, job_type
+from service.jobtypes import REGISTRY
 from service.runner import Runner
+from service.sdk import JobContext, JobType
 from service.settings import Settings
 from service.store import NewJob, Store
 from tests.conftest import Client, auth
@@ -84,8 +86,10 @@ async def test_progress_is_coalesced_to_one_write_per_100ms(
 ) -> None:
     """A handler reporting progress thousands of times writes at most every 100 ms."""
 
-    @job_type("chatty-test", validate=dict)
-    async def chatty(ctx: JobContext, data: dict[str, Any]) -> None:
+    class Anything(BaseModel):
+        pass
+
+    async def chatty(ctx: JobContext[Anything]) -> None:
         deadline = time.monotonic() + 0.5
         i = 0
         while time.monotonic() < deadline:
@@ -93,6 +97,7 @@ async def test_progress_is_coalesced_to_one_write_per_100ms(
             await ctx.progress(min(99, i // 100), f"tick {i}")
             await asyncio.sleep(0)
 
+    REGISTRY["chatty-test"] = JobType("chatty-test", "", Anything, chatty)
     try:
         runner = Runner(store, settings)
         runner.start()

@@ -42,7 +42,7 @@ hr { border: 0; border-top: 1px solid rgba(127, 127, 127, 0.4); }
 
 
 class MarkdownInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     markdown: str = Field(max_length=MAX_MARKDOWN, description="CommonMark source")
     title: str | None = Field(None, max_length=MAX_TITLE, description="The page title")

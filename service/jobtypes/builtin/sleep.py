@@ -17,7 +17,7 @@ MAX_SECONDS = 3600
 
 
 class SleepInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     seconds: float = Field(1, ge=0, le=MAX_SECONDS, description="How long, in all")
     steps: int = Field(10, ge=1, le=1000, description="Progress events, one per step")
