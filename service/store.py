@@ -33,8 +33,9 @@ class NewJob:
     source_task_id: str | None
     max_attempts: int
     priority: int = 0
-    #: when it may start; None: now (the database's clock)
+    #: when it may start; None: `delay_seconds` after its insert (the database's clock)
     run_at: datetime | None = None
+    delay_seconds: float | None = None
     idempotency_key: str | None = None
     idempotency_hash: str | None = None
 
@@ -97,6 +98,7 @@ class InsertBatcher:
             [new.max_attempts for new in batch],
             [new.priority for new in batch],
             [new.run_at for new in batch],
+            [new.delay_seconds for new in batch],
         )
         by_id = {row["id"]: row for row in rows}
         return [by_id[job_id] for job_id in ids]
@@ -162,6 +164,7 @@ class Store:
                 new.idempotency_hash,
                 new.priority,
                 new.run_at,
+                new.delay_seconds,
             )
             if row is not None:
                 self.notifier.job_queued()

@@ -60,6 +60,7 @@ def parse_submission(body: dict[str, Any], settings: Settings, company_id: str) 
         or settings.job_max_attempts,
         priority=_int_in(body, "priority", PRIORITY_RANGE) or 0,
         run_at=_run_at(body),
+        delay_seconds=_delay(body),
     )
 
 
@@ -82,18 +83,23 @@ def _int_in(body: dict[str, Any], name: str, bounds: tuple[int, int]) -> int | N
     return value
 
 
+def _delay(body: dict[str, Any]) -> float | None:
+    """`delaySeconds`: counted from the job's insert, in the database's clock."""
+    delay = body.get("delaySeconds")
+    if delay is None:
+        return None
+    if isinstance(delay, bool) or not isinstance(delay, int | float):
+        raise bad_request("delaySeconds must be a number")
+    if not 0 <= delay <= MAX_DELAY_SECONDS:
+        raise bad_request(f"delaySeconds must be from 0 to {MAX_DELAY_SECONDS}")
+    return float(delay)
+
+
 def _run_at(body: dict[str, Any]) -> datetime | None:
-    """`runAt` (ISO-8601; a time without a zone is UTC) or now + `delaySeconds`; not both."""
-    raw_at, delay = body.get("runAt"), body.get("delaySeconds")
-    if raw_at is not None and delay is not None:
+    """`runAt` (ISO-8601; a time without a zone is UTC); not with `delaySeconds`."""
+    raw_at = body.get("runAt")
+    if raw_at is not None and body.get("delaySeconds") is not None:
         raise bad_request("give runAt or delaySeconds, not both")
-    now = datetime.now(UTC)
-    if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, int | float):
-            raise bad_request("delaySeconds must be a number")
-        if not 0 <= delay <= MAX_DELAY_SECONDS:
-            raise bad_request(f"delaySeconds must be from 0 to {MAX_DELAY_SECONDS}")
-        return now + timedelta(seconds=delay)
     if raw_at is None:
         return None
     try:
@@ -103,6 +109,6 @@ def _run_at(body: dict[str, Any]) -> datetime | None:
     if when is None:
         raise bad_request("runAt must be an ISO-8601 date-time, like 2026-01-31T12:00:00Z")
     when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    if when - now > timedelta(seconds=MAX_DELAY_SECONDS):
+    if when - datetime.now(UTC) > timedelta(seconds=MAX_DELAY_SECONDS):
         raise bad_request("runAt must be within a year")
     return when

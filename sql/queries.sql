@@ -12,7 +12,8 @@
 INSERT INTO content_jobs
     (id, company_id, job_type, input, source_task_id, max_attempts,
      idempotency_key, idempotency_hash, priority, run_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($10, clock_timestamp()))
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+        COALESCE($10, clock_timestamp() + make_interval(secs => COALESCE($11, 0))))
 ON CONFLICT (company_id, idempotency_key) DO NOTHING
 RETURNING *;
 
@@ -22,10 +23,11 @@ RETURNING *;
 INSERT INTO content_jobs
     (id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at)
 SELECT id, company_id, job_type, input, source_task_id, max_attempts, priority,
-       COALESCE(run_at, clock_timestamp())
+       COALESCE(run_at, clock_timestamp() + make_interval(secs => COALESCE(delay, 0)))
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[],
-            $7::smallint[], $8::timestamptz[])
-     AS t(id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at)
+            $7::smallint[], $8::timestamptz[], $9::float8[])
+     AS t(id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at,
+          delay)
 RETURNING *;
 
 -- name: find_by_idempotency_key
@@ -75,12 +77,13 @@ WHERE id = $1 AND company_id = $2 AND status IN ('queued', 'running')
 RETURNING *;
 
 -- name: claim_jobs
--- Up to $3 ready jobs (run_at come), now running under worker $1's lease of $2 seconds, taken
--- round-robin across companies: every company's best job (higher priority, then earliest
--- run_at) before any company's second, so one company's backlog delays another's job by
--- at most one claim. A company with $4 running jobs (COMPANY_MAX_RUNNING; NULL: no cap) gets
--- none. Companies are enumerated with a loose index scan (one index probe per company, not
--- a scan of the backlog).
+-- Up to $3 ready jobs (run_at come), now running under worker $1's lease of $2 seconds, shared
+-- fairly between companies: a company's k-th best job (higher priority, then earliest run_at)
+-- ranks at (its running jobs + k), and jobs are taken in that order, so companies fill up
+-- towards equal running counts: a company with a big backlog delays another's new job by at
+-- most one claim. A company with $4 running jobs (COMPANY_MAX_RUNNING; NULL: no cap) gets
+-- none. Companies are enumerated with a loose index scan (one index probe per company, not a
+-- scan of the backlog), and only the picked rows are locked.
 WITH RECURSIVE companies AS (
     (SELECT company_id FROM content_jobs WHERE status = 'queued'
      ORDER BY company_id LIMIT 1)
@@ -89,23 +92,25 @@ WITH RECURSIVE companies AS (
             WHERE j.status = 'queued' AND j.company_id > c.company_id
             ORDER BY j.company_id LIMIT 1)
     FROM companies c WHERE c.company_id IS NOT NULL
+), load AS (
+    SELECT c.company_id,
+           (SELECT count(*) FROM content_jobs r
+            WHERE r.status = 'running' AND r.company_id = c.company_id) AS running
+    FROM companies c WHERE c.company_id IS NOT NULL
 ), candidates AS (
-    SELECT ready.id, ready.priority, ready.run_at, ready.turn
-    FROM companies c
+    SELECT ready.id, ready.priority, ready.run_at, l.running + ready.turn AS share
+    FROM load l
     CROSS JOIN LATERAL (
         SELECT j.id, j.priority, j.run_at,
                row_number() OVER (ORDER BY j.priority DESC, j.run_at, j.id) AS turn
         FROM content_jobs j
-        WHERE j.status = 'queued' AND j.company_id = c.company_id AND j.run_at <= now()
+        WHERE j.status = 'queued' AND j.company_id = l.company_id AND j.run_at <= now()
         ORDER BY j.priority DESC, j.run_at, j.id
-        LIMIT CASE WHEN $4::int IS NULL THEN $3 ELSE GREATEST(0, LEAST($3, $4 - (
-            SELECT count(*) FROM content_jobs r
-            WHERE r.status = 'running' AND r.company_id = c.company_id))) END
+        LIMIT CASE WHEN $4::int IS NULL THEN $3 ELSE GREATEST(0, LEAST($3, $4 - l.running)) END
     ) ready
-    WHERE c.company_id IS NOT NULL
 ), picked AS (
     SELECT j.id FROM content_jobs j
-    WHERE j.id IN (SELECT id FROM candidates ORDER BY turn, priority DESC, run_at, id LIMIT $3)
+    WHERE j.id IN (SELECT id FROM candidates ORDER BY share, priority DESC, run_at, id LIMIT $3)
       AND j.status = 'queued'
     FOR UPDATE SKIP LOCKED
 ), job AS (
