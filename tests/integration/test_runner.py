@@ -217,3 +217,92 @@ async def test_job_starts_within_milliseconds_of_submit(worker_client: Client, d
 
 
 __all__ = ["asyncpg", "create_app"]
+
+
+class Empty(BaseModel):
+    pass
+
+
+def install(name: str, handler: Any) -> None:
+    REGISTRY[name] = JobType(name, "", Empty, handler, max_attempts=1)
+
+
+async def test_a_final_write_that_keeps_failing_forgets_the_run(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A final write failing past its retry window must not leave the job `running` forever:
+    the run is forgotten, its lease is no longer renewed, and the reaper takes the job."""
+    monkeypatch.setattr("service.runner.FINAL_WRITE_RETRY_SECONDS", 0.5)
+
+    async def broken_finish(*args: Any, **kwargs: Any) -> None:
+        raise OSError("database away")
+
+    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=1.0))
+    monkeypatch.setattr(store, "finish", broken_finish)
+    runner.start()
+    try:
+        job = await submit_direct(store, "echo")
+        async with asyncio.timeout(10):
+            while job.id not in runner.runs:
+                await asyncio.sleep(0.01)
+            while job.id in runner.runs:
+                await asyncio.sleep(0.02)
+        monkeypatch.undo()
+        reaped = await wait_for_status(store, job.id, Status.QUEUED, Status.DONE, timeout=10)
+    finally:
+        await runner.stop()
+    assert reaped.status in (Status.QUEUED, Status.DONE)
+    assert reaped.attempts == 2  # the lost attempt counts
+
+
+async def test_a_result_json_cannot_hold_fails_the_job_at_once(
+    runner: Runner, store: Store
+) -> None:
+    async def returns_a_set(ctx: Any) -> Any:
+        return {1, 2}
+
+    install("set-result-test", returns_a_set)
+    try:
+        job = await submit_direct(store, "set-result-test")
+        failed = await wait_for_status(store, job.id, Status.FAILED, timeout=5)
+    finally:
+        del REGISTRY["set-result-test"]
+    assert failed.error_message is not None and "result is not JSON" in failed.error_message
+    assert not runner.runs
+
+
+async def test_a_worker_that_cannot_renew_its_lease_stops_the_handler(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its lease without a renewal, the handler is stopped (another worker may have the
+    job by now): the handler sees the cancellation, the run is forgotten."""
+    seen: list[str] = []
+
+    async def patient(ctx: Any) -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            seen.append("cancelled" if ctx.cancelled else "ended")
+
+    async def no_renewals(*args: Any, **kwargs: Any) -> set[uuid.UUID]:
+        raise OSError("network partition")
+
+    install("patient-test", patient)
+    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=1.0))
+    monkeypatch.setattr(store, "renew_leases", no_renewals)
+    runner.start()
+    try:
+        job = await submit_direct(store, "patient-test")
+        async with asyncio.timeout(10):
+            while job.id not in runner.runs:
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+            while job.id in runner.runs:
+                await asyncio.sleep(0.02)
+        stopped_after = time.monotonic() - started
+    finally:
+        await runner.stop()
+        del REGISTRY["patient-test"]
+    assert seen == ["cancelled"]
+    assert 0.9 <= stopped_after <= 3.0
+    assert runner.finished.get("lease_lost") == 1
