@@ -101,6 +101,8 @@ def _content_headers(asset: Asset) -> dict[str, str]:
         "Cache-Control": CACHE_CONTROL,
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": SANDBOX,
+        # a stored document that links elsewhere must not tell that site where it was read
+        "Referrer-Policy": "no-referrer",
         "Content-Disposition": content_disposition(asset.filename or f"{asset.id}"),
     }
 

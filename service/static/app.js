@@ -16,33 +16,52 @@ const $ = (id) => document.getElementById(id);
 const streams = new Map(); // jobId -> EventSource
 const waiting = []; // jobIds to watch once a stream slot frees up
 let generation = 0; // bumped on reload, so answers to older requests are dropped
+let jobTypes = new Map(); // name -> GET /api/job-types entry
 
 function token() { return $("token").value.trim(); }
 function company() { return $("company").value.trim(); }
 function companyPath() { return `api/companies/${encodeURIComponent(company())}`; }
 
-// A token given in the page's URL is kept, then removed from the address bar
-// so it is not bookmarked or shared by accident.
+// A token given in the page's URL is removed from the address bar (so it is not
+// bookmarked or shared by accident) and kept, but it replaces a different saved
+// token only if the user says so: a link can carry someone else's token.
 function takeTokenFromUrl() {
   const url = new URL(window.location.href);
   const given = url.searchParams.get("access_token");
   if (!given) return;
-  localStorage.setItem(KEYS.token, given);
   url.searchParams.delete("access_token");
   history.replaceState(null, "", url.pathname + url.search + url.hash);
+  const saved = localStorage.getItem(KEYS.token);
+  const question = "This link carries an access token. Replace your saved token with it?\n"
+    + `Link's companies: ${companiesOf(given).join(", ") || "(unknown)"}`;
+  if (saved && saved !== given && !window.confirm(question)) return;
+  localStorage.setItem(KEYS.token, given);
+}
+
+function companiesOf(jwt) {
+  try {
+    const payload = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload)).companies || [];
+  } catch (_) {
+    return [];
+  }
+}
+
+// Result links carry no token: the browser sends this same-site cookie with them
+// (the API takes a token from it on GET), so the token never sits in a URL that
+// could be copied, logged or leaked through a Referer.
+function setTokenCookie() {
+  const secure = window.location.protocol === "https:" ? "; Secure" : "";
+  const value = token() ? encodeURIComponent(token()) : "";
+  const expiry = token() ? "" : "; Max-Age=0";
+  document.cookie = `content_jobs_token=${value}; Path=/api/; SameSite=Strict${secure}${expiry}`;
 }
 
 // The token's own `companies` claim fills the company list; a single one is chosen.
 function suggestCompanies() {
   const list = $("company-list");
   list.replaceChildren();
-  let companies = [];
-  try {
-    const payload = token().split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    companies = JSON.parse(atob(payload)).companies.filter((c) => c !== "*");
-  } catch (_) {
-    return;
-  }
+  const companies = companiesOf(token()).filter((c) => c !== "*");
   for (const name of companies) list.append(new Option(name, name));
   if (!company() && companies.length === 1) $("company").value = companies[0];
 }
@@ -113,6 +132,7 @@ function rowOf(jobId, job) {
   row.querySelector(".job-type").textContent = job.jobType || "";
   row.querySelector(".created").textContent = (job.createdAt || "").replace("T", " ").slice(0, 19);
   row.querySelector(".cancel").addEventListener("click", () => cancel(jobId));
+  row.querySelector(".retry").addEventListener("click", () => retry(jobId));
   $("jobs").prepend(row);
   $("empty").hidden = true;
   return row;
@@ -134,17 +154,30 @@ function applyState(row, state) {
   row.querySelector("progress").value = percent;
   row.querySelector(".percent").textContent = `${percent}%`;
   row.querySelector(".message").textContent = progress.message || "";
-  row.querySelector(".error").textContent = state.errorMessage || "";
+  row.querySelector(".error").textContent = attemptText(state);
   row.querySelector(".cancel").hidden = TERMINAL.has(state.status);
+  row.querySelector(".retry").hidden = !["failed", "cancelled"].includes(state.status);
+  if (state.attempts) row.querySelector(".attempts").textContent = attemptsOf(state);
   showResult(row, state.resultAssetId);
+}
+
+// A queued job with an error is waiting to retry: say which attempt failed and when the next starts.
+function attemptText(state) {
+  const error = state.errorMessage || "";
+  if (state.status !== "queued" || !error) return error;
+  const when = state.runAt ? ` (next try ${state.runAt.replace("T", " ").slice(11, 19)})` : "";
+  return `retrying: ${error}${when}`;
+}
+
+function attemptsOf(state) {
+  return state.maxAttempts ? `attempt ${state.attempts} of ${state.maxAttempts}` : "";
 }
 
 function showResult(row, assetId) {
   const cell = row.querySelector(".result");
   if (!assetId || cell.dataset.assetId === assetId) return;
   const link = document.createElement("a");
-  const query = `access_token=${encodeURIComponent(token())}`;
-  link.href = `${companyPath()}/assets/${encodeURIComponent(assetId)}/content?${query}`;
+  link.href = `${companyPath()}/assets/${encodeURIComponent(assetId)}/content`;
   link.target = "_blank";
   link.rel = "noopener noreferrer";
   link.textContent = "result";
@@ -191,6 +224,8 @@ function onJobEvent(jobId, event) {
   if (id) row.dataset.lastEventId = String(id);
   const state = JSON.parse(event.data);
   applyState(row, state);
+  // events carry the state, not attempts or runAt: fetch those when the status changes
+  if (event.type === "status") refreshDetails(jobId);
   // The server ends the stream after the terminal event; without close() the
   // EventSource would take that for a dropped connection and reconnect forever.
   if (event.type === "status" && TERMINAL.has(state.status)) {
@@ -207,6 +242,28 @@ function stopWatching(jobId) {
   if (next) watch(next);
 }
 
+async function refreshDetails(jobId) {
+  try {
+    const job = await api(`/content-jobs/${encodeURIComponent(jobId)}`);
+    const row = rowOf(jobId);
+    if (row && row.dataset.status === job.status) applyState(row, job);
+  } catch (_) {
+    // the live events go on; details wait for the next change
+  }
+}
+
+async function retry(jobId) {
+  try {
+    const row = rowOf(jobId);
+    const job = await api(`/content-jobs/${encodeURIComponent(jobId)}/retry`, { method: "POST" });
+    row.dataset.status = "queued"; // a retried job may change again
+    applyState(row, job);
+    watch(jobId);
+  } catch (error) {
+    notice(`Could not retry: ${error.message}`);
+  }
+}
+
 async function cancel(jobId) {
   try {
     const job = await api(`/content-jobs/${encodeURIComponent(jobId)}/cancel`, { method: "POST" });
@@ -219,6 +276,40 @@ async function cancel(jobId) {
 function remember() {
   localStorage.setItem(KEYS.token, token());
   localStorage.setItem(KEYS.company, company());
+  setTokenCookie();
+}
+
+// The type picker and each type's input template come from GET /api/job-types
+// (the schema's defaults), so plugin types appear here without a page change.
+async function loadJobTypes() {
+  if (!token()) return;
+  try {
+    const response = await fetch("api/job-types", { headers: { Authorization: `Bearer ${token()}` } });
+    if (!response.ok) return;
+    jobTypes = new Map((await response.json()).map((t) => [t.name, t]));
+  } catch (_) {
+    return;
+  }
+  const select = $("job-type");
+  const chosen = select.value;
+  select.replaceChildren(...[...jobTypes.keys()].map((name) => new Option(name, name)));
+  if (jobTypes.has(chosen)) select.value = chosen;
+  select.title = jobTypes.get(select.value)?.description || "";
+  fillTemplate();
+}
+
+function fillTemplate() {
+  const type = jobTypes.get($("job-type").value);
+  $("job-type").title = type?.description || "";
+  const properties = type?.inputSchema?.properties || {};
+  const template = {};
+  for (const [name, schema] of Object.entries(properties)) {
+    if (schema.default !== undefined && schema.default !== null) template[name] = schema.default;
+  }
+  for (const name of type?.inputSchema?.required || []) {
+    if (!(name in template)) template[name] = properties[name]?.type === "string" ? "" : null;
+  }
+  $("job-input").value = JSON.stringify(template);
 }
 
 function init() {
@@ -227,12 +318,16 @@ function init() {
   $("company").value = new URL(window.location.href).searchParams.get("company")
     || localStorage.getItem(KEYS.company) || "";
   suggestCompanies();
-  $("token").addEventListener("change", () => { suggestCompanies(); remember(); reload(); });
+  $("token").addEventListener("change", () => {
+    suggestCompanies(); remember(); reload(); loadJobTypes();
+  });
+  $("job-type").addEventListener("change", fillTemplate);
   $("company").addEventListener("change", () => { remember(); reload(); });
   $("submit-form").addEventListener("submit", submit);
   $("refresh").addEventListener("click", reload);
   remember();
   reload();
+  loadJobTypes();
 }
 
 init();

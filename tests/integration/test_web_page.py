@@ -85,3 +85,59 @@ async def test_page_shows_a_failed_jobs_error(signed_in: Any) -> None:
     expect = playwright_api.expect
     await expect(row.locator(".status")).to_have_text("failed", timeout=15_000)
     await expect(row.locator(".error")).to_have_text("failed at step 3")
+
+
+async def test_page_retries_a_failed_job_and_shows_its_attempts(signed_in: Any) -> None:
+    row = await submit(signed_in, '{"seconds": 0, "steps": 1, "failAtStep": 1}')
+    expect = playwright_api.expect
+    await expect(row.locator(".status")).to_have_text("failed", timeout=15_000)
+    await expect(row.locator(".attempts")).to_have_text("attempt 1 of 3")
+    await expect(row.locator(".retry")).to_be_visible()
+    await row.locator(".retry").click()
+    await expect(row.locator(".status")).to_have_text("failed", timeout=15_000)
+    events = await signed_in.evaluate("document.querySelector('#jobs tr').dataset.lastEventId")
+    assert int(events) > 3  # the retried run's events arrived on the same row
+
+
+async def test_type_picker_and_template_come_from_the_api(signed_in: Any) -> None:
+    expect = playwright_api.expect
+    options = signed_in.locator("#job-type option")
+    await expect(options).to_have_count(3)
+    assert await options.all_inner_texts() == ["echo", "markdown.html", "sleep"]
+    await signed_in.select_option("#job-type", "sleep")
+    await expect(signed_in.locator("#job-input")).to_have_value(
+        '{"seconds":1,"steps":10,"failAttempts":0}'
+    )
+    await signed_in.select_option("#job-type", "markdown.html")
+    await expect(signed_in.locator("#job-input")).to_have_value('{"markdown":""}')
+
+
+async def test_a_link_does_not_silently_replace_the_saved_token(server: Client, page: Any) -> None:
+    mine, theirs = make_token("acme"), make_token("globex")
+    await page.goto(f"{server.make_url('/')}?access_token={mine}")
+    asked: list[str] = []
+
+    async def refuse(dialog: Any) -> None:
+        asked.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", refuse)
+    await page.goto(f"{server.make_url('/')}?access_token={theirs}")
+    assert await page.input_value("#token") == mine
+    assert asked and "globex" in asked[0]
+    assert "access_token" not in page.url
+
+
+async def test_result_links_carry_no_token(signed_in: Any) -> None:
+    expect = playwright_api.expect
+    await signed_in.select_option("#job-type", "markdown.html")
+    await signed_in.fill("#job-input", '{"markdown": "# Hello"}')
+    await signed_in.click("#submit")
+    row = signed_in.locator("#jobs tr[data-job-id]").first
+    await expect(row.locator(".status")).to_have_text("done", timeout=15_000)
+    href = await row.locator(".result a").get_attribute("href")
+    assert href is not None and "access_token" not in href
+    response = await signed_in.goto(f"{signed_in.url.split('?')[0]}{href}")
+    assert response.status == 200
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "Hello" in await signed_in.content()
