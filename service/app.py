@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from service import jobtypes, keys
+from service import health, jobtypes, keys
 from service.assets import AssetStore
 from service.auth import TokenVerifier
 from service.cors import setup_cors
@@ -29,7 +29,8 @@ log = structlog.get_logger(__name__)
 
 def create_app(settings: Settings) -> web.Application:
     jobtypes.load(settings.job_type_modules)
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_BODY_BYTES)
+    middlewares = [health.operator_port, *MIDDLEWARES] if settings.metrics_port else MIDDLEWARES
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.VERIFIER] = TokenVerifier(

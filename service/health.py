@@ -5,14 +5,30 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import keys, migrations
 from service.db import DB_ERRORS
 from service.responses import json_response
 
+log = structlog.get_logger(__name__)
 _REQUIRED_MIGRATIONS = frozenset(migrations.known_ids())
+#: served on METRICS_PORT alone when it is set, so a load balancer does not expose them
+OPERATOR_PATHS = frozenset({"/metrics", "/readyz"})
+
+
+@web.middleware
+async def operator_port(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With METRICS_PORT set: `/metrics` and `/readyz` only there, and nothing else there."""
+    port = request.app[keys.SETTINGS].metrics_port
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    on_operator_port = sockname is not None and sockname[1] == port
+    if (request.path in OPERATOR_PATHS) != on_operator_port:
+        raise web.HTTPNotFound()
+    return await handler(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -39,7 +55,9 @@ async def _problems(app: web.Application) -> list[str]:
     except asyncpg.UndefinedTableError:
         problems.append("migrations not applied: the database has no schema")
     except DB_ERRORS as exc:
-        problems.append(f"database unavailable: {exc or type(exc).__name__}")
+        # the error's text (hosts, users, addresses) goes to the log, not to whoever asks
+        log.warning("readyz_database_unavailable", error=str(exc) or type(exc).__name__)
+        problems.append("database unavailable")
     if not app[keys.LISTENER].connected.is_set():
         problems.append("listener not connected")
     return problems

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import socket
 
 from aiohttp import web
 
@@ -17,11 +18,19 @@ def run(settings: Settings) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        sock=[_listen(settings.host, settings.metrics_port)] if settings.metrics_port else None,
         access_log=None,  # the request_context middleware logs each request once
         handler_cancellation=True,  # a client that disconnects stops its handler at once
         shutdown_timeout=settings.shutdown_grace_seconds + 5,
         print=None,
     )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The operators' port (METRICS_PORT), served by the same application."""
+    sock = socket.create_server((host, port), reuse_port=False)
+    sock.setblocking(False)
+    return sock
 
 
 #: allocations between young-generation collections (CPython's default is 700)

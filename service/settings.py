@@ -37,6 +37,8 @@ class Settings:
     auth_audience: str | None = None
     host: str = "0.0.0.0"
     port: int = 8080
+    #: a second port for /metrics and /readyz only (then not on `port`); None: both on `port`
+    metrics_port: int | None = None
     role: Role = "all"
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
@@ -95,6 +97,7 @@ class Settings:
             "auth_audience": _optional(env, "AUTH_AUDIENCE", str),
             "host": _optional(env, "HOST", str),
             "port": _optional(env, "PORT", _int_between(1, 65535)),
+            "metrics_port": _optional(env, "METRICS_PORT", _int_between(1, 65535)),
             "role": _optional(env, "ROLE", _choice(ROLES)),
             "log_format": _optional(env, "LOG_FORMAT", _choice(("json", "console"))),
             "log_level": _optional(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.dev.pgserver import LocalPostgres
-from tests.conftest import Client, auth
+from service.dev.pgserver import LocalPostgres, free_port
+from tests.conftest import SECRET, Client, auth
+from tests.processes import Replica
 
 JOBS = "/api/companies/acme/content-jobs"
 
@@ -42,12 +44,50 @@ async def test_readyz_follows_the_database(cluster: Any, own_postgres: LocalPost
                             body = await resp.json()
                             break
                     await asyncio.sleep(0.1)
-            assert any("database unavailable" in p for p in body["problems"])
+            assert "database unavailable" in body["problems"]
+            # the driver's error text (addresses, users) is logged, never told to callers
+            assert not any("Errno" in p or "127.0.0.1" in p for p in body["problems"])
             async with session.get(f"{replica.url}/healthz") as resp:
                 assert resp.status == 200  # alive, just not ready
         finally:
             await asyncio.to_thread(own_postgres.start)
         await replica.wait_ready(timeout=20)
+
+
+async def test_metrics_port_serves_operators_only(
+    own_postgres: LocalPostgres, tmp_path: Any
+) -> None:
+    """METRICS_PORT: /metrics and /readyz there and only there; the API is not there."""
+    operators = free_port()
+    env = {
+        "DATABASE_URL": own_postgres.dsn,
+        "AUTH_JWT_SECRET": SECRET,
+        "METRICS_PORT": str(operators),
+        "LOG_FORMAT": "json",
+    }
+    replica = Replica("m", "all", env, tmp_path)
+    replica.start()
+    try:
+        async with asyncio.timeout(30), aiohttp.ClientSession() as session:
+            ops = f"http://127.0.0.1:{operators}"
+            while True:
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with session.get(f"{ops}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+            for url, expected in (
+                (f"{ops}/metrics", 200),
+                (f"{ops}/healthz", 404),
+                (f"{ops}/api/job-types", 404),
+                (f"{replica.url}/metrics", 404),
+                (f"{replica.url}/readyz", 404),
+                (f"{replica.url}/healthz", 200),
+            ):
+                async with session.get(url) as resp:
+                    assert resp.status == expected, url
+    finally:
+        replica.stop()
 
 
 async def test_metrics_move_as_jobs_run(worker_client: Client) -> None:
