@@ -101,3 +101,17 @@ async def watch_until(
             if len(events) == count:
                 break
     return events
+
+
+async def test_nginx_keeps_a_callers_request_id_and_makes_one_otherwise(
+    cluster: Any, nginx: Any
+) -> None:
+    a = await cluster("a", "api")
+    lb = nginx([a.port])
+    await wait_ready(lb, timeout=10)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{lb}/healthz", headers={"X-Request-ID": "caller-42"}) as resp:
+            assert resp.headers["X-Request-ID"] == "caller-42"
+        async with session.get(f"{lb}/healthz") as resp:
+            made = resp.headers["X-Request-ID"]
+        assert made and made != "caller-42"
