@@ -9,12 +9,15 @@ fetched through the asset routes.
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 
-from tests.conftest import Client, auth
+from service import keys
+from tests.conftest import Client, MakeClient, auth
 
 JOBS = "/api/companies/acme/content-jobs"
 VOID = {"meta", "link", "br", "hr", "img", "input", "source", "wbr", "col", "area", "base"}
@@ -183,3 +186,31 @@ async def test_invalid_input_is_rejected_at_submit(
 async def test_markdown_html_is_a_known_job_type(client: Client) -> None:
     resp = await client.post(JOBS, json={"jobType": "nope"}, headers=auth())
     assert "markdown.html" in (await resp.json())["error"]
+
+
+async def test_pathological_markdown_never_blocks_the_event_loop(make_client: MakeClient) -> None:
+    """60,000 characters of `![` take markdown-it seconds: rendered in a CPU worker process,
+    the replica keeps answering within milliseconds and keeps renewing the job's lease."""
+    client = await make_client(role="all", job_lease_seconds=1.0)
+    runner = client.app[keys.RUNNER]
+    status, body = await submit(client, {"markdown": "![" * 30_000})
+    assert status == 202
+    job_id = uuid.UUID(body["jobId"])
+    worst, renewals, started = 0.0, set(), time.monotonic()
+    async with asyncio.timeout(60):
+        while True:
+            asked = time.monotonic()
+            assert (await client.get("/healthz")).status == 200
+            worst = max(worst, time.monotonic() - asked)
+            run = runner.runs.get(job_id)
+            if run is not None:
+                renewals.add(run.renewed)
+            job = await (await client.get(f"{JOBS}/{job_id}", headers=auth())).json()
+            if job["status"] in ("done", "failed"):
+                break
+            await asyncio.sleep(0.02)
+    took = time.monotonic() - started
+    assert job["status"] == "done" and job["attempts"] == 1, job
+    assert took > 1.0  # long enough for the check to mean something
+    assert worst < 0.25, worst
+    assert len(renewals) >= 2  # the lease was renewed while it rendered
