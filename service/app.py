@@ -10,6 +10,7 @@ from aiohttp import web
 from service import health, jobtypes, keys
 from service.assets import AssetStore
 from service.auth import TokenVerifier
+from service.callbacks import CallbackSender, HostPolicy
 from service.cors import setup_cors
 from service.db import create_pool
 from service.limits import MAX_BODY_BYTES
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
+    app[keys.CALLBACK_POLICY] = HostPolicy(settings.webhook_allowed_hosts)
     app[keys.VERIFIER] = TokenVerifier(
         settings.auth_jwt_secret,
         jwks_url=settings.auth_jwks_url,
@@ -97,9 +99,21 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
 
 
 async def running(app: web.Application) -> AsyncIterator[None]:
-    app[keys.RUNNER].start()
-    log.info("runner_started", worker_id=app[keys.RUNNER].worker_id)
+    """The runner, and the completion-callback sender (when callbacks are on)."""
+    settings = app[keys.SETTINGS]
+    runner = app[keys.RUNNER]
+    sender = None
+    if app[keys.CALLBACK_POLICY].enabled and settings.webhook_secret:
+        sender = app[keys.CALLBACKS] = CallbackSender(
+            app[keys.POOL], settings.webhook_secret, app[keys.CALLBACK_POLICY], app[keys.METRICS]
+        )
+        runner.on_end = sender.wake
+        sender.start()
+    runner.start()
+    log.info("runner_started", worker_id=runner.worker_id, callbacks=sender is not None)
     yield
+    if sender is not None:
+        await sender.close()
 
 
 async def begin_shutdown(app: web.Application) -> None:

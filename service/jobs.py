@@ -55,18 +55,19 @@ class Job:
     max_attempts: int
     priority: int
     run_at: datetime
+    callback_url: str | None
     event_seq: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    #: the latest completion callback's state (`GET` of one job only; None elsewhere)
+    callback: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Job:
-        return cls(
-            **{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name != "status"},
-            status=Status(row["status"]),
-        )
+        values = {name: row[name] for name in _REQUIRED if name != "status"}
+        return cls(**values, status=Status(row["status"]), callback=row.get("callback"))
 
     def to_json(self, *, detail: bool = True) -> dict[str, Any]:
         """The job resource of CONTRACT.md; without `detail` (list items), no input or result."""
@@ -85,14 +86,20 @@ class Job:
             "maxAttempts": self.max_attempts,
             "priority": self.priority,
             "runAt": self.run_at,
+            "callbackUrl": self.callback_url,
             "createdAt": self.created_at,
             "startedAt": self.started_at,
             "finishedAt": self.finished_at,
             "updatedAt": self.updated_at,
         }
-        if not detail:
+        if detail:
+            data["callback"] = self.callback
+        else:
             del data["input"], data["result"]
         return data
+
+
+_REQUIRED = [f.name for f in dataclasses.fields(Job) if f.default is dataclasses.MISSING]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from service.assets import AssetStore
 from service.auth import Caller, TokenVerifier
+from service.callbacks import CallbackSender, HostPolicy
 from service.listener import Listener
 from service.metrics import Metrics
 from service.notifier import Notifier
@@ -22,6 +23,8 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 NOTIFIER = web.AppKey("notifier", Notifier)
 STORE = web.AppKey("store", Store)
 QUOTA = web.AppKey("quota", QueueQuota)
+CALLBACK_POLICY = web.AppKey("callback_policy", HostPolicy)
+CALLBACKS = web.AppKey("callbacks", CallbackSender)
 ASSETS = web.AppKey("assets", AssetStore)
 LISTENER = web.AppKey("listener", Listener)
 RUNNER = web.AppKey("runner", Runner)

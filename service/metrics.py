@@ -57,6 +57,12 @@ class Metrics:
             ["job_type"],
             registry=r,
         )
+        self.callback_deliveries = Counter(
+            "content_jobs_callback_deliveries",
+            "Completion callback attempts by outcome (delivered, retry, failed)",
+            ["outcome"],
+            registry=r,
+        )
         self.queue_depth = Gauge("content_jobs_queue_depth", "Jobs queued", registry=r)
         self.oldest_queued = Gauge(
             "content_jobs_oldest_queued_age_seconds", "Age of the oldest queued job", registry=r

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from aiohttp import web
 from yarl import URL
 
 from service import asset_routes, health, keys, stream
+from service.callbacks import check_callback_url
 from service.codec import dumps
 from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
@@ -55,6 +57,9 @@ async def submit_job(request: web.Request) -> web.Response:
     company_id = company_of(request, write=True)
     body = await _json_object(request)
     new = parse_submission(body, request.app[keys.SETTINGS], company_id)
+    if body.get("callbackUrl") is not None:
+        url = await check_callback_url(body["callbackUrl"], request.app[keys.CALLBACK_POLICY])
+        new = dataclasses.replace(new, callback_url=url)
     new = with_idempotency(new, body, _idempotency_key(request))
     await request.app[keys.QUOTA].admit(company_id)
     try:

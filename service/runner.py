@@ -105,6 +105,8 @@ class Runner:
         self.cpu = CpuPool(settings.cpu_workers)
         #: jobs this runner finished, by outcome (metrics)
         self.finished: dict[str, int] = {}
+        #: called when a run ends (the callback sender looks for a due delivery)
+        self.on_end: Callable[[], None] | None = None
 
     def wake(self) -> None:
         """A job was queued (the listener heard it): look for work now."""
@@ -271,6 +273,8 @@ class Runner:
         self.finished[outcome] = self.finished.get(outcome, 0) + 1
         self.metrics.job_finished(run.job.job_type, outcome, time.monotonic() - run.started)
         self._slot_free.set()
+        if self.on_end is not None:
+            self.on_end()
 
     def _stop_run(self, run: Run, reason: StopReason) -> None:
         run.context.cancel()

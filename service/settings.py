@@ -72,6 +72,10 @@ class Settings:
     company_max_running: int | None = None
     #: a company's waiting jobs, at most (429 at submit beyond)
     company_max_queued: int = 10_000
+    #: signs completion callbacks (HMAC-SHA256); required when WEBHOOK_ALLOWED_HOSTS is set
+    webhook_secret: str | None = dataclasses.field(default=None, repr=False)
+    #: hosts a `callbackUrl` may name: exact names or `*.suffix`; empty: callbacks are off
+    webhook_allowed_hosts: tuple[str, ...] = ()
     #: a job's `input` as encoded JSON, at most (413 beyond)
     job_input_max_bytes: int = DEFAULT_INPUT_MAX_BYTES
     #: browser origins allowed to call the API cross-origin; none: CORS is off
@@ -121,6 +125,8 @@ class Settings:
             "s3_region": _optional(env, "S3_REGION", str),
             "cors_origins": _optional(env, "CORS_ORIGINS", _origins),
             "cpu_workers": _optional(env, "CPU_WORKERS", _int_between(1, 256)),
+            "webhook_secret": _optional(env, "WEBHOOK_SECRET", _secret),
+            "webhook_allowed_hosts": _optional(env, "WEBHOOK_ALLOWED_HOSTS", _host_patterns),
             "job_type_modules": _optional(env, "JOB_TYPE_MODULES", module_names),
             "company_max_running": _optional(env, "COMPANY_MAX_RUNNING", _int_between(1, 10**6)),
             "company_max_queued": _optional(env, "COMPANY_MAX_QUEUED", _int_between(1, 10**9)),
@@ -129,6 +135,8 @@ class Settings:
             ),
         }
         values.update(overrides)
+        if values["webhook_allowed_hosts"] and not values["webhook_secret"]:
+            raise SettingsError("WEBHOOK_SECRET is required when WEBHOOK_ALLOWED_HOSTS is set")
         if not values["auth_jwt_secret"] and not values["auth_jwks_url"]:
             raise SettingsError("AUTH_JWT_SECRET or AUTH_JWKS_URL is required but neither is set")
         if values["storage_backend"] == "s3" and not values["s3_bucket"]:
@@ -248,6 +256,16 @@ def _origins(raw: str) -> tuple[str, ...]:
         if origin != "*" and not _ORIGIN.fullmatch(origin):
             raise ValueError(f"{origin!r} is not an origin like https://app.example.com[:port]")
     return origins
+
+
+def _host_patterns(raw: str) -> tuple[str, ...]:
+    """`hooks.example.com,*.internal.example` -> each checked: a name, or `*.` and a name."""
+    patterns = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+    for pattern in patterns:
+        name = pattern.removeprefix("*.")
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\]", name):
+            raise ValueError(f"{pattern!r} is not a host name or *.suffix")
+    return patterns
 
 
 def module_names(raw: str) -> tuple[str, ...]:

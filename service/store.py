@@ -36,6 +36,7 @@ class NewJob:
     #: when it may start; None: `delay_seconds` after its insert (the database's clock)
     run_at: datetime | None = None
     delay_seconds: float | None = None
+    callback_url: str | None = None
     idempotency_key: str | None = None
     idempotency_hash: str | None = None
 
@@ -99,6 +100,7 @@ class InsertBatcher:
             [new.priority for new in batch],
             [new.run_at for new in batch],
             [new.delay_seconds for new in batch],
+            [new.callback_url for new in batch],
         )
         by_id = {row["id"]: row for row in rows}
         return [by_id[job_id] for job_id in ids]
@@ -165,6 +167,7 @@ class Store:
                 new.priority,
                 new.run_at,
                 new.delay_seconds,
+                new.callback_url,
             )
             if row is not None:
                 self.notifier.job_queued()

@@ -11,9 +11,9 @@
 -- A new queued job and its first event; no row when the idempotency key is taken.
 INSERT INTO content_jobs
     (id, company_id, job_type, input, source_task_id, max_attempts,
-     idempotency_key, idempotency_hash, priority, run_at)
+     idempotency_key, idempotency_hash, priority, run_at, callback_url)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-        COALESCE($10, clock_timestamp() + make_interval(secs => COALESCE($11, 0))))
+        COALESCE($10, clock_timestamp() + make_interval(secs => COALESCE($11, 0))), $12)
 ON CONFLICT (company_id, idempotency_key) DO NOTHING
 RETURNING *;
 
@@ -21,13 +21,15 @@ RETURNING *;
 -- New queued jobs without idempotency keys (their first events come from the trigger):
 -- submissions that arrive together share one statement, one round trip and one commit.
 INSERT INTO content_jobs
-    (id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at)
+    (id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at,
+     callback_url)
 SELECT id, company_id, job_type, input, source_task_id, max_attempts, priority,
-       COALESCE(run_at, clock_timestamp() + make_interval(secs => COALESCE(delay, 0)))
+       COALESCE(run_at, clock_timestamp() + make_interval(secs => COALESCE(delay, 0))),
+       callback_url
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[],
-            $7::smallint[], $8::timestamptz[], $9::float8[])
+            $7::smallint[], $8::timestamptz[], $9::float8[], $10::text[])
      AS t(id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at,
-          delay)
+          delay, callback_url)
 RETURNING *;
 
 -- name: find_by_idempotency_key
@@ -43,8 +45,15 @@ WHERE company_id = $1 AND idempotency_key = $2
   AND created_at < now() - interval '24 hours';
 
 -- name: get_job
--- One job of one company.
-SELECT * FROM content_jobs WHERE id = $1 AND company_id = $2;
+-- One job of one company, with the state of its latest completion callback (if any).
+SELECT j.*, CASE WHEN c.id IS NOT NULL THEN jsonb_build_object(
+           'state', c.state, 'attempts', c.attempts, 'lastStatus', c.last_status) END AS callback
+FROM content_jobs j
+LEFT JOIN LATERAL (
+    SELECT * FROM content_job_callbacks cb WHERE cb.job_id = j.id
+    ORDER BY cb.created_at DESC LIMIT 1
+) c ON true
+WHERE j.id = $1 AND j.company_id = $2;
 
 -- name: get_job_snapshot
 -- One job of one company with its current state as an event body (the stream's first event).
@@ -57,8 +66,8 @@ FROM content_jobs WHERE id = $1 AND company_id = $2;
 -- `input` and `result` (up to JOB_INPUT_MAX_BYTES each): a page stays small, GET one for those.
 SELECT id, company_id, job_type, status, '{}'::jsonb AS input, source_task_id,
        progress_percent, progress_message, NULL::jsonb AS result, result_asset_id,
-       error_message, attempts, max_attempts, priority, run_at, event_seq, created_at,
-       started_at, finished_at, updated_at
+       error_message, attempts, max_attempts, priority, run_at, callback_url, event_seq,
+       created_at, started_at, finished_at, updated_at
 FROM content_jobs
 WHERE company_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -315,3 +324,44 @@ DELETE FROM content_jobs WHERE id = ANY($1::uuid[]);
 -- name: prune_cutoff
 -- The database's now minus $1: every replica and the prune agree on one clock.
 SELECT now() - $1::interval;
+
+-- Completion callbacks
+--
+-- `service/callbacks.py` owns `content_job_callbacks` and `content_job_callback_attempts`
+-- (the delivery rows themselves are written by the trigger of 0004.callbacks.sql).
+
+-- name: claim_callbacks
+-- Up to $1 due deliveries, held by this worker for $2 seconds (a killed worker's hold runs
+-- out and another worker sends it), with the job they announce.
+WITH due AS (
+    SELECT id FROM content_job_callbacks
+    WHERE state = 'pending' AND next_attempt_at <= now()
+      AND (locked_until IS NULL OR locked_until < now())
+    ORDER BY next_attempt_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), held AS (
+    UPDATE content_job_callbacks c SET locked_until = now() + make_interval(secs => $2)
+    FROM due WHERE c.id = due.id
+    RETURNING c.id AS delivery_id, c.job_id, c.url, c.attempts AS delivery_attempts,
+              EXTRACT(EPOCH FROM now() - c.created_at)::float8 AS age_seconds
+)
+SELECT held.*, j.* FROM held JOIN content_jobs j ON j.id = held.job_id;
+
+-- name: record_callback_attempt
+-- One attempt's outcome: delivered ($5), or pending again in $6 seconds, or failed for good
+-- when $6 is NULL (past its 24 hours).
+WITH attempt AS (
+    INSERT INTO content_job_callback_attempts (delivery_id, attempt, status, error)
+    VALUES ($1, $2, $3, $4)
+)
+UPDATE content_job_callbacks
+SET attempts = $2, last_status = $3, last_error = $4, locked_until = NULL, updated_at = now(),
+    state = CASE WHEN $5 THEN 'delivered' WHEN $6::float8 IS NULL THEN 'failed' ELSE 'pending' END,
+    next_attempt_at = now() + make_interval(secs => COALESCE($6::float8, 0))
+WHERE id = $1;
+
+-- name: next_callback_in
+-- Seconds until the next pending delivery is due (NULL when none is pending).
+SELECT GREATEST(EXTRACT(EPOCH FROM min(next_attempt_at) - now()), 0)::float8
+FROM content_job_callbacks WHERE state = 'pending';
