@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 import structlog
@@ -66,12 +67,9 @@ async def _problems(app: web.Application) -> list[str]:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text; the queue gauges are read from the database at each scrape."""
     registry = request.app[keys.METRICS]
-    try:
-        row = await request.app[keys.STORE].queue_stats()
-        registry.queue_depth.set(row[0])
-        registry.oldest_queued.set(row[1])
-    except DB_ERRORS:
-        pass  # the last known values stand; /readyz reports the database
+    # while the database is away the last known values stand; /readyz reports it
+    with contextlib.suppress(*DB_ERRORS):
+        registry.queue_seen(await request.app[keys.STORE].queue_stats())
     return web.Response(
         body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

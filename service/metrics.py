@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+#: companies named in the queue gauges; the others are summed as `other`
+TOP_COMPANIES = 20
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -63,10 +65,36 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
-        self.queue_depth = Gauge("content_jobs_queue_depth", "Jobs queued", registry=r)
-        self.oldest_queued = Gauge(
-            "content_jobs_oldest_queued_age_seconds", "Age of the oldest queued job", registry=r
+        self.queue_depth = Gauge(
+            "content_jobs_queue_depth",
+            f"Jobs ready to run, by company (the top {TOP_COMPANIES}; the rest as `other`)",
+            ["company"],
+            registry=r,
         )
+        self.oldest_ready = Gauge(
+            "content_jobs_oldest_ready_age_seconds",
+            "How long the oldest ready job has waited, by company (as queue_depth)",
+            ["company"],
+            registry=r,
+        )
+        self.delayed = Gauge(
+            "content_jobs_jobs_waiting_run_at", "Queued jobs whose runAt has not come", registry=r
+        )
+
+    def queue_seen(self, stats: list[tuple[str, int, int, float]]) -> None:
+        """Set the queue gauges from `Store.queue_stats`: label values stay bounded (the
+        companies with the most ready jobs by name, the others summed as `other`)."""
+        ranked = sorted(stats, key=lambda row: row[1], reverse=True)
+        self.queue_depth.clear()
+        self.oldest_ready.clear()
+        for company, ready, _, oldest in ranked[:TOP_COMPANIES]:
+            self.queue_depth.labels(company).set(ready)
+            self.oldest_ready.labels(company).set(oldest)
+        rest = ranked[TOP_COMPANIES:]
+        if rest:
+            self.queue_depth.labels("other").set(sum(row[1] for row in rest))
+            self.oldest_ready.labels("other").set(max(row[3] for row in rest))
+        self.delayed.set(sum(row[2] for row in stats))
 
     def watch(self, name: str, read: Callable[[], float], kind: str = "gauge") -> None:
         """Expose a value some component keeps (open streams, reconnects), read when scraped."""

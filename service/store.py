@@ -235,11 +235,10 @@ class Store:
         rows = await self.pool.fetch(QUERIES["event_seqs"], list(job_ids))
         return {row["id"]: row["event_seq"] for row in rows}
 
-    async def queue_stats(self) -> tuple[int, float]:
-        """(queued jobs, seconds the oldest has waited)."""
-        row = await self.pool.fetchrow(QUERIES["queue_stats"])
-        assert row is not None
-        return row[0], row[1]
+    async def queue_stats(self) -> list[tuple[str, int, int, float]]:
+        """Per company: (company, ready jobs, jobs waiting on run_at, oldest ready age)."""
+        rows = await self.pool.fetch(QUERIES["queue_stats"])
+        return [(r["company_id"], r["ready"], r["delayed"], r["oldest_ready"]) for r in rows]
 
     # --- the runner's transitions -------------------------------------------------
 

@@ -246,9 +246,15 @@ SELECT id, event_seq FROM content_jobs WHERE id = ANY($1::uuid[]);
 SELECT * FROM content_job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq;
 
 -- name: queue_stats
--- How many jobs wait, and how long the oldest has waited in seconds (metrics).
-SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
-FROM content_jobs WHERE status = 'queued';
+-- Per company: jobs ready to run, jobs waiting for their run_at, and how long the oldest
+-- ready job has waited in seconds (metrics).
+SELECT company_id,
+       count(*) FILTER (WHERE run_at <= now()) AS ready,
+       count(*) FILTER (WHERE run_at > now()) AS delayed,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(run_at) FILTER (WHERE run_at <= now())), 0)::float8
+           AS oldest_ready
+FROM content_jobs WHERE status = 'queued'
+GROUP BY company_id;
 
 -- name: events_after_many
 -- The events of jobs $1 after seqs $2 (one each), in order per job: a replica's fan-out reads

@@ -11,6 +11,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.dev.pgserver import LocalPostgres, free_port
+from service.metrics import TOP_COMPANIES
 from tests.conftest import SECRET, Client, auth
 from tests.processes import Replica
 
@@ -114,7 +115,7 @@ async def test_metrics_move_as_jobs_run(worker_client: Client) -> None:
     assert (
         value(text, "content_jobs_job_duration_seconds_count", job_type="echo", outcome="done") == 3
     )
-    assert value(text, "content_jobs_queue_depth") == 0
+    assert value(text, "content_jobs_queue_depth", company="acme") == 0
     route = "/api/companies/{companyId}/content-jobs"
     assert (
         value(text, "content_jobs_http_requests_total", method="POST", route=route, status="202")
@@ -127,6 +128,25 @@ async def test_metrics_move_as_jobs_run(worker_client: Client) -> None:
     assert value(text, "content_jobs_listener_reconnects_total") == 0
 
 
+async def test_queue_gauges_name_the_busiest_companies_and_sum_the_rest(client: Client) -> None:
+    """Bounded labels: the top companies by ready jobs by name, the others as `other`;
+    delayed jobs counted apart; retries counted by type."""
+    for n in range(TOP_COMPANIES + 3):
+        company = f"c{n:02d}"
+        for _ in range(1 if n >= TOP_COMPANIES else 2):
+            await client.post(
+                f"/api/companies/{company}/content-jobs", json={"jobType": "echo"},
+                headers=auth(company),
+            )  # fmt: skip
+    await client.post(JOBS, json={"jobType": "echo", "delaySeconds": 600}, headers=auth())
+    text = await (await client.get("/metrics")).text()
+    named = {labels for (name, labels) in samples(text) if name == "content_jobs_queue_depth"}
+    assert len(named) == TOP_COMPANIES + 1
+    assert value(text, "content_jobs_queue_depth", company="other") == 3
+    assert value(text, "content_jobs_queue_depth", company="c00") == 2
+    assert value(text, "content_jobs_jobs_waiting_run_at") == 1
+
+
 async def test_metrics_show_queue_and_streams(client: Client) -> None:
     """Queue depth and age come from the table; open streams and channels from the listener."""
     resp = await client.post(JOBS, json={"jobType": "echo"}, headers=auth())
@@ -134,8 +154,8 @@ async def test_metrics_show_queue_and_streams(client: Client) -> None:
     stream = await client.get(f"{JOBS}/{job_id}/events", headers=auth())
     await stream.content.readline()
     text = await (await client.get("/metrics")).text()
-    assert value(text, "content_jobs_queue_depth") == 1
-    assert value(text, "content_jobs_oldest_queued_age_seconds") > 0
+    assert value(text, "content_jobs_queue_depth", company="acme") == 1
+    assert value(text, "content_jobs_oldest_ready_age_seconds", company="acme") > 0
     assert value(text, "content_jobs_sse_streams_open") == 1
     assert value(text, "content_jobs_listened_channels") == 1
     stream.close()
