@@ -20,7 +20,7 @@ install: $(STAMP)  ## create the venv and install the project with its dev tools
 
 .PHONY: run
 run: $(STAMP)  ## serve on :8080 (a local Postgres in ./.pgdata unless DATABASE_URL is set)
-	$(BIN)/content-jobs dev
+	$(BIN)/content-jobs dev $(DEV_ARGS)
 
 .PHONY: test
 test: $(STAMP)  ## run the whole test suite against a throwaway Postgres

@@ -235,6 +235,12 @@ def _dev(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if not env.get("DATABASE_URL"):
         server = LocalPostgres(args.data_dir / "db", port=_dev_db_port(args.data_dir))
+        if server.relocated_from is not None:
+            print(
+                f"content-jobs dev: the postgres user cannot reach {server.relocated_from}; "
+                f"Postgres keeps its data in {server.data_dir}",
+                flush=True,
+            )
         env["DATABASE_URL"] = server.start()
     secret_file = args.data_dir / "dev-secret"
     if not env.get("AUTH_JWT_SECRET"):

