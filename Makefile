@@ -4,23 +4,44 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+export VERSION
 
 .PHONY: help
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+RUN_STAMP := $(VENV)/.installed-run
+
+# Every install goes through uv.lock: `uv export` turns it into hashed requirements for the
+# extras asked for, pip installs exactly those, then the project itself without deps.
+define locked_install
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install -q --upgrade pip 'uv>=0.5'
+	$(BIN)/uv export --quiet --frozen --no-emit-project --format requirements-txt $(1) \
+		-o $(VENV)/requirements.txt
+	$(BIN)/pip install -q --require-hashes -r $(VENV)/requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+endef
+
+$(STAMP): pyproject.toml uv.lock
+	$(call locked_install,--extra dev)
+	touch $(STAMP) $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml uv.lock
+	$(call locked_install,--extra dev-db)
+	touch $(RUN_STAMP)
 
 .PHONY: install
 install: $(STAMP)  ## create the venv and install the project with its dev tools
 
 .PHONY: run
-run: $(STAMP)  ## serve on :8080 (a local Postgres in ./.pgdata unless DATABASE_URL is set)
+run: $(RUN_STAMP)  ## serve on :8080 (a local Postgres in ./.pgdata unless DATABASE_URL is set)
 	$(BIN)/content-jobs dev $(DEV_ARGS)
+
+.PHONY: lock
+lock: $(STAMP)  ## refresh uv.lock to the newest versions pyproject.toml allows
+	$(BIN)/uv lock --upgrade
 
 .PHONY: test
 test: $(STAMP)  ## run the whole test suite against a throwaway Postgres
@@ -34,7 +55,7 @@ testcov: $(STAMP)  ## tests with branch coverage
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(call locked_install,--extra dev --extra bench)
 	touch $(BENCH_STAMP)
 
 .PHONY: bench
@@ -62,9 +83,17 @@ mypy: $(STAMP)  ## strict type checks
 .PHONY: all
 all: lint mypy testcov  ## everything CI cares about
 
-.PHONY: docker-build
-docker-build:  ## build the container image
-	docker build -t content-jobs:latest .
+.PHONY: wheel
+wheel: $(STAMP)  ## build dist/content_jobs-*.whl (migrations and queries inside)
+	rm -rf dist && $(BIN)/pip wheel -q --no-deps -w dist .
+
+.PHONY: image
+image: wheel  ## build the container image content-jobs:$(VERSION) (docker, else buildah)
+	tests/image/build.sh
+
+.PHONY: image-test
+image-test: wheel  ## build the image and run it: migrate, serve, one job through the API
+	tests/image/test.sh
 
 .PHONY: clean
 clean:  ## remove caches (not the venv or .pgdata)

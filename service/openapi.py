@@ -16,7 +16,7 @@ from service.jobtypes import REGISTRY, known_types
 from service.responses import json_response
 from service.submission import MAX_ATTEMPTS_RANGE, MAX_DELAY_SECONDS, PRIORITY_RANGE
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 JOBS = "/api/companies/{companyId}/content-jobs"
 ASSETS = "/api/companies/{companyId}/assets/{assetId}"
 #: GET routes also take the token from a cookie or the query: `EventSource` sends no headers

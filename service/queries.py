@@ -7,9 +7,12 @@ Python code refers to queries only by name, so all runtime SQL sits in one file.
 from __future__ import annotations
 
 import re
+import importlib.resources
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+#: the migrations and queries.sql: package data (`service/sql` links to the checkout's `sql/`,
+#: and a wheel carries the files themselves), so an installed wheel needs no checkout
+SQL_DIR = Path(str(importlib.resources.files("service") / "sql"))
 
 _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 

@@ -8,6 +8,7 @@ rather than on the first request.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -141,6 +142,8 @@ class Settings:
             raise SettingsError("AUTH_JWT_SECRET or AUTH_JWKS_URL is required but neither is set")
         if values["storage_backend"] == "s3" and not values["s3_bucket"]:
             raise SettingsError("S3_BUCKET is required when STORAGE_BACKEND=s3")
+        if values["storage_backend"] == "s3" and importlib.util.find_spec("aiobotocore") is None:
+            raise SettingsError("STORAGE_BACKEND=s3 needs the s3 extra: pip install 'content-jobs[s3]'")
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
 
     def timeout_for(self, job_type: str, type_default: float | None) -> float:
