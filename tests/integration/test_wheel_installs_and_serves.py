@@ -38,9 +38,8 @@ def run(*command: str | Path, cwd: Path, env: dict[str, str] | None = None) -> s
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ of a clean venv holding only the wheel and its locked dependencies."""
     work = tmp_path_factory.mktemp("wheel")
-    run(
-        sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", work / "dist", ROOT, cwd=work
-    )
+    dist = work / "dist"
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, ROOT, cwd=work)
     [wheel] = dist.glob("content_jobs-*.whl")
     requirements = work / "requirements.txt"
     uv = Path(sys.executable).parent / "uv"
