@@ -1,47 +1,53 @@
 # syntax=docker/dockerfile:1
-# content-jobs: one image for every role (`serve --role api|worker|all`, `migrate`, `token`).
+# content-jobs: one image for every role (`serve --role api|worker|all`, `migrate`, `prune`).
+#
+# Built from the wheel (`make wheel` puts it in dist/) and the locked, hashed dependencies of
+# uv.lock: what runs is exactly what the tests ran. `make image` builds it, `make image-test`
+# builds it and runs a job through it. BASE is any Debian-like image with Python 3.11+ and
+# its venv module (where no registry can be reached, tests/image builds one with mmdebstrap).
+ARG BASE=python:3.11.11-slim-bookworm
 
-# --- builder: a venv at /app/.venv with the project installed editable ------------------
-# Editable, because service/queries.py and service/migrations.py find sql/ next to the
-# source tree; the runtime stage copies /app to the same path, so the install stays valid.
-FROM python:3.11-slim AS builder
+# --- builder: a venv at /app/venv with the locked dependencies and the wheel ------------
+FROM ${BASE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-WORKDIR /app
-RUN python -m venv /app/.venv
+WORKDIR /build
+RUN python -m venv /app/venv && /app/venv/bin/pip install --quiet 'uv>=0.5'
 
-# Dependencies first, against empty packages, so editing the code reuses this layer.
-COPY pyproject.toml README.md ./
-RUN mkdir service && touch service/__init__.py \
-    && /app/.venv/bin/pip install -e .
+# Dependencies first (their own layer: a code change reuses it).
+COPY pyproject.toml uv.lock README.md ./
+RUN /app/venv/bin/uv export --quiet --frozen --no-emit-project --format requirements-txt \
+        -o requirements.txt \
+    && /app/venv/bin/pip install --quiet --require-hashes -r requirements.txt \
+    && /app/venv/bin/pip uninstall --quiet --yes uv
 
-COPY sql ./sql
-COPY service ./service
-# Compiled here: at runtime /app belongs to root and the service may not write to it.
-RUN /app/.venv/bin/python -m compileall -q /app/service
+COPY dist/content_jobs-*.whl ./
+RUN /app/venv/bin/pip install --quiet --no-deps ./content_jobs-*.whl \
+    && /app/venv/bin/python -m compileall -q /app/venv
 
-# --- runtime ------------------------------------------------------------------------
-FROM python:3.11-slim
+# --- runtime ----------------------------------------------------------------------------
+FROM ${BASE}
 
-ENV PATH="/app/.venv/bin:$PATH" \
+ENV PATH="/app/venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LOG_FORMAT=json
 
 RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin app
 
-WORKDIR /app
-COPY --from=builder /app /app
-USER app:app
+COPY --from=builder /app/venv /app/venv
+WORKDIR /tmp
+# numeric, so Kubernetes' runAsNonRoot can check it without reading /etc/passwd
+USER 10001:10001
 
 EXPOSE 8080
 
-# slim has no curl: ask /healthz with the standard library (every role serves it).
+# ask /healthz with the standard library (every role serves it; no curl in slim images)
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=2)"]
 

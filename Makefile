@@ -87,13 +87,9 @@ all: lint mypy testcov  ## everything CI cares about
 wheel: $(STAMP)  ## build dist/content_jobs-*.whl (migrations and queries inside)
 	rm -rf dist && $(BIN)/pip wheel -q --no-deps -w dist .
 
-.PHONY: image
-image: wheel  ## build the container image content-jobs:$(VERSION) (docker, else buildah)
-	tests/image/build.sh
-
 .PHONY: image-test
-image-test: wheel  ## build the image and run it: migrate, serve, one job through the API
-	tests/image/test.sh
+image-test: wheel  ## build the image (docker, else buildah) and run it: migrate, serve, a job
+	CONTENT_JOBS_IMAGE_TEST=1 $(BIN)/pytest -p no:cacheprovider tests/image
 
 .PHONY: clean
 clean:  ## remove caches (not the venv or .pgdata)
