@@ -48,9 +48,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     status = 500
+    streamed = False
     try:
         response = await handler(request)
         status = response.status
+        streamed = response.content_type == "text/event-stream"
         return response
     except web.HTTPException as exc:
         status = exc.status
@@ -74,15 +76,18 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             sub=caller.sub if caller else None,
         )
         structlog.contextvars.unbind_contextvars("request_id")
-        _count(request, status, seconds)
+        _count(request, status, None if streamed or status == CLIENT_CLOSED else seconds)
 
 
-def _count(request: web.Request, status: int, seconds: float) -> None:
-    """Requests and latency by route template, never by raw path (bounded label values)."""
+def _count(request: web.Request, status: int, seconds: float | None) -> None:
+    """Requests and latency by route template, never by raw path (bounded label values).
+    A whole event stream (minutes long) is not a latency: it is counted, not timed."""
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     metrics = request.app[keys.METRICS]
     metrics.http_requests.labels(request.method, route, str(status)).inc()
+    if seconds is None:
+        return
     metrics.http_latency.labels(request.method, route).observe(seconds)
 
 

@@ -6,8 +6,8 @@ Python code refers to queries only by name, so all runtime SQL sits in one file.
 
 from __future__ import annotations
 
-import re
 import importlib.resources
+import re
 from pathlib import Path
 
 #: the migrations and queries.sql: package data (`service/sql` links to the checkout's `sql/`,

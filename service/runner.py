@@ -137,7 +137,7 @@ class Runner:
             await self._tasks[1]
         if self._lease_conn is not None:
             self._lease_conn.terminate()
-        self.cpu.close()
+        await self.cpu.close()
         log.info("runner_stopped", worker_id=self.worker_id)
 
     async def _claim_forever(self) -> None:

@@ -143,7 +143,9 @@ class Settings:
         if values["storage_backend"] == "s3" and not values["s3_bucket"]:
             raise SettingsError("S3_BUCKET is required when STORAGE_BACKEND=s3")
         if values["storage_backend"] == "s3" and importlib.util.find_spec("aiobotocore") is None:
-            raise SettingsError("STORAGE_BACKEND=s3 needs the s3 extra: pip install 'content-jobs[s3]'")
+            raise SettingsError(
+                "STORAGE_BACKEND=s3 needs the s3 extra: pip install 'content-jobs[s3]'"
+            )
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
 
     def timeout_for(self, job_type: str, type_default: float | None) -> float:

@@ -48,13 +48,13 @@ class Replica:
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
-    def start(self) -> None:
-        """Start (or start again, on the same port)."""
+    def start(self, *, migrate: bool = False) -> None:
+        """Start (or start again, on the same port); `migrate`: as `serve` does by default."""
         if self._log is not None:
             self._log.close()
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--no-migrate",
+            [sys.executable, "-m", "service", "serve", *([] if migrate else ["--no-migrate"]),
              "--host", "127.0.0.1", "--port", str(self.port), "--role", self.role],
             cwd=ROOT,
             env={**os.environ, **self.env},

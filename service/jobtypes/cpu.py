@@ -24,19 +24,21 @@ log = structlog.get_logger(__name__)
 class CpuPool:
     def __init__(self, size: int) -> None:
         self._context = multiprocessing.get_context("forkserver")
-        self._free: asyncio.Queue[concurrent.futures.ProcessPoolExecutor] = asyncio.Queue()
+        self._free: asyncio.Queue[concurrent.futures.ProcessPoolExecutor | None] = asyncio.Queue()
         for _ in range(size):
-            self._free.put_nowait(self._executor())
-        self._all = size
+            self._free.put_nowait(None)  # a process is started on first use
+        self._started: set[concurrent.futures.ProcessPoolExecutor] = set()
         #: processes killed because their run was stopped (metrics, tests)
         self.killed = 0
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        return concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=self._context)
+        executor = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=self._context)
+        self._started.add(executor)
+        return executor
 
     async def run(self, function: Callable[[Any], Any], argument: Any) -> Any:
         """`function(argument)` in a worker process; cancelling this kills that process."""
-        executor = await self._free.get()
+        executor = await self._free.get() or self._executor()
         future = asyncio.get_running_loop().run_in_executor(executor, function, argument)
         try:
             result = await asyncio.shield(future)
@@ -55,9 +57,12 @@ class CpuPool:
             with contextlib.suppress(Exception):
                 process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
+        self._started.discard(executor)
         self.killed += 1
         log.info("cpu_worker_killed")
 
-    def close(self) -> None:
-        while not self._free.empty():
-            self._free.get_nowait().shutdown(wait=False, cancel_futures=True)
+    async def close(self) -> None:
+        """Stop the worker processes (in a thread: joining them blocks)."""
+        for executor in list(self._started):
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        self._started.clear()
