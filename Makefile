@@ -68,13 +68,13 @@ bench-smoke: $(BENCH_STAMP)  ## every benchmark workload, tiny (~20 s): checks t
 
 .PHONY: format
 format: $(STAMP)  ## format the code
-	$(BIN)/ruff format service tests bench
-	$(BIN)/ruff check --fix service tests bench
+	$(BIN)/ruff format service tests bench examples
+	$(BIN)/ruff check --fix service tests bench examples
 
 .PHONY: lint
 lint: $(STAMP)  ## ruff and formatting checks
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench examples
+	$(BIN)/ruff format --check service tests bench examples
 
 .PHONY: mypy
 mypy: $(STAMP)  ## strict type checks

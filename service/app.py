@@ -56,7 +56,9 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     """The pool, the notifier that announces what it commits, the store over both,
     and the asset store with its storage backend."""
     settings = app[keys.SETTINGS]
-    pool = await create_pool(settings.database_url, settings.db_pool_size)
+    pool = await create_pool(
+        settings.database_url, settings.db_pool_size, settings.db_statement_cache_size
+    )
     notifier = Notifier(pool)
     notifier.start()
     app[keys.POOL] = pool
@@ -82,7 +84,7 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
         )
         metrics.watch("content_jobs_running_jobs", lambda: len(runner.runs))
     listener = Listener(
-        settings.database_url,
+        settings.listen_url,
         app[keys.STORE],
         sweep_interval=settings.sweep_interval_seconds,
         on_queued=runner.wake if runner else None,

@@ -56,11 +56,16 @@ async def keep_session(conn: asyncpg.Connection[Any]) -> None:
     """
 
 
-async def create_pool(dsn: str, size: int) -> asyncpg.Pool[Any]:
+async def create_pool(dsn: str, size: int, statement_cache_size: int = 100) -> asyncpg.Pool[Any]:
+    """The replica's pool. It may go through PgBouncer in transaction mode: nothing here keeps
+    session state between statements (see `keep_session`); with PgBouncer < 1.21 set
+    `statement_cache_size` to 0 (DB_STATEMENT_CACHE_SIZE), as its server connections change
+    between statements and a named prepared statement would not be found."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min(2, size),
         max_size=size,
+        statement_cache_size=statement_cache_size,
         init=init_connection,
         reset=keep_session,
         command_timeout=60,
@@ -71,10 +76,14 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool[Any]:
     return pool
 
 
-async def connect(dsn: str, application_name: str = LISTENER_NAME) -> asyncpg.Connection[Any]:
-    """A connection outside the pool (the listener's, which must never be shared)."""
+async def connect(
+    dsn: str, application_name: str = LISTENER_NAME, statement_cache_size: int = 100
+) -> asyncpg.Connection[Any]:
+    """A connection outside the pool (the listener's, the runner's lease keeper's)."""
     conn: asyncpg.Connection[Any] = await asyncpg.connect(
-        dsn, server_settings={"application_name": application_name}
+        dsn,
+        server_settings={"application_name": application_name},
+        statement_cache_size=statement_cache_size,
     )
     await init_connection(conn)
     return conn

@@ -307,7 +307,12 @@ class Runner:
     async def _lease_connection(self) -> asyncpg.Connection[Any]:
         if self._lease_conn is None or self._lease_conn.is_closed():
             self._lease_conn = await asyncio.wait_for(
-                connect(self.settings.database_url, "content-jobs-leases"), timeout=5
+                connect(
+                    self.settings.database_url,
+                    "content-jobs-leases",
+                    self.settings.db_statement_cache_size,
+                ),
+                timeout=5,
             )
         return self._lease_conn
 

@@ -44,6 +44,12 @@ class Settings:
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
     db_pool_size: int = 10
+    #: the listener's connection, which needs a session of its own (LISTEN): set it to the
+    #: database directly when DATABASE_URL goes through a transaction-pooling PgBouncer
+    listen_database_url: str | None = dataclasses.field(default=None, repr=False)
+    #: asyncpg's prepared-statement cache per connection; 0 behind PgBouncer < 1.21 in
+    #: transaction mode (its server connections change between statements)
+    db_statement_cache_size: int = 100
     runner_concurrency: int = 16
     job_lease_seconds: float = 30.0
     job_max_attempts: int = 3
@@ -109,6 +115,10 @@ class Settings:
                 env, "LOG_LEVEL", _choice(("debug", "info", "warning", "error"), lower=True)
             ),
             "db_pool_size": _optional(env, "DB_POOL_SIZE", _int_between(1, 1000)),
+            "listen_database_url": _optional(env, "LISTEN_DATABASE_URL", _database_url),
+            "db_statement_cache_size": _optional(
+                env, "DB_STATEMENT_CACHE_SIZE", _int_between(0, 100_000)
+            ),
             "runner_concurrency": _optional(env, "RUNNER_CONCURRENCY", _int_between(1, 10000)),
             "job_lease_seconds": _optional(env, "JOB_LEASE_SECONDS", _positive_float),
             "job_max_attempts": _optional(env, "JOB_MAX_ATTEMPTS", _int_between(1, 100)),
@@ -147,6 +157,11 @@ class Settings:
                 "STORAGE_BACKEND=s3 needs the s3 extra: pip install 'content-jobs[s3]'"
             )
         return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def listen_url(self) -> str:
+        """Where the listener connects: LISTEN_DATABASE_URL, else DATABASE_URL."""
+        return self.listen_database_url or self.database_url
 
     def timeout_for(self, job_type: str, type_default: float | None) -> float:
         """A job type's timeout: `JOB_TYPE_TIMEOUTS`, else the type's own, else the global one."""
