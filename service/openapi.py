@@ -54,6 +54,7 @@ def _job_paths() -> dict[str, Any]:
             "post": SUBMIT,
             "get": LIST,
         },
+        JOBS + ":batch": {"parameters": [_ref("parameters", "companyId")], "post": BATCH},
         JOBS + "/{jobId}": {
             "parameters": [_ref("parameters", "companyId"), job],
             "get": _read("getJob", "jobs", "A job", _json_ok("Job"), 404),
@@ -211,6 +212,63 @@ CANCEL: dict[str, Any] = {
     "tags": ["jobs"],
     "security": WRITE_SECURITY,
     "responses": {"200": _json_ok("Job", "Now cancelled"), **_errors(400, 401, 403, 404, 409)},
+}
+
+BATCH: dict[str, Any] = {
+    "operationId": "submitBatch",
+    "summary": "Submit up to 1,000 jobs in one transaction; a result per item, in order",
+    "tags": ["jobs"],
+    "security": WRITE_SECURITY,
+    "requestBody": {
+        "required": True,
+        "content": _json(
+            {
+                "type": "object",
+                "required": ["jobs"],
+                "properties": {
+                    "jobs": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 1000,
+                        "items": {
+                            "allOf": [_ref("schemas", "SubmitRequest")],
+                            "properties": {"idempotencyKey": {"type": "string"}},
+                        },
+                    }
+                },
+            }
+        ),
+    },
+    "responses": {
+        "200": {
+            "description": "Per item: the queued job, or its error and status",
+            "content": _json(
+                {
+                    "type": "object",
+                    "required": ["results"],
+                    "properties": {
+                        "results": {
+                            "type": "array",
+                            "items": {
+                                "oneOf": [
+                                    _ref("schemas", "Submitted"),
+                                    {
+                                        "type": "object",
+                                        "required": ["error", "status"],
+                                        "properties": {
+                                            "error": {"type": "string"},
+                                            "status": {"type": "integer"},
+                                        },
+                                    },
+                                ]
+                            },
+                        }
+                    },
+                }
+            ),
+        },
+        **_errors(400, 401, 403, 413, 429),
+    },
 }
 
 RETRY: dict[str, Any] = {

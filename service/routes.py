@@ -13,19 +13,18 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from service import asset_routes, health, keys, stream
+from service import asset_routes, batch, health, keys, stream
 from service.callbacks import check_callback_url
 from service.codec import dumps
 from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, describe
-from service.limits import MAX_JSON_DEPTH, json_depth_exceeds
 from service.middlewares import company_of
 from service.openapi import openapi_json
 from service.pages import STATIC_DIR, index
 from service.responses import json_response
 from service.store import IdempotencyConflict, ListFilter
-from service.submission import parse_submission, with_idempotency
+from service.submission import check_body, parse_submission, with_idempotency
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"
 ASSETS_PATH = "/api/companies/{companyId}/assets"
@@ -45,6 +44,7 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get(ASSETS_PATH + "/{assetId}", asset_routes.get_asset)
     app.router.add_get(ASSETS_PATH + "/{assetId}/content", asset_routes.asset_content)
     app.router.add_post(JOBS_PATH, submit_job)
+    app.router.add_post(JOBS_PATH + ":batch", batch.submit_batch)
     app.router.add_get(JOBS_PATH, list_jobs)
     app.router.add_get(JOBS_PATH + "/{jobId}", get_job)
     app.router.add_post(JOBS_PATH + "/{jobId}/cancel", cancel_job)
@@ -178,27 +178,8 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         raise bad_request("request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object")
-    if json_depth_exceeds(body):
-        raise bad_request(f"request body is nested more than {MAX_JSON_DEPTH} levels deep")
-    if b"\\u0000" in raw and _has_nul(body):
-        raise bad_request("request body must not contain \\u0000 (Postgres cannot store it)")
+    check_body(body, may_hold_nul=b"\\u0000" in raw)
     return body
-
-
-def _has_nul(value: Any) -> bool:
-    """Whether any string or key in parsed JSON holds U+0000 (iterative: JSON nests deep)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 def _storable(text: str) -> bool:

@@ -22,7 +22,9 @@ from service.notifier import Notifier
 from service.queries import QUERIES
 
 #: what runs a query: the pool, or one connection of one's own
-Executor: TypeAlias = "asyncpg.Pool[Any] | asyncpg.Connection[Any]"
+Executor: TypeAlias = (
+    "asyncpg.Pool[Any] | asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,22 +90,7 @@ class InsertBatcher:
             self._drainer = None
 
     async def _insert_many(self, batch: list[NewJob]) -> list[asyncpg.Record]:
-        ids = [uuid.uuid4() for _ in batch]
-        rows = await self._pool.fetch(
-            QUERIES["insert_jobs"],
-            ids,
-            [new.company_id for new in batch],
-            [new.job_type for new in batch],
-            [new.input for new in batch],
-            [new.source_task_id for new in batch],
-            [new.max_attempts for new in batch],
-            [new.priority for new in batch],
-            [new.run_at for new in batch],
-            [new.delay_seconds for new in batch],
-            [new.callback_url for new in batch],
-        )
-        by_id = {row["id"]: row for row in rows}
-        return [by_id[job_id] for job_id in ids]
+        return await insert_many(self._pool, batch)
 
     async def _one_by_one(
         self, batch: list[tuple[NewJob, asyncio.Future[asyncpg.Record]]]
@@ -115,6 +102,66 @@ class InsertBatcher:
             except Exception as exc:
                 results.append(exc)
         return results
+
+
+async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]:
+    """New jobs without idempotency keys in one statement; their rows in `batch`'s order."""
+    ids = [uuid.uuid4() for _ in batch]
+    rows = await db.fetch(
+        QUERIES["insert_jobs"],
+        ids,
+        [new.company_id for new in batch],
+        [new.job_type for new in batch],
+        [new.input for new in batch],
+        [new.source_task_id for new in batch],
+        [new.max_attempts for new in batch],
+        [new.priority for new in batch],
+        [new.run_at for new in batch],
+        [new.delay_seconds for new in batch],
+        [new.callback_url for new in batch],
+    )
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[job_id] for job_id in ids]
+
+
+async def insert_keyed(db: Executor, new: NewJob) -> tuple[asyncpg.Record, bool]:
+    """A job with an idempotency key: (its row, True), or the key's job (row, False).
+
+    Concurrent submissions with one key meet at the unique constraint: one inserts, the
+    others wait for its commit and then read its row. A key past its 24 hours is released.
+    """
+    for _ in range(3):
+        row = await db.fetchrow(
+            QUERIES["insert_job"],
+            uuid.uuid4(),
+            new.company_id,
+            new.job_type,
+            new.input,
+            new.source_task_id,
+            new.max_attempts,
+            new.idempotency_key,
+            new.idempotency_hash,
+            new.priority,
+            new.run_at,
+            new.delay_seconds,
+            new.callback_url,
+        )
+        if row is not None:
+            return row, True
+        existing = await db.fetchrow(
+            QUERIES["find_by_idempotency_key"], new.company_id, new.idempotency_key
+        )
+        if existing is None:
+            continue  # the key's holder was released meanwhile: insert again
+        if existing["key_expired"]:
+            await db.execute(
+                QUERIES["release_idempotency_key"], new.company_id, new.idempotency_key
+            )
+            continue
+        if existing["idempotency_hash"] != new.idempotency_hash:
+            raise IdempotencyConflict
+        return existing, False
+    raise RuntimeError("idempotency key kept changing hands")  # pragma: no cover
 
 
 def _settle(future: asyncio.Future[asyncpg.Record], outcome: Any) -> None:
@@ -153,39 +200,34 @@ class Store:
             inserted = await self._inserts.insert(new)
             self.notifier.job_queued()
             return Job.from_row(inserted), True
-        for _ in range(3):
-            row = await self.pool.fetchrow(
-                QUERIES["insert_job"],
-                uuid.uuid4(),
-                new.company_id,
-                new.job_type,
-                new.input,
-                new.source_task_id,
-                new.max_attempts,
-                new.idempotency_key,
-                new.idempotency_hash,
-                new.priority,
-                new.run_at,
-                new.delay_seconds,
-                new.callback_url,
-            )
-            if row is not None:
-                self.notifier.job_queued()
-                return Job.from_row(row), True
-            existing = await self.pool.fetchrow(
-                QUERIES["find_by_idempotency_key"], new.company_id, new.idempotency_key
-            )
-            if existing is None:
-                continue  # the key's holder was released meanwhile: insert again
-            if existing["key_expired"]:
-                await self.pool.execute(
-                    QUERIES["release_idempotency_key"], new.company_id, new.idempotency_key
-                )
-                continue
-            if existing["idempotency_hash"] != new.idempotency_hash:
-                raise IdempotencyConflict
-            return Job.from_row(existing), False
-        raise RuntimeError("idempotency key kept changing hands")  # pragma: no cover
+        row, created = await insert_keyed(self.pool, new)
+        if created:
+            self.notifier.job_queued()
+        return Job.from_row(row), created
+
+    async def submit_batch(
+        self, batch: list[NewJob]
+    ) -> list[tuple[Job, bool] | IdempotencyConflict]:
+        """Insert many jobs in one transaction: the ones without a key in one statement, each
+        keyed one as `submit` does (a conflicting key is that item's result, not the batch's
+        failure). Results in `batch`'s order."""
+        results: list[tuple[Job, bool] | IdempotencyConflict | None] = [None] * len(batch)
+        plain = [i for i, new in enumerate(batch) if new.idempotency_key is None]
+        async with self.pool.acquire() as conn, conn.transaction():
+            if plain:
+                rows = await insert_many(conn, [batch[i] for i in plain])
+                for i, row in zip(plain, rows, strict=True):
+                    results[i] = (Job.from_row(row), True)
+            for i, new in enumerate(batch):
+                if new.idempotency_key is None:
+                    continue
+                try:
+                    row, created = await insert_keyed(conn, new)
+                    results[i] = (Job.from_row(row), created)
+                except IdempotencyConflict as exc:
+                    results[i] = exc
+        self.notifier.job_queued()
+        return [result for result in results if result is not None]
 
     async def get(self, company_id: str, job_id: uuid.UUID) -> Job | None:
         row = await self.pool.fetchrow(QUERIES["get_job"], job_id, company_id)

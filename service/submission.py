@@ -16,6 +16,7 @@ import orjson
 from service.codec import dumps
 from service.errors import ApiError, bad_request
 from service.jobtypes import REGISTRY, InvalidInput, known_types, validate_input
+from service.limits import MAX_JSON_DEPTH, json_depth_exceeds
 from service.settings import Settings
 from service.store import NewJob
 
@@ -62,6 +63,32 @@ def parse_submission(body: dict[str, Any], settings: Settings, company_id: str) 
         run_at=_run_at(body),
         delay_seconds=_delay(body),
     )
+
+
+def check_body(body: dict[str, Any], *, may_hold_nul: bool = True) -> None:
+    """What no job may hold: JSON nested past `MAX_JSON_DEPTH` (the encoders' limits are
+    not far above) and U+0000, which Postgres cannot store (`may_hold_nul=False` when the
+    raw bytes showed none: the common case costs no walk)."""
+    if json_depth_exceeds(body):
+        raise bad_request(f"request body is nested more than {MAX_JSON_DEPTH} levels deep")
+    if may_hold_nul and _has_nul(body):
+        raise bad_request("request body must not contain \\u0000 (Postgres cannot store it)")
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether any string or key in parsed JSON holds U+0000 (iterative: JSON nests deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def with_idempotency(new: NewJob, body: dict[str, Any], key: str | None) -> NewJob:

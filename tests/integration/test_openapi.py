@@ -81,6 +81,7 @@ def test_it_describes_every_route_of_the_contract() -> None:
     assets = "/api/companies/{companyId}/assets/{assetId}"
     assert paths == {
         jobs,
+        jobs + ":batch",
         jobs + "/{jobId}",
         jobs + "/{jobId}/cancel",
         jobs + "/{jobId}/retry",

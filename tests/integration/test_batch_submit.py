@@ -1,0 +1,74 @@
+"""CONTRACT routes: `POST .../content-jobs:batch` — 1 to 1,000 jobs, each checked like a
+single submit and with its own `idempotencyKey`, per-item results in order, the valid
+items committed in one transaction."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import orjson
+
+from tests.conftest import Client, MakeClient, auth
+from tests.integration.helpers import jobs_path
+
+BATCH = jobs_path() + ":batch"
+
+
+async def post(client: Client, body: Any) -> tuple[int, Any]:
+    raw = io.BytesIO(orjson.dumps(body))  # a stream: aiohttp warns about large raw bodies
+    headers = {**auth(), "Content-Type": "application/json"}
+    resp = await client.post(BATCH, data=raw, headers=headers)
+    return resp.status, await resp.json()
+
+
+async def test_items_are_checked_one_by_one_and_answered_in_order(client: Client, db: Any) -> None:
+    status, body = await post(
+        client,
+        {
+            "jobs": [
+                {"jobType": "echo", "input": {"n": 1}},
+                {"jobType": "nope"},
+                {"jobType": "sleep", "input": {"seconds": -1}},
+                {"jobType": "echo", "idempotencyKey": "k-1", "priority": 5},
+                "not an object",
+            ]
+        },
+    )
+    assert status == 200
+    results = body["results"]
+    assert [("jobId" in r, r.get("status")) for r in results] == [
+        (True, "queued"), (False, 400), (False, 400), (True, "queued"), (False, 400),
+    ]  # fmt: skip
+    assert "known types" in results[1]["error"]
+    assert results[2]["error"].startswith("input.seconds: ")
+    assert await db.fetchval("SELECT count(*) FROM content_jobs") == 2
+    again = await post(
+        client, {"jobs": [{"jobType": "echo", "idempotencyKey": "k-1", "priority": 5}]}
+    )
+    assert again[1]["results"][0]["jobId"] == results[3]["jobId"]
+    conflict = await post(client, {"jobs": [{"jobType": "echo", "idempotencyKey": "k-1"}]})
+    assert conflict[1]["results"][0]["status"] == 409
+
+
+async def test_a_thousand_jobs_in_one_request(client: Client, db: Any) -> None:
+    """Larger than a single submit's 1 MiB body: a batch may be (up to 16 MiB)."""
+    jobs = [{"jobType": "echo", "input": {"text": "x" * 1500}} for _ in range(1000)]
+    status, body = await post(client, {"jobs": jobs})
+    assert status == 200
+    assert all("jobId" in r for r in body["results"])
+    assert len({r["jobId"] for r in body["results"]}) == 1000
+    assert await db.fetchval("SELECT count(*) FROM content_jobs") == 1000
+
+
+async def test_malformed_batches_are_400(client: Client) -> None:
+    for body in ({}, {"jobs": []}, {"jobs": "x"}, [], {"jobs": [{"jobType": "echo"}] * 1001}):
+        status, answer = await post(client, body)
+        assert status == 400, body
+        assert "jobs" in answer["error"]
+
+
+async def test_a_batch_over_the_company_quota_is_429(make_client: MakeClient) -> None:
+    client = await make_client(company_max_queued=2)
+    assert (await post(client, {"jobs": [{"jobType": "echo"}] * 3}))[0] == 429
+    assert (await post(client, {"jobs": [{"jobType": "echo"}] * 2}))[0] == 200
