@@ -46,7 +46,7 @@ class Asset:
         return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
 
     def to_json(self) -> dict[str, Any]:
-        """The asset resource of CONTRACT.md."""
+        """The asset resource of docs/api.md."""
         return {
             "id": self.id,
             "jobId": self.job_id,

@@ -70,7 +70,7 @@ class Job:
         return cls(**values, status=Status(row["status"]), callback=row.get("callback"))
 
     def to_json(self, *, detail: bool = True) -> dict[str, Any]:
-        """The job resource of CONTRACT.md; without `detail` (list items), no input or result."""
+        """The job resource of docs/api.md; without `detail` (list items), no input or result."""
         data = {
             "id": self.id,
             "companyId": self.company_id,

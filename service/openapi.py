@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of CONTRACT.md, served at `GET /openapi.json`.
+"""The OpenAPI 3.1 document of docs/api.md, served at `GET /openapi.json`.
 
 It is a Python dict built at request time so the parts that change with the
 code stay right by themselves: the submit body is a `oneOf` of the installed job

@@ -3,7 +3,7 @@
 The client's reconnect logic must be proven against the failures a network
 really has (a connection cut mid-stream, a stream that ends early, a 503 from
 a proxy, a silent connection), which the real service cannot be told to
-produce on cue. This server speaks the event-stream part of CONTRACT.md
+produce on cue. This server speaks the event-stream part of docs/api.md
 (snapshot first, `Last-Event-ID` replay with no new snapshot, end after the
 terminal event, 404 with an SSE `event: error` body) and records what each
 connection asked for.

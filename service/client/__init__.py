@@ -1,4 +1,4 @@
-"""An async Python client of the content-jobs API (CONTRACT.md), on aiohttp.
+"""An async Python client of the content-jobs API (docs/api.md), on aiohttp.
 
     async with ContentJobsClient("http://127.0.0.1:8080", token, "acme") as jobs:
         submitted = await jobs.submit("sleep", {"seconds": 2})

@@ -61,7 +61,7 @@ def assert_challenge(resp: Any) -> None:
 
 
 async def test_no_token_is_401_on_every_api_route(client: Client) -> None:
-    """CONTRACT auth: every `/api/...` route needs a bearer token; none -> `401` + challenge."""
+    """API auth: every `/api/...` route needs a bearer token; none -> `401` + challenge."""
     job = "00000000-0000-0000-0000-000000000000"
     for method, path in [
         ("POST", jobs_path()),
@@ -77,7 +77,7 @@ async def test_no_token_is_401_on_every_api_route(client: Client) -> None:
 
 @pytest.mark.parametrize("name", BAD_TOKENS)
 async def test_bad_token_is_401(client: Client, name: str) -> None:
-    """CONTRACT auth: malformed, badly signed, `alg: none` or expired token -> `401`."""
+    """API auth: malformed, badly signed, `alg: none` or expired token -> `401`."""
     headers = {"Authorization": f"Bearer {BAD_TOKENS[name]}"}
     for resp in (
         await client.get(jobs_path(), headers=headers),
@@ -91,26 +91,26 @@ async def test_bad_token_is_401(client: Client, name: str) -> None:
     "header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Token abc", "bearer", "x"]
 )
 async def test_malformed_authorization_header_is_401(client: Client, header: str) -> None:
-    """CONTRACT auth: `Authorization: Bearer <token>`; anything else is `401`."""
+    """API auth: `Authorization: Bearer <token>`; anything else is `401`."""
     resp = await client.get(jobs_path(), headers={"Authorization": header})
     assert_challenge(resp)
 
 
 async def test_bearer_scheme_is_case_insensitive(client: Client) -> None:
-    """CONTRACT auth: `Bearer` is an HTTP auth scheme, whose name is case-insensitive."""
+    """API auth: `Bearer` is an HTTP auth scheme, whose name is case-insensitive."""
     resp = await client.get(jobs_path(), headers={"Authorization": f"bearer {make_token()}"})
     assert resp.status == 200
 
 
 async def test_token_that_has_not_expired_is_accepted(client: Client) -> None:
-    """CONTRACT auth: optional `exp` (honoured)."""
+    """API auth: optional `exp` (honoured)."""
     token = make_token(ttl=60)
     resp = await client.get(jobs_path(), headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 200
 
 
 async def test_cookie_and_query_token_work_on_get(client: Client) -> None:
-    """CONTRACT auth: GET routes also take the token in cookie `content_jobs_token`
+    """API auth: GET routes also take the token in cookie `content_jobs_token`
     or `?access_token=`."""
     created = await submit(client)
     token = make_token()
@@ -122,7 +122,7 @@ async def test_cookie_and_query_token_work_on_get(client: Client) -> None:
 
 
 async def test_bad_token_in_query_or_cookie_is_401(client: Client) -> None:
-    """CONTRACT auth: the cookie and query tokens are checked like the header."""
+    """API auth: the cookie and query tokens are checked like the header."""
     resp = await client.get(jobs_path(), params={"access_token": BAD_TOKENS["expired"]})
     assert_challenge(resp)
     resp = await client.get(
@@ -132,7 +132,7 @@ async def test_bad_token_in_query_or_cookie_is_401(client: Client) -> None:
 
 
 async def test_cookie_and_query_token_are_refused_on_post(client: Client) -> None:
-    """CONTRACT auth: only GET routes accept the cookie or query token (no CSRF by cookie)."""
+    """API auth: only GET routes accept the cookie or query token (no CSRF by cookie)."""
     created = await submit(client)
     token = make_token()
     for path in (jobs_path(), job_path(created["jobId"]) + "/cancel"):
@@ -149,7 +149,7 @@ async def test_cookie_and_query_token_are_refused_on_post(client: Client) -> Non
 
 
 async def test_viewer_may_read_but_not_write(client: Client) -> None:
-    """CONTRACT auth: `role: "viewer"` may only read; its POST is `403 viewer access is
+    """API auth: `role: "viewer"` may only read; its POST is `403 viewer access is
     read-only`."""
     created = await submit(client)
     viewer = auth(viewer=True)
@@ -166,7 +166,7 @@ async def test_viewer_may_read_but_not_write(client: Client) -> None:
 
 
 async def test_company_not_in_token_is_403(client: Client) -> None:
-    """CONTRACT auth: `companies` without the path's company -> `403 forbidden: no access to
+    """API auth: `companies` without the path's company -> `403 forbidden: no access to
     this company`, on every route."""
     created = await submit(client, company="acme")
     other = auth("globex")
@@ -182,21 +182,21 @@ async def test_company_not_in_token_is_403(client: Client) -> None:
 
 
 async def test_empty_companies_list_gives_no_access(client: Client) -> None:
-    """CONTRACT auth: `companies` lists what the caller may use; an empty list is nothing."""
+    """API auth: `companies` lists what the caller may use; an empty list is nothing."""
     token = jwt.encode({"sub": "t", "companies": [], "exp": HOUR}, SECRET, "HS256")
     resp = await client.get(jobs_path(), headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 403
 
 
 async def test_company_match_is_exact(client: Client) -> None:
-    """CONTRACT auth: company ids are compared as given (no case folding, no prefixes)."""
+    """API auth: company ids are compared as given (no case folding, no prefixes)."""
     for company in ("ACME", "acm", "acme2"):
         resp = await client.get(jobs_path(company), headers=auth("acme"))
         assert resp.status == 403
 
 
 async def test_wildcard_company_may_use_any_company(client: Client) -> None:
-    """CONTRACT auth: `["*"]` for trusted internal services."""
+    """API auth: `["*"]` for trusted internal services."""
     star = auth("*")
     for company in ("acme", "globex", "A_b-9"):
         created = await submit(client, company=company, headers=star)
@@ -208,7 +208,7 @@ async def test_wildcard_company_may_use_any_company(client: Client) -> None:
 
 
 async def test_viewer_with_wildcard_still_only_reads(client: Client) -> None:
-    """CONTRACT auth: a viewer may only read, whatever its companies."""
+    """API auth: a viewer may only read, whatever its companies."""
     resp = await client.post(jobs_path(), json={"jobType": "echo"}, headers=auth("*", viewer=True))
     assert resp.status == 403
     assert await error_of(resp) == "viewer access is read-only"
@@ -218,7 +218,7 @@ async def test_viewer_with_wildcard_still_only_reads(client: Client) -> None:
     "company", ["a.b", "a%20b", "a+b", "x" * 65, "%C3%BC", "a%2Fb", "a%00b", "*"]
 )
 async def test_bad_company_id_is_400(client: Client, company: str) -> None:
-    """CONTRACT auth: company ids are 1-64 characters of `[A-Za-z0-9_-]`; anything else `400`."""
+    """API auth: company ids are 1-64 characters of `[A-Za-z0-9_-]`; anything else `400`."""
     star = auth("*")
     for method, path in [
         ("POST", jobs_path(company)),
@@ -232,13 +232,13 @@ async def test_bad_company_id_is_400(client: Client, company: str) -> None:
 
 
 async def test_longest_company_id_is_accepted(client: Client) -> None:
-    """CONTRACT auth: company ids up to 64 characters."""
+    """API auth: company ids up to 64 characters."""
     company = "x" * 64
     await submit(client, company=company, headers=auth(company))
 
 
 async def test_company_isolation(client: Client) -> None:
-    """CONTRACT auth + routes: company B can neither see, list, get nor cancel A's job."""
+    """API auth + routes: company B can neither see, list, get nor cancel A's job."""
     a_job = (await submit(client, company="acme"))["jobId"]
     b_job = (await submit(client, company="globex"))["jobId"]
     # B's caller, even one allowed to use both companies, only reaches A's job through A.
@@ -258,7 +258,7 @@ async def test_company_isolation(client: Client) -> None:
 
 
 async def test_access_log_redacts_a_token_in_the_url(client: Client) -> None:
-    """CONTRACT auth: a token in a URL is never written to a log (`access_token=REDACTED`)."""
+    """API auth: a token in a URL is never written to a log (`access_token=REDACTED`)."""
     token = make_token()
     bad = BAD_TOKENS["bad_signature"]
     with capture_logs() as logs:
@@ -278,7 +278,7 @@ async def test_access_log_redacts_a_token_in_the_url(client: Client) -> None:
 
 
 async def test_access_log_never_shows_header_or_cookie_tokens(client: Client) -> None:
-    """CONTRACT auth: tokens are never logged, whichever way they came."""
+    """API auth: tokens are never logged, whichever way they came."""
     token = make_token()
     with capture_logs() as logs:
         await client.get(jobs_path(), headers={"Authorization": f"Bearer {token}"})

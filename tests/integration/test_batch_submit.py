@@ -1,4 +1,4 @@
-"""CONTRACT routes: `POST .../content-jobs:batch` — 1 to 1,000 jobs, each checked like a
+"""API routes: `POST .../content-jobs:batch` — 1 to 1,000 jobs, each checked like a
 single submit and with its own `idempotencyKey`, per-item results in order, the valid
 items committed in one transaction."""
 

@@ -1,4 +1,4 @@
-"""`ContentJobsClient` against the real service: the job routes of CONTRACT.md."""
+"""`ContentJobsClient` against the real service: the job routes of docs/api.md."""
 
 from __future__ import annotations
 

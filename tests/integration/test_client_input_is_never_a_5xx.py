@@ -1,4 +1,4 @@
-"""CONTRACT: any client input gets a `4xx` (with `{"error": ...}`), never a `5xx` — checked
+"""API: any client input gets a `4xx` (with `{"error": ...}`), never a `5xx` — checked
 with property-based tests (hypothesis) against a real server on loopback: submit bodies of
 any JSON shape and depth, arbitrary headers, arbitrary query strings."""
 

@@ -2,7 +2,7 @@
 
 The stream is built on another branch; until it is merged these tests skip
 (the fake server in `tests/fake_events.py` covers the faults meanwhile). Once
-merged they check end to end what CONTRACT.md promises: the snapshot first,
+merged they check end to end what docs/api.md promises: the snapshot first,
 increasing ids, the end after the terminal event, replay after `Last-Event-ID`.
 """
 

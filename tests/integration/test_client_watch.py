@@ -1,6 +1,6 @@
 """`ContentJobsClient.watch()` against a real server that drops, ends early, fails and stalls.
 
-CONTRACT.md, "The event stream": a reconnect with `Last-Event-ID: <n>` gets
+docs/api.md, "The event stream": a reconnect with `Last-Event-ID: <n>` gets
 every event after `n` and no fresh snapshot; the stream ends after the
 terminal status event; an unknown job is a 404 with an SSE `event: error`.
 """

@@ -1,4 +1,4 @@
-"""CONTRACT "Completion callbacks": a job with `callbackUrl` is POSTed to a real local HTTP
+"""API "Completion callbacks": a job with `callbackUrl` is POSTed to a real local HTTP
 server when it ends, signed; a 500 is retried with backoff; a delivery survives its
 worker being SIGKILLed; hosts outside `WEBHOOK_ALLOWED_HOSTS`, other schemes and special
 addresses not listed by name are `400` at submit."""

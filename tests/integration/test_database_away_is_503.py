@@ -1,4 +1,4 @@
-"""CONTRACT: while the database is unreachable, routes that need it answer `503` with
+"""API: while the database is unreachable, routes that need it answer `503` with
 `Retry-After`, never `500`; they recover by themselves when it is back. A client that
 disconnects from a stream is not logged or counted as a `500`."""
 

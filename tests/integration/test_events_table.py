@@ -32,7 +32,7 @@ async def event_seq_of(db: asyncpg.Connection[Any], job_id: str) -> int:
 
 
 async def test_submit_writes_event_1_queued(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT event stream: the job's history starts with its first state, `status` queued,
+    """API event stream: the job's history starts with its first state, `status` queued,
     with the data a stream sends."""
     created = await submit(client)
     assert await events_of(db, created["jobId"]) == [
@@ -50,7 +50,7 @@ async def test_submit_writes_event_1_queued(client: Client, db: asyncpg.Connecti
 
 
 async def test_cancel_writes_event_2_cancelled(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT event stream: every change is an event with a larger id; cancel -> `status`
+    """API event stream: every change is an event with a larger id; cancel -> `status`
     cancelled, and the job's `event_seq` names it."""
     created = await submit(client)
     resp = await client.post(job_path(created["jobId"]) + "/cancel", headers=auth())
@@ -64,7 +64,7 @@ async def test_cancel_writes_event_2_cancelled(client: Client, db: asyncpg.Conne
 
 
 async def test_refused_cancel_writes_no_event(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT job resource: a terminal job never changes again (no event either)."""
+    """API job resource: a terminal job never changes again (no event either)."""
     created = await submit(client)
     path = job_path(created["jobId"]) + "/cancel"
     assert (await client.post(path, headers=auth())).status == 200
@@ -76,7 +76,7 @@ async def test_refused_cancel_writes_no_event(client: Client, db: asyncpg.Connec
 async def test_idempotent_replay_writes_no_event(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: a replayed submission is the first job, not a new state change."""
+    """API routes: a replayed submission is the first job, not a new state change."""
     headers = {**auth(), "Idempotency-Key": "once"}
     first = await submit(client, headers=headers)
     await submit(client, headers=headers)
@@ -86,7 +86,7 @@ async def test_idempotent_replay_writes_no_event(
 async def test_cancel_notifies_the_jobs_channel(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT event stream (any replica): a change is announced on `content_job:<jobId>`
+    """API event stream (any replica): a change is announced on `content_job:<jobId>`
     with payload `<jobId>:<seq>`."""
     created = await submit(client)
     job_id = uuid.UUID(created["jobId"])
@@ -99,7 +99,7 @@ async def test_cancel_notifies_the_jobs_channel(
 
 
 async def test_submit_notifies_idle_workers(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT routes (workers run jobs): a submission is announced on `content_jobs_queued`."""
+    """API routes (workers run jobs): a submission is announced on `content_jobs_queued`."""
     notified = await wait_for_notification(db, QUEUED_CHANNEL)
     await submit(client)
     assert await asyncio.wait_for(notified, NOTIFY_TIMEOUT) == ""
@@ -109,7 +109,7 @@ async def test_submit_notifies_idle_workers(client: Client, db: asyncpg.Connecti
 async def test_notification_comes_after_the_commit(
     client: Client, db: asyncpg.Connection[Any], database_url: str
 ) -> None:
-    """CONTRACT event stream: a listener woken by the NOTIFY already finds the event row."""
+    """API event stream: a listener woken by the NOTIFY already finds the event row."""
     created = await submit(client)
     job_id = uuid.UUID(created["jobId"])
     reader = await asyncpg.connect(database_url)

@@ -15,7 +15,7 @@ NOT_UUIDS = ["nope", "123", "00000000-0000-0000-0000-00000000000g", "%20", "a" *
 
 
 async def test_get_returns_the_job(client: Client) -> None:
-    """CONTRACT routes: `GET .../{jobId}` -> `200` job."""
+    """API routes: `GET .../{jobId}` -> `200` job."""
     created = await submit(client, {"jobType": "echo", "input": {"a": 1}})
     resp = await client.get(job_path(created["jobId"]), headers=auth())
     assert resp.status == 200
@@ -26,7 +26,7 @@ async def test_get_returns_the_job(client: Client) -> None:
 
 
 async def test_get_accepts_the_uuid_in_any_case(client: Client) -> None:
-    """CONTRACT routes: the job id is a UUID (its canonical text is not the only spelling)."""
+    """API routes: the job id is a UUID (its canonical text is not the only spelling)."""
     created = await submit(client)
     resp = await client.get(job_path(created["jobId"].upper()), headers=auth())
     assert resp.status == 200
@@ -34,7 +34,7 @@ async def test_get_accepts_the_uuid_in_any_case(client: Client) -> None:
 
 
 async def test_get_unknown_job_is_404(client: Client) -> None:
-    """CONTRACT routes: `404 {"error": "Job not found"}`."""
+    """API routes: `404 {"error": "Job not found"}`."""
     resp = await client.get(job_path(uuid.uuid4()), headers=auth())
     assert resp.status == 404
     assert await resp.json() == {"error": "Job not found"}
@@ -42,14 +42,14 @@ async def test_get_unknown_job_is_404(client: Client) -> None:
 
 @pytest.mark.parametrize("job_id", NOT_UUIDS)
 async def test_get_non_uuid_id_is_404(client: Client, job_id: str) -> None:
-    """CONTRACT routes: `404 {"error": "Job not found"}` also for a non-UUID id."""
+    """API routes: `404 {"error": "Job not found"}` also for a non-UUID id."""
     resp = await client.get(job_path(job_id), headers=auth())
     assert resp.status == 404
     assert await resp.json() == {"error": "Job not found"}
 
 
 async def test_get_other_companys_job_is_404(client: Client) -> None:
-    """CONTRACT routes: `404` also for another company's job (even with access to both)."""
+    """API routes: `404` also for another company's job (even with access to both)."""
     created = await submit(client, company="acme")
     resp = await client.get(job_path(created["jobId"], "globex"), headers=auth("acme", "globex"))
     assert resp.status == 404
@@ -57,7 +57,7 @@ async def test_get_other_companys_job_is_404(client: Client) -> None:
 
 
 async def test_cancel_queued_job(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT routes: cancel -> `200` job, now `cancelled`; terminal jobs have `finishedAt`."""
+    """API routes: cancel -> `200` job, now `cancelled`; terminal jobs have `finishedAt`."""
     created = await submit(client)
     resp = await client.post(job_path(created["jobId"]) + "/cancel", headers=auth())
     assert resp.status == 200
@@ -72,7 +72,7 @@ async def test_cancel_queued_job(client: Client, db: asyncpg.Connection[Any]) ->
 
 
 async def test_cancel_running_job(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT routes: a running job can be cancelled too (its lease is dropped)."""
+    """API routes: a running job can be cancelled too (its lease is dropped)."""
     job_id = await insert_job(db, status="running")
     resp = await client.post(job_path(job_id) + "/cancel", headers=auth())
     assert resp.status == 200
@@ -83,7 +83,7 @@ async def test_cancel_running_job(client: Client, db: asyncpg.Connection[Any]) -
 
 
 async def test_cancel_needs_no_body(client: Client) -> None:
-    """CONTRACT routes: cancel takes no body; one that is sent is ignored."""
+    """API routes: cancel takes no body; one that is sent is ignored."""
     created = await submit(client)
     resp = await client.post(
         job_path(created["jobId"]) + "/cancel", data=b"not json", headers=auth()
@@ -95,7 +95,7 @@ async def test_cancel_needs_no_body(client: Client) -> None:
 async def test_cancel_terminal_job_is_409_and_changes_nothing(
     client: Client, db: asyncpg.Connection[Any], status: str
 ) -> None:
-    """CONTRACT routes: cancel `409` if already terminal; a terminal job never changes again."""
+    """API routes: cancel `409` if already terminal; a terminal job never changes again."""
     job_id = await insert_job(db, status=status)
     before = await (await client.get(job_path(job_id), headers=auth())).json()
     resp = await client.post(job_path(job_id) + "/cancel", headers=auth())
@@ -106,7 +106,7 @@ async def test_cancel_terminal_job_is_409_and_changes_nothing(
 
 
 async def test_second_cancel_is_409(client: Client) -> None:
-    """CONTRACT routes: cancel `409` if already terminal (cancelled by an earlier cancel)."""
+    """API routes: cancel `409` if already terminal (cancelled by an earlier cancel)."""
     created = await submit(client)
     path = job_path(created["jobId"]) + "/cancel"
     assert (await client.post(path, headers=auth())).status == 200
@@ -116,7 +116,7 @@ async def test_second_cancel_is_409(client: Client) -> None:
 
 
 async def test_cancel_unknown_job_is_404(client: Client) -> None:
-    """CONTRACT routes: cancel `404` for an unknown job."""
+    """API routes: cancel `404` for an unknown job."""
     resp = await client.post(job_path(uuid.uuid4()) + "/cancel", headers=auth())
     assert resp.status == 404
     assert await resp.json() == {"error": "Job not found"}
@@ -124,14 +124,14 @@ async def test_cancel_unknown_job_is_404(client: Client) -> None:
 
 @pytest.mark.parametrize("job_id", NOT_UUIDS)
 async def test_cancel_non_uuid_id_is_404(client: Client, job_id: str) -> None:
-    """CONTRACT routes: cancel `404` for a non-UUID id."""
+    """API routes: cancel `404` for a non-UUID id."""
     resp = await client.post(job_path(job_id) + "/cancel", headers=auth())
     assert resp.status == 404
     assert await resp.json() == {"error": "Job not found"}
 
 
 async def test_get_and_cancel_reject_other_methods(client: Client) -> None:
-    """CONTRACT routes: only the listed methods; others are a JSON 405 with `Allow`."""
+    """API routes: only the listed methods; others are a JSON 405 with `Allow`."""
     created = await submit(client)
     resp = await client.delete(job_path(created["jobId"]), headers=auth())
     assert resp.status == 405

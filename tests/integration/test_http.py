@@ -17,14 +17,14 @@ GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 
 async def test_request_id_is_echoed(client: Client) -> None:
-    """CONTRACT: every response carries `X-Request-ID`, the request's own when it sent one."""
+    """API: every response carries `X-Request-ID`, the request's own when it sent one."""
     for request_id in ("abc-123", "req.1:2_3", "x" * 200, str(uuid.uuid4())):
         resp = await client.get("/healthz", headers={"X-Request-ID": request_id})
         assert resp.headers["X-Request-ID"] == request_id
 
 
 async def test_request_id_is_generated_when_missing(client: Client) -> None:
-    """CONTRACT: every response carries `X-Request-ID` (a new one when none came)."""
+    """API: every response carries `X-Request-ID` (a new one when none came)."""
     first = await client.get("/healthz")
     second = await client.get("/healthz")
     assert GENERATED_ID.fullmatch(first.headers["X-Request-ID"])
@@ -33,13 +33,13 @@ async def test_request_id_is_generated_when_missing(client: Client) -> None:
 
 @pytest.mark.parametrize("request_id", ["", "has space", "x" * 201, "<script>", "a\tb"])
 async def test_unusable_request_id_is_replaced(client: Client, request_id: str) -> None:
-    """CONTRACT: `X-Request-ID` on every response; one unsafe to log is replaced by a new one."""
+    """API: `X-Request-ID` on every response; one unsafe to log is replaced by a new one."""
     resp = await client.get("/healthz", headers={"X-Request-ID": request_id})
     assert GENERATED_ID.fullmatch(resp.headers["X-Request-ID"])
 
 
 async def test_request_id_is_on_every_kind_of_response(client: Client) -> None:
-    """CONTRACT: *every* response carries `X-Request-ID`: success, 4xx, unknown routes."""
+    """API: *every* response carries `X-Request-ID`: success, 4xx, unknown routes."""
     created = await submit(client)
     requests: list[tuple[str, str, dict[str, str]]] = [
         ("POST", jobs_path(), auth()),
@@ -62,7 +62,7 @@ async def test_request_id_is_on_every_kind_of_response(client: Client) -> None:
 
 
 async def test_healthz(client: Client) -> None:
-    """CONTRACT service routes: `GET /healthz` (process alive), no token."""
+    """API service routes: `GET /healthz` (process alive), no token."""
     resp = await client.get("/healthz")
     assert resp.status == 200
 
@@ -78,14 +78,14 @@ async def test_healthz(client: Client) -> None:
     ],
 )
 async def test_unknown_api_route_is_a_json_404(client: Client, path: str) -> None:
-    """CONTRACT: every `/api` error body is `{"error": ...}`, here for an unknown route."""
+    """API: every `/api` error body is `{"error": ...}`, here for an unknown route."""
     resp = await client.get(path, headers=auth())
     assert resp.status == 404
     await error_of(resp)
 
 
 async def test_unknown_api_method_is_a_json_405(client: Client) -> None:
-    """CONTRACT: every `/api` error body is `{"error": ...}`; `405` carries `Allow`."""
+    """API: every `/api` error body is `{"error": ...}`; `405` carries `Allow`."""
     resp = await client.put(jobs_path(), json={}, headers=auth())
     assert resp.status == 405
     assert {"GET", "POST"} <= set(resp.headers["Allow"].split(","))
@@ -118,7 +118,7 @@ GARBAGE_BODIES: list[bytes] = [
 
 @pytest.mark.parametrize("body", GARBAGE_BODIES, ids=range(len(GARBAGE_BODIES)))
 async def test_garbage_bodies_never_cause_a_500(client: Client, body: bytes) -> None:
-    """CONTRACT: client input gives a client error (or success), never a server error."""
+    """API: client input gives a client error (or success), never a server error."""
     resp = await client.post(
         jobs_path(), data=body, headers={**auth(), "Content-Type": "application/json"}
     )
@@ -145,7 +145,7 @@ async def test_garbage_bodies_never_cause_a_500(client: Client, body: bytes) -> 
     ],
 )
 async def test_garbage_headers_never_cause_a_500(client: Client, headers: dict[str, str]) -> None:
-    """CONTRACT: odd headers give a client error (or success), never a server error."""
+    """API: odd headers give a client error (or success), never a server error."""
     resp = await client.post(
         jobs_path(), data=b'{"jobType": "echo"}', headers={**auth(), **headers}
     )
@@ -168,7 +168,7 @@ async def test_garbage_headers_never_cause_a_500(client: Client, headers: dict[s
 async def test_garbage_query_parameters_never_cause_a_500(
     client: Client, params: dict[str, str]
 ) -> None:
-    """CONTRACT: odd list parameters give a 200 or a 400, never a server error."""
+    """API: odd list parameters give a 200 or a 400, never a server error."""
     resp = await client.get(jobs_path(), params=params, headers=auth())
     assert resp.status in (200, 400), await resp.text()
     if resp.status == 400:
@@ -176,7 +176,7 @@ async def test_garbage_query_parameters_never_cause_a_500(
 
 
 async def test_chunked_body_is_read_like_any_other(client: Client) -> None:
-    """CONTRACT routes: a body sent without `Content-Length` is accepted (and limited) too."""
+    """API routes: a body sent without `Content-Length` is accepted (and limited) too."""
 
     async def chunks(data: bytes) -> Any:
         for i in range(0, len(data), 1000):
@@ -192,7 +192,7 @@ async def test_chunked_body_is_read_like_any_other(client: Client) -> None:
 
 
 async def test_oversized_body_with_honest_content_length_is_413(client: Client) -> None:
-    """CONTRACT routes: `413` body over 1 MiB (sent as a stream of known length)."""
+    """API routes: `413` body over 1 MiB (sent as a stream of known length)."""
     big = io.BytesIO(b'{"jobType": "echo", "input": {"x": "' + b"x" * (2 * 1024 * 1024) + b'"}}')
     resp = await client.post(jobs_path(), data=big, headers=auth())
     assert resp.status == 413
@@ -224,7 +224,7 @@ async def raw_request(client: Client, head: bytes, body: bytes = b"") -> tuple[i
 async def test_invalid_utf8_in_headers_never_causes_a_500(
     client: Client, header: bytes, expected: int
 ) -> None:
-    """CONTRACT: header bytes that are not UTF-8 give a client error or success, never a 500."""
+    """API: header bytes that are not UTF-8 give a client error or success, never a 500."""
     token = auth()["Authorization"].encode()
     status, response = await raw_request(
         client,
@@ -240,7 +240,7 @@ async def test_invalid_utf8_in_headers_never_causes_a_500(
 
 @pytest.mark.parametrize("token", [b"\xff\xfe", b"a.\xff.b", b"\xed\xa0\x80.e30.e30"])
 async def test_invalid_utf8_token_is_401(client: Client, token: bytes) -> None:
-    """CONTRACT auth: a malformed token is `401`, whatever bytes it is made of."""
+    """API auth: a malformed token is `401`, whatever bytes it is made of."""
     for head in (
         b"GET /api/companies/acme/content-jobs HTTP/1.1\r\nAuthorization: Bearer %s\r\n",
         b"GET /api/companies/acme/content-jobs HTTP/1.1\r\nCookie: content_jobs_token=%s\r\n",

@@ -22,7 +22,7 @@ async def count_jobs(db: asyncpg.Connection[Any]) -> int:
 
 
 async def test_replay_returns_the_same_job(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT routes: with `Idempotency-Key`, the first request's job (`202`, same `jobId`)."""
+    """API routes: with `Idempotency-Key`, the first request's job (`202`, same `jobId`)."""
     body = {"jobType": "sleep", "input": {"seconds": 1}, "sourceTaskId": "t-1"}
     first = await client.post(jobs_path(), json=body, headers=keyed("key-1"))
     second = await client.post(jobs_path(), json=body, headers=keyed("key-1"))
@@ -35,7 +35,7 @@ async def test_replay_returns_the_same_job(client: Client, db: asyncpg.Connectio
 async def test_replay_ignores_json_key_order_and_spacing(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: "the same body" means the same JSON, however it is spelled."""
+    """API routes: "the same body" means the same JSON, however it is spelled."""
     headers = {**keyed("key-2"), "Content-Type": "application/json"}
     first = await client.post(
         jobs_path(), data=b'{"jobType":"echo","input":{"a":1,"b":2}}', headers=headers
@@ -60,7 +60,7 @@ async def test_replay_ignores_json_key_order_and_spacing(
 async def test_same_key_with_a_different_body_is_409(
     client: Client, db: asyncpg.Connection[Any], other: dict[str, Any]
 ) -> None:
-    """CONTRACT routes: `409` if the same key comes with a different body."""
+    """API routes: `409` if the same key comes with a different body."""
     await submit(client, {"jobType": "echo", "input": {"a": 1}}, headers=keyed("key-3"))
     resp = await client.post(jobs_path(), json=other, headers=keyed("key-3"))
     assert resp.status == 409
@@ -69,7 +69,7 @@ async def test_same_key_with_a_different_body_is_409(
 
 
 async def test_key_is_scoped_to_the_company(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT routes: one company's key never returns, nor blocks, another company's job."""
+    """API routes: one company's key never returns, nor blocks, another company's job."""
     body = {"jobType": "echo"}
     a = await submit(client, body, company="acme", headers=keyed("shared", "acme"))
     b = await submit(client, body, company="globex", headers=keyed("shared", "globex"))
@@ -80,7 +80,7 @@ async def test_key_is_scoped_to_the_company(client: Client, db: asyncpg.Connecti
 async def test_different_keys_make_different_jobs(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: a key names one submission; another key is another job."""
+    """API routes: a key names one submission; another key is another job."""
     a = await submit(client, headers=keyed("one"))
     b = await submit(client, headers=keyed("two"))
     c = await submit(client)
@@ -91,7 +91,7 @@ async def test_different_keys_make_different_jobs(
 async def test_concurrent_identical_requests_create_one_job(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: never a duplicate, even for 20 identical requests at once."""
+    """API routes: never a duplicate, even for 20 identical requests at once."""
     body = {"jobType": "echo", "input": {"n": 1}}
 
     async def post() -> tuple[int, dict[str, Any]]:
@@ -108,7 +108,7 @@ async def test_concurrent_identical_requests_create_one_job(
 async def test_concurrent_conflicting_requests_create_one_job(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: with one key and different bodies at once, one wins, the rest get 409."""
+    """API routes: with one key and different bodies at once, one wins, the rest get 409."""
 
     async def post(n: int) -> tuple[int, dict[str, Any]]:
         resp = await client.post(
@@ -125,7 +125,7 @@ async def test_concurrent_conflicting_requests_create_one_job(
 async def test_key_older_than_24_hours_gives_a_new_job(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: a key holds its job for 24 h; afterwards it is free again."""
+    """API routes: a key holds its job for 24 h; afterwards it is free again."""
     old = await submit(client, headers=keyed("daily"))
     await db.execute("UPDATE content_jobs SET created_at = now() - interval '24 hours 1 second'")
     new = await submit(client, headers=keyed("daily"))
@@ -138,7 +138,7 @@ async def test_key_older_than_24_hours_gives_a_new_job(
 async def test_expired_key_may_come_with_a_different_body(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: after 24 h the old body no longer binds the key (no 409)."""
+    """API routes: after 24 h the old body no longer binds the key (no 409)."""
     await submit(client, {"jobType": "echo"}, headers=keyed("reuse"))
     await db.execute("UPDATE content_jobs SET created_at = now() - interval '25 hours'")
     await submit(client, {"jobType": "sleep"}, headers=keyed("reuse"))
@@ -148,7 +148,7 @@ async def test_expired_key_may_come_with_a_different_body(
 async def test_key_just_under_24_hours_still_replays(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: the first request's job "for 24 h"."""
+    """API routes: the first request's job "for 24 h"."""
     old = await submit(client, headers=keyed("almost"))
     await db.execute("UPDATE content_jobs SET created_at = now() - interval '23 hours 59 minutes'")
     again = await submit(client, headers=keyed("almost"))
@@ -158,7 +158,7 @@ async def test_key_just_under_24_hours_still_replays(
 async def test_replay_of_a_job_that_changed_returns_its_current_status(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: a replay names the first job, whatever happened to it since."""
+    """API routes: a replay names the first job, whatever happened to it since."""
     first = await submit(client, headers=keyed("changed"))
     resp = await client.post(f"{jobs_path()}/{first['jobId']}/cancel", headers=auth())
     assert resp.status == 200
@@ -170,7 +170,7 @@ async def test_replay_of_a_job_that_changed_returns_its_current_status(
 
 @pytest.mark.parametrize("key", ["k", "K" * 200, "with spaces and: punctuation!", "ü-ñ"])
 async def test_key_of_1_to_200_characters_is_accepted(client: Client, key: str) -> None:
-    """CONTRACT routes: `Idempotency-Key: <1-200 chars>`."""
+    """API routes: `Idempotency-Key: <1-200 chars>`."""
     headers = keyed(key)
     if not key.isascii():
         headers["Idempotency-Key"] = key.encode().decode("latin-1")
@@ -183,7 +183,7 @@ async def test_key_of_1_to_200_characters_is_accepted(client: Client, key: str) 
 async def test_key_of_other_lengths_is_400(
     client: Client, db: asyncpg.Connection[Any], key: str
 ) -> None:
-    """CONTRACT routes: `Idempotency-Key` is 1-200 characters; others are `400`."""
+    """API routes: `Idempotency-Key` is 1-200 characters; others are `400`."""
     resp = await client.post(jobs_path(), json={"jobType": "echo"}, headers=keyed(key))
     assert resp.status == 400
     assert await error_of(resp) == "Idempotency-Key must be 1 to 200 characters"

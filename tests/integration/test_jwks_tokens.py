@@ -1,4 +1,4 @@
-"""CONTRACT auth: RS256/ES256 tokens verified against `AUTH_JWKS_URL` (cached, refreshed on an
+"""API auth: RS256/ES256 tokens verified against `AUTH_JWKS_URL` (cached, refreshed on an
 unknown `kid`), `iss`/`aud` checked when set, HS256 beside them — against a real JWKS endpoint
 on loopback whose keys rotate."""
 

@@ -34,7 +34,7 @@ async def list_all(client: Client, path: str) -> tuple[list[dict[str, Any]], int
 
 
 async def test_list_returns_a_json_array_newest_first(client: Client) -> None:
-    """CONTRACT routes: list -> `200` JSON array, newest first; no `Link` when nothing more."""
+    """API routes: list -> `200` JSON array, newest first; no `Link` when nothing more."""
     ids = [(await submit(client))["jobId"] for _ in range(3)]
     resp = await client.get(jobs_path(), headers=auth())
     assert resp.status == 200
@@ -46,7 +46,7 @@ async def test_list_returns_a_json_array_newest_first(client: Client) -> None:
 
 
 async def test_list_items_leave_out_input_and_result(client: Client) -> None:
-    """CONTRACT routes: list items come without `input` and `result` (GET one for those), so
+    """API routes: list items come without `input` and `result` (GET one for those), so
     a page of 200 jobs stays small whatever their inputs."""
     job_id = (await submit(client, {"jobType": "echo", "input": {"text": "x" * 10_000}}))["jobId"]
     resp = await client.get(jobs_path(), headers=auth())
@@ -59,7 +59,7 @@ async def test_list_items_leave_out_input_and_result(client: Client) -> None:
 
 
 async def test_empty_list(client: Client) -> None:
-    """CONTRACT routes: list of a company without jobs is `200 []`."""
+    """API routes: list of a company without jobs is `200 []`."""
     resp = await client.get(jobs_path("nobody-yet"), headers=auth("nobody-yet"))
     assert resp.status == 200
     assert await resp.json() == []
@@ -69,7 +69,7 @@ async def test_empty_list(client: Client) -> None:
 async def test_order_is_created_at_desc_then_id_with_ties(
     client: Client, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT routes: newest first (`createdAt` desc, then `id`), also among equal times."""
+    """API routes: newest first (`createdAt` desc, then `id`), also among equal times."""
     times = [T0] * 5 + [T0 + timedelta(seconds=1)] * 3 + [T0 - timedelta(microseconds=1)] * 2
     rows = [(t, await insert_job(db, created_at=t)) for t in times]
     resp = await client.get(jobs_path(), headers=auth())
@@ -82,7 +82,7 @@ async def test_order_is_created_at_desc_then_id_with_ties(
 async def test_pages_cover_every_job_once_across_created_at_ties(
     client: Client, db: asyncpg.Connection[Any], limit: int
 ) -> None:
-    """CONTRACT routes: `Link: <…>; rel="next"` when more; keyset pages lose and repeat nothing,
+    """API routes: `Link: <…>; rel="next"` when more; keyset pages lose and repeat nothing,
     even when many jobs share one `createdAt`."""
     times = (
         [T0 + timedelta(seconds=2)]
@@ -100,7 +100,7 @@ async def test_pages_cover_every_job_once_across_created_at_ties(
 
 
 async def test_no_next_link_when_the_last_page_is_exactly_full(client: Client) -> None:
-    """CONTRACT routes: `Link` only "when more"."""
+    """API routes: `Link` only "when more"."""
     for _ in range(4):
         await submit(client)
     resp = await client.get(f"{jobs_path()}?limit=2", headers=auth())
@@ -115,7 +115,7 @@ async def test_no_next_link_when_the_last_page_is_exactly_full(client: Client) -
 
 
 async def test_default_limit_is_50(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT routes: limit 1-200, default 50."""
+    """API routes: limit 1-200, default 50."""
     for i in range(51):
         await insert_job(db, created_at=T0 + timedelta(seconds=i))
     resp = await client.get(jobs_path(), headers=auth())
@@ -127,7 +127,7 @@ async def test_default_limit_is_50(client: Client, db: asyncpg.Connection[Any]) 
 
 
 async def test_next_link_keeps_the_filters(client: Client) -> None:
-    """CONTRACT routes: the next page continues the same filtered list."""
+    """API routes: the next page continues the same filtered list."""
     for i in range(5):
         await submit(client, {"jobType": "echo", "sourceTaskId": "keep" if i % 2 else "other"})
         await submit(client, {"jobType": "sleep", "sourceTaskId": "keep"})
@@ -141,7 +141,7 @@ async def test_next_link_keeps_the_filters(client: Client) -> None:
 
 
 async def test_filter_by_status(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT routes: `status` filter."""
+    """API routes: `status` filter."""
     ids = {
         status: await insert_job(db, status=status)
         for status in ("queued", "running", "done", "failed", "cancelled")
@@ -153,7 +153,7 @@ async def test_filter_by_status(client: Client, db: asyncpg.Connection[Any]) -> 
 
 
 async def test_filter_by_job_type(client: Client) -> None:
-    """CONTRACT routes: `jobType` filter; an unknown type simply matches nothing."""
+    """API routes: `jobType` filter; an unknown type simply matches nothing."""
     echo = await submit(client, {"jobType": "echo"})
     sleep = await submit(client, {"jobType": "sleep"})
     for job_type, expected in (("echo", [echo]), ("sleep", [sleep]), ("nope", [])):
@@ -163,7 +163,7 @@ async def test_filter_by_job_type(client: Client) -> None:
 
 
 async def test_source_task_id_is_stored_returned_and_filterable(client: Client) -> None:
-    """CONTRACT routes: `sourceTaskId` filter; the job resource returns it."""
+    """API routes: `sourceTaskId` filter; the job resource returns it."""
     a1 = await submit(client, {"jobType": "echo", "sourceTaskId": "task-abc-123"})
     await submit(client, {"jobType": "echo", "sourceTaskId": "task-other"})
     await submit(client, {"jobType": "echo"})
@@ -175,7 +175,7 @@ async def test_source_task_id_is_stored_returned_and_filterable(client: Client) 
 
 
 async def test_filters_combine(client: Client, db: asyncpg.Connection[Any]) -> None:
-    """CONTRACT routes: `status`, `jobType` and `sourceTaskId` together."""
+    """API routes: `status`, `jobType` and `sourceTaskId` together."""
     match = await insert_job(db, job_type="sleep", status="done", source_task_id="t")
     await insert_job(db, job_type="echo", status="done", source_task_id="t")
     await insert_job(db, job_type="sleep", status="queued", source_task_id="t")
@@ -191,7 +191,7 @@ async def test_filters_combine(client: Client, db: asyncpg.Connection[Any]) -> N
     "limit", ["0", "201", "-1", "abc", "", "1.5", "1e2", " 5", "+5", "5_0", "٣", "9" * 5000]
 )
 async def test_bad_limit_is_400(client: Client, limit: str) -> None:
-    """CONTRACT routes: `400` bad limit (1-200)."""
+    """API routes: `400` bad limit (1-200)."""
     resp = await client.get(jobs_path(), params={"limit": limit}, headers=auth())
     assert resp.status == 400
     assert await error_of(resp) == "limit must be an integer from 1 to 200"
@@ -221,7 +221,7 @@ def _b64(raw: bytes) -> str:
     ],
 )
 async def test_bad_cursor_is_400(client: Client, cursor: str) -> None:
-    """CONTRACT routes: `400` bad cursor."""
+    """API routes: `400` bad cursor."""
     resp = await client.get(jobs_path(), params={"cursor": cursor}, headers=auth())
     assert resp.status == 400
     assert await error_of(resp) == "cursor is invalid"
@@ -229,7 +229,7 @@ async def test_bad_cursor_is_400(client: Client, cursor: str) -> None:
 
 @pytest.mark.parametrize("status", ["", "QUEUED", "pending", "done,failed"])
 async def test_bad_status_is_400(client: Client, status: str) -> None:
-    """CONTRACT routes: `400` bad status; the message lists the valid ones."""
+    """API routes: `400` bad status; the message lists the valid ones."""
     resp = await client.get(jobs_path(), params={"status": status}, headers=auth())
     assert resp.status == 400
     assert await error_of(resp) == (
@@ -238,7 +238,7 @@ async def test_bad_status_is_400(client: Client, status: str) -> None:
 
 
 async def test_next_link_never_repeats_a_token_from_the_url(client: Client) -> None:
-    """CONTRACT auth: a token in a URL is never written out again (here: into `Link`)."""
+    """API auth: a token in a URL is never written out again (here: into `Link`)."""
     for _ in range(3):
         await submit(client)
     token = make_token()
@@ -253,7 +253,7 @@ async def test_next_link_never_repeats_a_token_from_the_url(client: Client) -> N
 
 @pytest.mark.parametrize("name", ["jobType", "sourceTaskId"])
 async def test_nul_in_a_filter_is_400(client: Client, name: str) -> None:
-    """CONTRACT routes: list filters are client input: a 400 (never a 500) for a NUL."""
+    """API routes: list filters are client input: a 400 (never a 500) for a NUL."""
     resp = await client.get(jobs_path(), params={name: "a\x00b"}, headers=auth())
     assert resp.status == 400
     assert await error_of(resp) == f"{name} must not contain NUL characters"

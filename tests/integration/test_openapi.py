@@ -1,6 +1,6 @@
 """`GET /openapi.json`: a valid OpenAPI 3.1 document of every route, and the server survives it.
 
-CONTRACT.md: `GET /openapi.json` (no token) is "OpenAPI 3.1 of everything above".
+docs/api.md: `GET /openapi.json` (no token) is "OpenAPI 3.1 of everything above".
 The fuzz test sends what the document allows (and what it does not) to the
 running server and asserts it never answers 5xx, nor anything the document
 does not describe.

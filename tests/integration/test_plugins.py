@@ -1,4 +1,4 @@
-"""CONTRACT job types are plugins: a distribution content-jobs has never heard of
+"""API job types are plugins: a distribution content-jobs has never heard of
 (`examples/plugin`), installed next to it, adds types through the entry point — listed,
 validated, in OpenAPI, run, retried on a transient error, on the page — on a real replica
 process. Also `JOB_TYPE_MODULES`, `content-jobs job-types`, and start-up errors that name

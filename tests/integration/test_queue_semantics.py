@@ -1,4 +1,4 @@
-"""CONTRACT the job resource, "Attempts" and "Claiming order": retries with backoff, delayed
+"""API the job resource, "Attempts" and "Claiming order": retries with backoff, delayed
 runs, priorities, fair share between companies, quotas and the retry route — on a real
 worker (HTTP on loopback, Postgres), timed by the database's own clock."""
 

@@ -17,7 +17,7 @@ def new_job(company: str = "acme", **job_input: Any) -> NewJob:
 async def test_concurrent_submissions_are_each_committed_with_their_first_event(
     store: Store, db: asyncpg.Connection[Any]
 ) -> None:
-    """CONTRACT: every 202 names a distinct queued job that exists, with its first event."""
+    """API: every 202 names a distinct queued job that exists, with its first event."""
     results = await asyncio.gather(*(store.submit(new_job(n=n)) for n in range(300)))
     jobs = [job for job, created in results if created]
     assert len(jobs) == 300 and len({job.id for job in jobs}) == 300

@@ -1,4 +1,4 @@
-"""The event stream of CONTRACT.md: snapshot, ordered events, the end, replay, 404."""
+"""The event stream of docs/api.md: snapshot, ordered events, the end, replay, 404."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ async def test_replay_after_last_event_id(worker_client: Client) -> None:
 
 
 async def test_replay_of_a_finished_job_starts_at_once(make_client: MakeClient) -> None:
-    """CONTRACT: the replay starts at once (it does not wait for a new event or the sweep),
+    """API: the replay starts at once (it does not wait for a new event or the sweep),
     on a replica with no stream open for that job."""
     client = await make_client(role="all", sweep_interval_seconds=60.0)
     job_id = await submit(client, seconds=0.1, steps=2)
@@ -103,7 +103,7 @@ async def test_a_last_event_id_from_the_future_does_not_poison_other_streams(
 
 
 async def test_the_first_frame_sets_a_jittered_retry(client: Client) -> None:
-    """CONTRACT: the first frame carries `retry: <ms>` (a few seconds, with jitter)."""
+    """API: the first frame carries `retry: <ms>` (a few seconds, with jitter)."""
     job_id = await submit(client, seconds=60)
     delays = set()
     for _ in range(5):
@@ -115,7 +115,7 @@ async def test_the_first_frame_sets_a_jittered_retry(client: Client) -> None:
 
 
 async def test_streams_per_caller_are_capped(make_client: MakeClient) -> None:
-    """CONTRACT: open streams per token `sub` are capped; one more is `429`, and a closed
+    """API: open streams per token `sub` are capped; one more is `429`, and a closed
     stream frees its place at once."""
     client = await make_client(sse_max_streams_per_caller=2)
     job_id = await submit(client, seconds=60)
@@ -138,7 +138,7 @@ async def test_streams_per_caller_are_capped(make_client: MakeClient) -> None:
 
 
 async def test_a_stream_ends_when_its_token_expires(client: Client) -> None:
-    """CONTRACT: a stream ends when its token expires (the client reconnects with a new one)."""
+    """API: a stream ends when its token expires (the client reconnects with a new one)."""
     job_id = await submit(client, seconds=60)
     token = make_token(ttl=2)
     started = time.monotonic()
@@ -169,7 +169,7 @@ async def test_headers_are_flushed_before_any_event(client: Client) -> None:
 
 
 async def test_last_event_id_past_the_terminal_event_ends_at_once(client: Client) -> None:
-    """CONTRACT: `n` at or past the terminal event: `204 No Content`, so a browser's
+    """API: `n` at or past the terminal event: `204 No Content`, so a browser's
     EventSource stops reconnecting after a job ended."""
     job_id = await submit(client, seconds=60)
     cancel = await client.post(f"{JOBS}/{job_id}/cancel", headers=auth())

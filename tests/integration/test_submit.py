@@ -33,7 +33,7 @@ def parse_time(value: str) -> datetime:
 async def test_submit_returns_202_with_job_id_status_created_at_and_location(
     client: Client,
 ) -> None:
-    """CONTRACT routes: POST -> `202 {"jobId", "status": "queued", "createdAt"}` and `Location`."""
+    """API routes: POST -> `202 {"jobId", "status": "queued", "createdAt"}` and `Location`."""
     before = datetime.now(UTC)
     resp = await client.post(jobs_path(), json={"jobType": "echo"}, headers=auth())
     assert resp.status == 202
@@ -50,7 +50,7 @@ async def test_submit_returns_202_with_job_id_status_created_at_and_location(
 
 
 async def test_location_names_the_job_resource(client: Client) -> None:
-    """CONTRACT the job resource: GET of `Location` gives every field, camelCase, UTC times."""
+    """API the job resource: GET of `Location` gives every field, camelCase, UTC times."""
     resp = await client.post(
         jobs_path(),
         json={"jobType": "sleep", "input": {"seconds": 2, "steps": 4}, "sourceTaskId": "task-1"},
@@ -79,7 +79,7 @@ async def test_location_names_the_job_resource(client: Client) -> None:
 
 
 async def test_input_is_optional_and_defaults_to_an_empty_object(client: Client) -> None:
-    """CONTRACT routes: body `{"jobType", "input"?, "sourceTaskId"?}`."""
+    """API routes: body `{"jobType", "input"?, "sourceTaskId"?}`."""
     created = await submit(client, {"jobType": "sleep"})
     job = await (await client.get(job_path(created["jobId"]), headers=auth())).json()
     assert job["input"] == {}
@@ -87,7 +87,7 @@ async def test_input_is_optional_and_defaults_to_an_empty_object(client: Client)
 
 
 async def test_input_is_stored_as_given(client: Client) -> None:
-    """CONTRACT job resource: `input` is the submitted object (nested values, unicode)."""
+    """API job resource: `input` is the submitted object (nested values, unicode)."""
     given = {"text": "héllo ✓", "n": [1, 2.5, None, True], "nested": {"a": {"b": "c"}}}
     created = await submit(client, {"jobType": "echo", "input": given})
     job = await (await client.get(job_path(created["jobId"]), headers=auth())).json()
@@ -95,7 +95,7 @@ async def test_input_is_stored_as_given(client: Client) -> None:
 
 
 async def test_body_of_exactly_one_mib_is_accepted(make_client: MakeClient) -> None:
-    """CONTRACT routes: `413` only for a body *over* 1 MiB (with room for such an input)."""
+    """API routes: `413` only for a body *over* 1 MiB (with room for such an input)."""
     client = await make_client(job_input_max_bytes=1024 * 1024)
     empty = orjson.dumps({"jobType": "echo", "input": {"text": ""}})
     body = orjson.dumps({"jobType": "echo", "input": {"text": "x" * (1024 * 1024 - len(empty))}})
@@ -107,7 +107,7 @@ async def test_body_of_exactly_one_mib_is_accepted(make_client: MakeClient) -> N
 
 
 async def test_body_over_one_mib_is_413(client: Client) -> None:
-    """CONTRACT routes: `413` body over 1 MiB, with a JSON error body."""
+    """API routes: `413` body over 1 MiB, with a JSON error body."""
     body = orjson.dumps({"jobType": "echo", "input": {"text": "x" * (1024 * 1024)}})
     resp = await client.post(
         jobs_path(), data=io.BytesIO(body), headers={**auth(), "Content-Type": "application/json"}
@@ -117,7 +117,7 @@ async def test_body_over_one_mib_is_413(client: Client) -> None:
 
 
 async def test_input_over_job_input_max_bytes_is_413(make_client: MakeClient) -> None:
-    """CONTRACT routes: `413` for `input` over `JOB_INPUT_MAX_BYTES`, naming the limit."""
+    """API routes: `413` for `input` over `JOB_INPUT_MAX_BYTES`, naming the limit."""
     client = await make_client(job_input_max_bytes=1000)
     fits = {"text": "x" * (1000 - len(b'{"text":""}'))}
     resp = await client.post(jobs_path(), json={"jobType": "echo", "input": fits}, headers=auth())
@@ -155,7 +155,7 @@ async def test_deeply_nested_json_is_a_400_not_a_500(client: Client, depth: int)
     ],
 )
 async def test_missing_non_string_or_blank_job_type_is_400(client: Client, body: Any) -> None:
-    """CONTRACT routes: `400` `jobType is required` (missing, not a string, blank)."""
+    """API routes: `400` `jobType is required` (missing, not a string, blank)."""
     resp = await client.post(jobs_path(), json=body, headers=auth())
     assert resp.status == 400
     assert await error_of(resp) == "jobType is required"
@@ -167,7 +167,7 @@ async def test_missing_non_string_or_blank_job_type_is_400(client: Client, body:
      b"jobType=echo", b"\xff\xfe{}", b'{"jobType": "echo",}', b"[" * 5000 + b"]" * 5000],
 )  # fmt: skip
 async def test_body_that_is_not_a_json_object_is_400(client: Client, raw: bytes) -> None:
-    """CONTRACT routes: `400` body not a JSON object."""
+    """API routes: `400` body not a JSON object."""
     resp = await client.post(
         jobs_path(), data=raw, headers={**auth(), "Content-Type": "application/json"}
     )
@@ -177,7 +177,7 @@ async def test_body_that_is_not_a_json_object_is_400(client: Client, raw: bytes)
 
 @pytest.mark.parametrize("job_input", [None, [], [1], "text", 3, True])
 async def test_input_that_is_not_an_object_is_400(client: Client, job_input: Any) -> None:
-    """CONTRACT routes: `400` `input` not an object."""
+    """API routes: `400` `input` not an object."""
     resp = await client.post(
         jobs_path(), json={"jobType": "echo", "input": job_input}, headers=auth()
     )
@@ -189,7 +189,7 @@ async def test_input_that_is_not_an_object_is_400(client: Client, job_input: Any
 async def test_source_task_id_that_is_not_a_string_is_400(
     client: Client, source_task_id: Any
 ) -> None:
-    """CONTRACT routes: `400` `sourceTaskId` not a string."""
+    """API routes: `400` `sourceTaskId` not a string."""
     resp = await client.post(
         jobs_path(), json={"jobType": "echo", "sourceTaskId": source_task_id}, headers=auth()
     )
@@ -198,7 +198,7 @@ async def test_source_task_id_that_is_not_a_string_is_400(
 
 
 async def test_null_source_task_id_means_none(client: Client) -> None:
-    """CONTRACT job resource: `sourceTaskId` is a string or null."""
+    """API job resource: `sourceTaskId` is a string or null."""
     created = await submit(client, {"jobType": "echo", "sourceTaskId": None})
     job = await (await client.get(job_path(created["jobId"]), headers=auth())).json()
     assert job["sourceTaskId"] is None
@@ -208,7 +208,7 @@ async def test_null_source_task_id_means_none(client: Client) -> None:
 async def test_unknown_job_type_is_400_listing_the_known_ones(
     client: Client, job_type: str
 ) -> None:
-    """CONTRACT routes: `400` unknown `jobType` (message lists the known ones)."""
+    """API routes: `400` unknown `jobType` (message lists the known ones)."""
     resp = await client.post(jobs_path(), json={"jobType": job_type}, headers=auth())
     assert resp.status == 400
     message = await error_of(resp)
@@ -237,7 +237,7 @@ async def test_unknown_job_type_is_400_listing_the_known_ones(
 async def test_invalid_sleep_input_is_400_naming_the_field(
     client: Client, job_input: dict[str, Any], field: str
 ) -> None:
-    """CONTRACT job types: each type validates its input at submit time; the 400 names the field."""
+    """API job types: each type validates its input at submit time; the 400 names the field."""
     resp = await client.post(
         jobs_path(), json={"jobType": "sleep", "input": job_input}, headers=auth()
     )
@@ -251,12 +251,12 @@ async def test_invalid_sleep_input_is_400_naming_the_field(
     [{}, {"seconds": 0}, {"seconds": 3600, "steps": 1000}, {"seconds": 0.5, "failAtStep": 2}],
 )
 async def test_valid_sleep_input_is_accepted(client: Client, job_input: dict[str, Any]) -> None:
-    """CONTRACT job types: `sleep` input `seconds` 0..3600, `steps` 1..1000, `failAtStep` int."""
+    """API job types: `sleep` input `seconds` 0..3600, `steps` 1..1000, `failAtStep` int."""
     await submit(client, {"jobType": "sleep", "input": job_input})
 
 
 async def test_nothing_is_stored_for_a_rejected_submission(client: Client, db: Any) -> None:
-    """CONTRACT routes: a 400 creates no job."""
+    """API routes: a 400 creates no job."""
     for body in ({"jobType": ""}, {"jobType": "nope"}, {"jobType": "sleep", "input": {"x": 1}}):
         resp = await client.post(jobs_path(), json=body, headers=auth())
         assert resp.status == 400
@@ -273,7 +273,7 @@ async def test_nothing_is_stored_for_a_rejected_submission(client: Client, db: A
     ],
 )
 async def test_nul_character_in_body_is_400(client: Client, db: Any, raw: bytes) -> None:
-    """CONTRACT routes: client input is a 400 (Postgres cannot store U+0000), never a 500."""
+    """API routes: client input is a 400 (Postgres cannot store U+0000), never a 500."""
     resp = await client.post(
         jobs_path(), data=raw, headers={**auth(), "Content-Type": "application/json"}
     )
@@ -285,7 +285,7 @@ async def test_nul_character_in_body_is_400(client: Client, db: Any, raw: bytes)
 
 
 async def test_escaped_backslash_before_u0000_is_plain_text(client: Client) -> None:
-    """CONTRACT job resource: `input` is stored as given, including the text `\\u0000`."""
+    """API job resource: `input` is stored as given, including the text `\\u0000`."""
     raw = b'{"jobType": "echo", "input": {"a": "\\\\u0000"}}'
     resp = await client.post(
         jobs_path(), data=raw, headers={**auth(), "Content-Type": "application/json"}
@@ -299,7 +299,7 @@ async def test_escaped_backslash_before_u0000_is_plain_text(client: Client) -> N
 async def test_body_that_does_not_match_its_content_encoding_is_400(
     client: Client, encoding: str
 ) -> None:
-    """CONTRACT routes: a body that cannot be read is the client's error: 400."""
+    """API routes: a body that cannot be read is the client's error: 400."""
     resp = await client.post(
         jobs_path(),
         data=b'{"jobType": "echo"}',
@@ -310,7 +310,7 @@ async def test_body_that_does_not_match_its_content_encoding_is_400(
 
 
 async def test_compressed_body_is_accepted(client: Client) -> None:
-    """CONTRACT routes: a correctly gzip-encoded body is an ordinary body."""
+    """API routes: a correctly gzip-encoded body is an ordinary body."""
     resp = await client.post(
         jobs_path(),
         data=gzip.compress(b'{"jobType": "echo", "input": {"z": 1}}'),

@@ -15,7 +15,7 @@ SECRET = "a-webhook-secret-of-some-length"
 
 
 def test_signature_is_hmac_of_timestamp_dot_body() -> None:
-    """CONTRACT: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
+    """API: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
     header = sign(SECRET, b'{"id":1}', timestamp=1700000000)
     expected = hmac.new(SECRET.encode(), b'1700000000.{"id":1}', hashlib.sha256).hexdigest()
     assert header == f"t=1700000000,v1={expected}"

@@ -22,7 +22,7 @@ def decode_token(token: str, secret: str) -> Caller:
 
 
 def test_a_remembered_token_still_expires() -> None:
-    """CONTRACT: an expired token is a 401, even one that was accepted a moment ago."""
+    """API: an expired token is a 401, even one that was accepted a moment ago."""
     token = jwt.encode(
         {"sub": "t", "companies": ["acme"], "exp": time.time() + 1.0}, SECRET, algorithm="HS256"
     )
@@ -54,7 +54,7 @@ def test_a_tampered_token_is_rejected_after_the_real_one_was_accepted() -> None:
 
 
 def test_event_frame_is_the_sse_wire_format() -> None:
-    """CONTRACT: `id: <n>`, `event: status|progress`, one `data:` line of JSON, a blank line."""
+    """API: `id: <n>`, `event: status|progress`, one `data:` line of JSON, a blank line."""
     job_id = uuid.UUID("12345678-1234-5678-1234-567812345678")
     event = Event(
         job_id=job_id,

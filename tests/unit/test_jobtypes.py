@@ -1,5 +1,5 @@
 """The built-in job types' inputs: what `sleep`, `echo` and `markdown.html` accept, and the
-field path a refusal names (CONTRACT job types: `400` naming the field)."""
+field path a refusal names (docs/api.md job types: `400` naming the field)."""
 
 from __future__ import annotations
 
@@ -20,19 +20,19 @@ def sleep(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_builtin_types_are_registered() -> None:
-    """CONTRACT job types: `echo`, `sleep` and `markdown.html` exist; the list is sorted."""
+    """API job types: `echo`, `sleep` and `markdown.html` exist; the list is sorted."""
     assert {"echo", "sleep", "markdown.html"} <= set(known_types())
     assert known_types() == sorted(known_types())
 
 
 def test_echo_accepts_any_object_as_is() -> None:
-    """CONTRACT job types: `echo` — result is the input."""
+    """API job types: `echo` — result is the input."""
     data = {"a": [1, {"b": None}], "c": "d"}
     assert validate_input(REGISTRY["echo"], data).model_dump() == data
 
 
 def test_sleep_defaults() -> None:
-    """CONTRACT job types: `sleep` seconds default 1, steps default 10."""
+    """API job types: `sleep` seconds default 1, steps default 10."""
     assert sleep({}) == {"seconds": 1, "steps": 10, "failAtStep": None, "failAttempts": 0}
 
 
@@ -47,7 +47,7 @@ def test_sleep_defaults() -> None:
     ],
 )
 def test_sleep_accepts_the_documented_ranges(data: dict[str, Any]) -> None:
-    """CONTRACT job types: seconds 0..3600, steps 1..1000, failAtStep and failAttempts ints."""
+    """API job types: seconds 0..3600, steps 1..1000, failAtStep and failAttempts ints."""
     assert sleep(data).items() >= data.items()
 
 

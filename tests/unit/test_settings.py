@@ -23,7 +23,7 @@ def error_for(**env: str) -> str:
 
 
 def test_defaults() -> None:
-    """CONTRACT configuration: HOST 0.0.0.0, PORT 8080, ROLE all, LOG_FORMAT json, LOG_LEVEL
+    """API configuration: HOST 0.0.0.0, PORT 8080, ROLE all, LOG_FORMAT json, LOG_LEVEL
     info."""
     settings = Settings.from_env(BASE)
     assert settings.database_url == URL
@@ -34,7 +34,7 @@ def test_defaults() -> None:
 
 
 def test_every_variable_is_read() -> None:
-    """CONTRACT configuration: each listed variable sets its setting."""
+    """API configuration: each listed variable sets its setting."""
     settings = Settings.from_env(
         {
             **BASE,
@@ -69,7 +69,7 @@ def test_every_variable_is_read() -> None:
 
 
 def test_blank_optional_values_mean_the_default() -> None:
-    """CONTRACT configuration: an unset (or empty) optional variable takes its default."""
+    """API configuration: an unset (or empty) optional variable takes its default."""
     assert Settings.from_env({**BASE, "PORT": "", "ROLE": "  "}) == Settings.from_env(BASE)
 
 
@@ -82,7 +82,7 @@ def test_overrides_win_over_the_environment() -> None:
 @pytest.mark.parametrize("name", ["DATABASE_URL", "AUTH_JWT_SECRET"])
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_missing_required_setting_names_it(name: str, value: str | None) -> None:
-    """CONTRACT configuration: a missing setting stops start-up with one line naming it."""
+    """API configuration: a missing setting stops start-up with one line naming it."""
     env = dict(BASE)
     if value is None:
         del env[name]
@@ -99,7 +99,7 @@ def test_missing_required_setting_names_it(name: str, value: str | None) -> None
 
 
 def test_jwks_alone_is_enough() -> None:
-    """CONTRACT configuration: `AUTH_JWKS_URL` without an HS256 secret (a mesh's provider)."""
+    """API configuration: `AUTH_JWKS_URL` without an HS256 secret (a mesh's provider)."""
     env = {k: v for k, v in BASE.items() if k != "AUTH_JWT_SECRET"}
     settings = Settings.from_env({**env, "AUTH_JWKS_URL": "http://idp.internal/jwks.json"})
     assert settings.auth_jwt_secret is None
@@ -131,12 +131,12 @@ def test_jwks_alone_is_enough() -> None:
     ],
 )
 def test_invalid_setting_names_it_in_one_line(name: str, value: str, expected: str) -> None:
-    """CONTRACT configuration: an invalid setting stops start-up with one line naming it."""
+    """API configuration: an invalid setting stops start-up with one line naming it."""
     assert error_for(**{name: value}).startswith(expected)
 
 
 def test_nan_is_not_a_positive_number() -> None:
-    """CONTRACT configuration: a duration must be a real, positive number."""
+    """API configuration: a duration must be a real, positive number."""
     assert error_for(SSE_HEARTBEAT_SECONDS="nan").startswith("SSE_HEARTBEAT_SECONDS is invalid")
 
 
@@ -174,7 +174,7 @@ def test_timeout_for_a_job_type() -> None:
 def test_cli_prints_one_line_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """CONTRACT configuration: the command stops with one clear line naming the setting."""
+    """API configuration: the command stops with one clear line naming the setting."""
     monkeypatch.setenv("DATABASE_URL", URL)
     monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
     monkeypatch.setenv("PORT", "eighty")

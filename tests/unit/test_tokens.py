@@ -33,7 +33,7 @@ def refused(token: str) -> ApiError:
 
 
 def test_issued_token_round_trips() -> None:
-    """CONTRACT auth: HS256 tokens with `sub` and `companies`."""
+    """API auth: HS256 tokens with `sub` and `companies`."""
     token = issue_token(SECRET, ["acme", "globex"], sub="svc")
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
     caller = decode_token(token, SECRET)
@@ -45,14 +45,14 @@ def test_issued_token_round_trips() -> None:
 
 
 def test_issued_token_without_ttl_expires_in_an_hour() -> None:
-    """CONTRACT command line: `token` defaults to a 1 h TTL (`exp` is required)."""
+    """API command line: `token` defaults to a 1 h TTL (`exp` is required)."""
     decoded = jwt.decode(issue_token(SECRET, ["acme"]), SECRET, algorithms=["HS256"])
     assert time.time() + 3590 <= decoded["exp"] <= time.time() + 3610
     assert decoded["sub"] == "content-jobs-cli"
 
 
 def test_ttl_sets_exp() -> None:
-    """CONTRACT auth: `exp` (honoured); the caller knows when its token expires."""
+    """API auth: `exp` (honoured); the caller knows when its token expires."""
     before = time.time()
     decoded = jwt.decode(issue_token(SECRET, ["acme"], ttl=60), SECRET, algorithms=["HS256"])
     assert before + 59 <= decoded["exp"] <= time.time() + 61
@@ -60,7 +60,7 @@ def test_ttl_sets_exp() -> None:
 
 
 def test_viewer_token_is_read_only() -> None:
-    """CONTRACT auth: optional `role` — `"viewer"` may only read."""
+    """API auth: optional `role` — `"viewer"` may only read."""
     caller = decode_token(issue_token(SECRET, ["acme"], viewer=True), SECRET)
     assert caller.viewer
     assert (
@@ -69,14 +69,14 @@ def test_viewer_token_is_read_only() -> None:
 
 
 def test_editor_role_may_write() -> None:
-    """CONTRACT auth: `role` absent or `"editor"` may read and write."""
+    """API auth: `role` absent or `"editor"` may read and write."""
     assert not decode_token(jwt.encode(claims(role="editor"), SECRET, "HS256"), SECRET).viewer
     assert not decode_token(jwt.encode(claims(), SECRET, "HS256"), SECRET).viewer
 
 
 @pytest.mark.parametrize("role", ["admin", "Viewer", "", 1, ["viewer"], None])
 def test_any_other_role_is_refused(role: object) -> None:
-    """CONTRACT auth: any other role is refused (`401`) — an unknown role got write access
+    """API auth: any other role is refused (`401`) — an unknown role got write access
     before. (`null` is not "absent".)"""
     token = jwt.encode({**claims(), "role": role}, SECRET, "HS256")
     if role is None:  # a JSON null role claim is treated as absent by dict.get: editor
@@ -86,7 +86,7 @@ def test_any_other_role_is_refused(role: object) -> None:
 
 
 def test_expired_token_is_refused() -> None:
-    """CONTRACT auth: an expired token is `401`."""
+    """API auth: an expired token is `401`."""
     assert refused(issue_token(SECRET, ["acme"], ttl=-1)).message == "token expired"
 
 
@@ -108,7 +108,7 @@ def test_expired_token_is_refused() -> None:
     ],
 )
 def test_bad_tokens_are_refused_without_saying_why(token: str) -> None:
-    """CONTRACT auth: malformed, badly signed or `alg: none` -> `401`, with no oracle."""
+    """API auth: malformed, badly signed or `alg: none` -> `401`, with no oracle."""
     assert refused(token).message == "invalid token"
 
 
@@ -117,7 +117,7 @@ def caller(*companies: str, viewer: bool = False) -> Caller:
 
 
 def test_company_access_rules() -> None:
-    """CONTRACT auth: `companies` lists the callers' companies; `["*"]` is every company."""
+    """API auth: `companies` lists the callers' companies; `["*"]` is every company."""
     check_company_access(caller("acme"), "acme", write=True)
     check_company_access(caller("*"), "anything", write=True)
     check_company_access(caller("acme", viewer=True), "acme", write=False)
@@ -138,7 +138,7 @@ def test_company_access_rules() -> None:
 def test_company_access_refusals(
     who: Caller, company: str, write: bool, status: int, message: str | None
 ) -> None:
-    """CONTRACT auth: `403` without access or for a viewer's write; `400` for a bad id."""
+    """API auth: `403` without access or for a viewer's write; `400` for a bad id."""
     with pytest.raises(ApiError) as caught:
         check_company_access(who, company, write=write)
     assert caught.value.status == status
@@ -149,7 +149,7 @@ def test_company_access_refusals(
 def test_token_command_prints_a_usable_token(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """CONTRACT command line: `content-jobs token --company ID ... [--ttl] [--sub] [--viewer]`."""
+    """API command line: `content-jobs token --company ID ... [--ttl] [--sub] [--viewer]`."""
     monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
     argv = ["token", "--company", "acme", "--company", "globex", "--sub", "me", "--viewer"]
     assert main([*argv, "--ttl", "60"]) == 0

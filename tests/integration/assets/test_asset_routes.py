@@ -1,4 +1,4 @@
-"""CONTRACT.md, routes `GET /assets/{assetId}` and `GET /assets/{assetId}/content`:
+"""docs/api.md, routes `GET /assets/{assetId}` and `GET /assets/{assetId}/content`:
 the description, the bytes with their type and ETag, `If-None-Match` -> 304,
 byte ranges (206 / 416), `nosniff`, and 404 for another company's asset."""
 

@@ -1,4 +1,4 @@
-"""CONTRACT.md, job type `markdown.html`: input `{"markdown", "title"?}` checked at submit;
+"""docs/api.md, job type `markdown.html`: input `{"markdown", "title"?}` checked at submit;
 a complete HTML document, raw HTML escaped, stored as a `text/html; charset=utf-8` asset.
 
 Each document is rendered by a real worker (role `all`): the CPU-bound handler runs in
