@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, start, submit, throughput
+from bench import claim, fanout, start, submit, throughput
 from bench.cluster import Cluster
 from bench.options import Options
 from bench.stats import table
@@ -38,6 +38,7 @@ WORKLOADS: dict[str, Workload] = {
     "start": (start.run, start.rows),
     "fanout": (fanout.run, fanout.rows),
     "throughput": (throughput.run, throughput.rows),
+    "claim": (claim.run, claim.rows),
 }
 #: `peer` is measured with throughput, in the same run, so its ratio compares like with like
 ALIASES = {"peer": "throughput"}

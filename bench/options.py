@@ -33,6 +33,10 @@ class Options:
     throughput_jobs: int = 10000
     throughput_workers: tuple[int, ...] = (1, 2)
     concurrency: int = 16
+    #: claim: queued jobs in the backlog, jobs claimed per case, companies they belong to
+    claim_backlog: int = 100_000
+    claim_jobs: int = 20_000
+    claim_companies: tuple[int, ...] = (1, 50)
     #: the service's DB_POOL_SIZE in every replica
     pool_size: int = 10
     #: sample the busiest replica of each workload with py-spy into PROFILES (see bench/profile.py)
@@ -52,6 +56,8 @@ class Options:
             fanout_job_seconds=1.0,
             throughput_jobs=200,
             throughput_workers=(1,),
+            claim_backlog=500,
+            claim_jobs=200,
             concurrency=8,
             pool_size=4,
         )

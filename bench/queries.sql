@@ -79,3 +79,34 @@ TRUNCATE procrastinate_jobs, procrastinate_events CASCADE;
 -- name: database_exists
 -- Whether database $1 is there already.
 SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1);
+
+-- name: claim_jobs_fifo
+-- The claim before fair share (for bench/claim.py's comparison only): the oldest queued jobs
+-- first, whatever their company. $4 is ignored (the fair claim's COMPANY_MAX_RUNNING).
+WITH picked AS (
+    SELECT id FROM content_jobs
+    WHERE status = 'queued' AND run_at <= now() AND ($4::int IS NULL OR true)
+    ORDER BY run_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+), job AS (
+    UPDATE content_jobs j
+    SET status = 'running', worker_id = $1, started_at = now(), updated_at = now(),
+        lease_expires_at = now() + make_interval(secs => $2),
+        progress_percent = 0, progress_message = NULL, event_seq = j.event_seq + 1
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.*
+)
+SELECT * FROM job;
+
+-- name: insert_spread
+-- $1 queued echo jobs spread round-robin over $2 companies, in one statement.
+INSERT INTO content_jobs (id, company_id, job_type, input, max_attempts)
+SELECT gen_random_uuid(), 'company-' || (i % $2), 'echo', '{}', 3
+FROM generate_series(1, $1) AS i;
+
+-- name: finish_claimed
+-- Marks claimed jobs done at once (the claim benchmark runs no handler).
+UPDATE content_jobs
+SET status = 'done', finished_at = now(), lease_expires_at = NULL, event_seq = event_seq + 1
+WHERE id = ANY($1::uuid[]);
