@@ -84,11 +84,7 @@ def _count(request: web.Request, status: int, seconds: float | None) -> None:
     A whole event stream (minutes long) is not a latency: it is counted, not timed."""
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    metrics = request.app[keys.METRICS]
-    metrics.http_requests.labels(request.method, route, str(status)).inc()
-    if seconds is None:
-        return
-    metrics.http_latency.labels(request.method, route).observe(seconds)
+    request.app[keys.METRICS].http_request(request.method, route, status, seconds)
 
 
 def client_gone(request: web.Request) -> bool:
