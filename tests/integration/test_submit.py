@@ -18,7 +18,7 @@ from tests.integration.helpers import error_of, job_path, jobs_path, submit
 JOB_FIELDS = {
     "id", "companyId", "jobType", "status", "input", "sourceTaskId", "progress", "result",
     "resultAssetId", "errorMessage", "attempts", "createdAt", "startedAt", "finishedAt",
-    "updatedAt", "maxAttempts", "priority", "runAt",
+    "updatedAt", "maxAttempts", "priority", "runAt", "callbackUrl", "callback",
 }  # fmt: skip
 
 
