@@ -224,6 +224,9 @@ function onJobEvent(jobId, event) {
   if (id) row.dataset.lastEventId = String(id);
   const state = JSON.parse(event.data);
   applyState(row, state);
+  if (event.type === "status" && state.status === "queued" && state.errorMessage) {
+    noteFailedAttempt(row, state.errorMessage);
+  }
   // events carry the state, not attempts or runAt: fetch those when the status changes
   if (event.type === "status") refreshDetails(jobId);
   // The server ends the stream after the terminal event; without close() the
@@ -240,6 +243,14 @@ function stopWatching(jobId) {
   streams.delete(jobId);
   const next = waiting.shift();
   if (next) watch(next);
+}
+
+// Each failed attempt's error, in order, under the job (the stream replays them on reconnect,
+// and the event id guard above shows each once).
+function noteFailedAttempt(row, message) {
+  const item = document.createElement("li");
+  item.textContent = message;
+  row.querySelector(".attempt-errors").append(item);
 }
 
 async function refreshDetails(jobId) {

@@ -38,6 +38,27 @@ async def test_submit_prints_the_job_id_of_a_queued_job(
     assert (await resp.json())["input"]["seconds"] == 2
 
 
+async def test_submit_options_and_retry(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    """`submit --priority --delay --max-attempts` reach the job; `retry ID` queues a cancelled
+    job again (and a queued one is an API error, exit status 3)."""
+    url = str(client.make_url("/"))
+    headers = {"Authorization": f"Bearer {make_token('acme')}"}
+    code = await run(
+        "submit", "echo", "--priority", "7", "--delay", "60", "--max-attempts", "5",
+        *server_args(url),
+    )  # fmt: skip
+    assert code == 0
+    job_id = capsys.readouterr().out.strip()
+    job_url = f"/api/companies/acme/content-jobs/{job_id}"
+    job = await (await client.get(job_url, headers=headers)).json()
+    assert (job["priority"], job["maxAttempts"], job["status"]) == (7, 5, "queued")
+    assert await run("retry", job_id, *server_args(url)) == 3
+    assert "only failed or cancelled" in capsys.readouterr().err
+    await client.post(job_url + "/cancel", headers=headers)
+    assert await run("retry", job_id, *server_args(url)) == 0
+    assert capsys.readouterr().out.strip() == f"{job_id} queued"
+
+
 async def test_jobs_prints_an_aligned_table_newest_first(
     client: Client, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -141,3 +141,13 @@ async def test_result_links_carry_no_token(signed_in: Any) -> None:
     assert response.status == 200
     assert response.headers["referrer-policy"] == "no-referrer"
     assert "Hello" in await signed_in.content()
+
+
+async def test_page_lists_each_failed_attempt(signed_in: Any) -> None:
+    row = await submit(signed_in, '{"seconds": 0, "steps": 1, "failAttempts": 2}')
+    expect = playwright_api.expect
+    await expect(row.locator(".status")).to_have_text("done", timeout=20_000)
+    await expect(row.locator(".attempt-errors li")).to_have_text(
+        ["transient failure on attempt 1", "transient failure on attempt 2"]
+    )
+    await expect(row.locator(".attempts")).to_have_text("attempt 3 of 3")

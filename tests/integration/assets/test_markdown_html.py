@@ -214,3 +214,17 @@ async def test_pathological_markdown_never_blocks_the_event_loop(make_client: Ma
     assert took > 1.0  # long enough for the check to mean something
     assert worst < 0.25, worst
     assert len(renewals) >= 2  # the lease was renewed while it rendered
+
+
+async def test_a_cpu_bound_run_past_its_timeout_is_killed(make_client: MakeClient) -> None:
+    """The CPU worker process of a run that timed out is killed and replaced: the job fails
+    as timed out, and the next CPU-bound job runs in a fresh process."""
+    client = await make_client(role="all", job_type_timeouts={"markdown.html": 0.5}, cpu_workers=1)
+    runner = client.app[keys.RUNNER]
+    status, body = await submit(client, {"markdown": "![" * 30_000})
+    assert status == 202
+    job = await finished(client, body["jobId"])
+    assert (job["status"], job["errorMessage"]) == ("failed", "timed out after 0.5 seconds")
+    assert runner.cpu.killed == 1
+    doc = await render(client, {"markdown": "# After"})
+    assert doc.text("title") == ["After"]
