@@ -6,6 +6,7 @@ import base64
 import binascii
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from service.middlewares import company_of
 from service.openapi import openapi_json
 from service.pages import STATIC_DIR, index
 from service.responses import json_response
-from service.store import IdempotencyConflict, ListFilter
+from service.store import IdempotencyConflict, ListFilter, Store
 from service.submission import check_body, parse_submission, with_idempotency
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"
@@ -121,18 +122,9 @@ async def get_job(request: web.Request) -> web.Response:
 
 async def retry_job(request: web.Request) -> web.Response:
     """A failed or cancelled job starts afresh; its event stream goes on with the next ids."""
-    company_id = company_of(request, write=True)
-    job_id = job_id_of(request)
-    store = request.app[keys.STORE]
-    job = await store.retry(company_id, job_id)
-    if job is None:
-        current = await store.get(company_id, job_id)
-        if current is None:
-            raise not_found()
-        raise conflict(
-            f"only failed or cancelled jobs can be retried; this one is {current.status.value}"
-        )
-    return json_response(job.to_json())
+    return await _transition(
+        request, Store.retry, "only failed or cancelled jobs can be retried; this one is {}"
+    )
 
 
 async def list_job_types(request: web.Request) -> web.Response:
@@ -147,15 +139,25 @@ async def list_job_types(request: web.Request) -> web.Response:
 
 
 async def cancel_job(request: web.Request) -> web.Response:
+    return await _transition(request, Store.cancel, "job is already {}")
+
+
+async def _transition(
+    request: web.Request,
+    change: Callable[[Store, str, uuid.UUID], Awaitable[Job | None]],
+    refusal: str,
+) -> web.Response:
+    """A client's state change of one job: the job after it, else 404 for a job that is not
+    there and 409 (`refusal` with the job's status) for one whose status forbids it."""
     company_id = company_of(request, write=True)
     job_id = job_id_of(request)
     store = request.app[keys.STORE]
-    job = await store.cancel(company_id, job_id)
+    job = await change(store, company_id, job_id)
     if job is None:
         current = await store.get(company_id, job_id)
         if current is None:
             raise not_found()
-        raise conflict(f"job is already {current.status.value}")
+        raise conflict(refusal.format(current.status.value))
     return json_response(job.to_json())
 
 

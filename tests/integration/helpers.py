@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from aiohttp import ClientResponse
 
-from tests.conftest import Client, auth
+from tests.conftest import Client, auth, with_database
 
 
 def jobs_path(company: str = "acme") -> str:
@@ -105,3 +105,14 @@ async def wait_for_notification(db: asyncpg.Connection[Any], channel: str) -> as
 
     await db.add_listener(channel, on_notify)
     return future
+
+
+async def fresh_database(admin_dsn: str, name: str) -> str:
+    """An empty database `name` (dropped first if a previous run left it); its DSN."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return with_database(admin_dsn, name)

@@ -9,23 +9,18 @@ import json
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 
 from service.dev.pgserver import LocalPostgres
-from tests.conftest import SECRET, Client, auth, with_database
-from tests.integration.helpers import job_path, submit
+from tests.conftest import SECRET, Client, auth
+from tests.integration.helpers import fresh_database, job_path, submit
 from tests.processes import Replica
 
 
 async def test_every_line_a_replica_prints_is_json(
     own_postgres: LocalPostgres, tmp_path: Path
 ) -> None:
-    conn = await asyncpg.connect(own_postgres.dsn)
-    await conn.execute("DROP DATABASE IF EXISTS json_logs WITH (FORCE)")
-    await conn.execute("CREATE DATABASE json_logs")
-    await conn.close()
     env = {
-        "DATABASE_URL": with_database(own_postgres.dsn, "json_logs"),
+        "DATABASE_URL": await fresh_database(own_postgres.dsn, "json_logs"),
         "AUTH_JWT_SECRET": SECRET,
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "debug",

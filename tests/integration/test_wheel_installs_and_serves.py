@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 
 from service.dev.pgserver import LocalPostgres, free_port
-from tests.conftest import SECRET, make_token, with_database
+from tests.conftest import SECRET, make_token
+from tests.integration.helpers import fresh_database
 from tests.processes import ROOT, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
@@ -55,12 +55,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def test_the_wheel_migrates_and_serves_without_a_checkout(
     installed: Path, own_postgres: LocalPostgres, tmp_path: Path
 ) -> None:
-    conn = await asyncpg.connect(own_postgres.dsn)
-    await conn.execute("DROP DATABASE IF EXISTS from_wheel WITH (FORCE)")
-    await conn.execute("CREATE DATABASE from_wheel")
-    await conn.close()
     env = {
-        "DATABASE_URL": with_database(own_postgres.dsn, "from_wheel"),
+        "DATABASE_URL": await fresh_database(own_postgres.dsn, "from_wheel"),
         "AUTH_JWT_SECRET": SECRET,
         "PYTHONPATH": "",
     }
