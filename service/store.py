@@ -8,7 +8,6 @@ forget to announce one.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from service.group_commit import GroupCommit
 from service.jobs import Event, Job
 from service.notifier import Notifier
 from service.queries import QUERIES
@@ -43,65 +43,20 @@ class NewJob:
     idempotency_hash: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Finish:
+    """A run's terminal write: `finish_jobs` applies many at once."""
+
+    job: Job
+    worker_id: str
+    status: str
+    result: Any
+    result_asset_id: uuid.UUID | None
+    error_message: str | None
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different request body."""
-
-
-class InsertBatcher:
-    """Group commit for submissions: jobs submitted while an insert is in flight go together.
-
-    One statement inserts every job waiting when it starts, so under load many
-    submissions share a round trip and a commit; a lone submission goes at once.
-    If a batch fails, its jobs are inserted one by one, so a failure is only
-    ever the failing job's.
-    """
-
-    #: jobs per statement at most
-    MAX_BATCH = 256
-
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
-        self._pool = pool
-        self._waiting: list[tuple[NewJob, asyncio.Future[asyncpg.Record]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-
-    async def insert(self, new: NewJob) -> asyncpg.Record:
-        future: asyncio.Future[asyncpg.Record] = asyncio.get_running_loop().create_future()
-        self._waiting.append((new, future))
-        if self._drainer is None:
-            self._drainer = asyncio.create_task(self._drain(), name="insert-batcher")
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[: self.MAX_BATCH]
-                del self._waiting[: self.MAX_BATCH]
-                rows: list[asyncpg.Record | BaseException]
-                try:
-                    rows = [*await self._insert_many([new for new, _ in batch])]
-                except Exception as exc:
-                    if len(batch) == 1:
-                        _settle(batch[0][1], exc)
-                        continue
-                    rows = await self._one_by_one(batch)
-                for (_, future), row in zip(batch, rows, strict=True):
-                    _settle(future, row)
-        finally:
-            self._drainer = None
-
-    async def _insert_many(self, batch: list[NewJob]) -> list[asyncpg.Record]:
-        return await insert_many(self._pool, batch)
-
-    async def _one_by_one(
-        self, batch: list[tuple[NewJob, asyncio.Future[asyncpg.Record]]]
-    ) -> list[asyncpg.Record | BaseException]:
-        results: list[asyncpg.Record | BaseException] = []
-        for new, _ in batch:
-            try:
-                results += await self._insert_many([new])
-            except Exception as exc:
-                results.append(exc)
-        return results
 
 
 async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]:
@@ -122,6 +77,23 @@ async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]
     )
     by_id = {row["id"]: row for row in rows}
     return [by_id[job_id] for job_id in ids]
+
+
+async def finish_many(db: Executor, batch: list[Finish]) -> list[asyncpg.Record | None]:
+    """Terminal writes in one statement; each run's new row, or None where the job is no
+    longer that run's (cancelled, reaped), in `batch`'s order."""
+    rows = await db.fetch(
+        QUERIES["finish_jobs"],
+        [f.job.id for f in batch],
+        [f.worker_id for f in batch],
+        [f.job.attempts for f in batch],
+        [f.status for f in batch],
+        [f.result for f in batch],
+        [f.result_asset_id for f in batch],
+        [f.error_message for f in batch],
+    )
+    by_id = {row["id"]: row for row in rows}
+    return [by_id.get(f.job.id) for f in batch]
 
 
 async def insert_keyed(db: Executor, new: NewJob) -> tuple[asyncpg.Record, bool]:
@@ -164,16 +136,6 @@ async def insert_keyed(db: Executor, new: NewJob) -> tuple[asyncpg.Record, bool]
     raise RuntimeError("idempotency key kept changing hands")  # pragma: no cover
 
 
-def _settle(future: asyncio.Future[asyncpg.Record], outcome: Any) -> None:
-    """Hand a job's row (or its error) to its submitter, unless that request was cancelled."""
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
-
-
 @dataclasses.dataclass(frozen=True)
 class ListFilter:
     status: str | None = None
@@ -187,7 +149,12 @@ class Store:
     def __init__(self, pool: asyncpg.Pool[Any], notifier: Notifier) -> None:
         self.pool = pool
         self.notifier = notifier
-        self._inserts = InsertBatcher(pool)
+        self._inserts: GroupCommit[NewJob, asyncpg.Record] = GroupCommit(
+            lambda batch: insert_many(pool, batch), "insert-batcher"
+        )
+        self._finishes: GroupCommit[Finish, asyncpg.Record | None] = GroupCommit(
+            lambda batch: finish_many(pool, batch), "finish-batcher"
+        )
 
     async def submit(self, new: NewJob) -> tuple[Job, bool]:
         """Insert a job; with an idempotency key, return the key's job instead (created=False).
@@ -197,7 +164,7 @@ class Store:
         for its commit and then read its row.
         """
         if new.idempotency_key is None:
-            inserted = await self._inserts.insert(new)
+            inserted = await self._inserts.run(new)
             self.notifier.job_queued()
             return Job.from_row(inserted), True
         row, created = await insert_keyed(self.pool, new)
@@ -329,18 +296,10 @@ class Store:
         result_asset_id: uuid.UUID | None = None,
         error_message: str | None = None,
     ) -> Job | None:
-        """End this run as done or failed; None if the job is no longer this run's."""
-        row = await self.pool.fetchrow(
-            QUERIES["finish_job"],
-            job.id,
-            worker_id,
-            job.attempts,
-            status,
-            result,
-            result_asset_id,
-            error_message,
-        )
-        return self._announced(row)
+        """End this run as done or failed; None if the job is no longer this run's. Runs that
+        end together share one statement and one commit (group commit)."""
+        finish = Finish(job, worker_id, status, result, result_asset_id, error_message)
+        return self._announced(await self._finishes.run(finish))
 
     async def seconds_to_next_run(self) -> float | None:
         """Seconds until the earliest waiting job that is not ready yet may start."""

@@ -154,15 +154,19 @@ WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
   AND (progress_percent, progress_message) IS DISTINCT FROM ($4::smallint, $5::text)
 RETURNING event_seq;
 
--- name: finish_job
--- Ends a run as done or failed; no row if the job is no longer this run's (cancelled, reaped).
-UPDATE content_jobs
-SET status = $4, result = $5, result_asset_id = $6, error_message = $7,
-    progress_percent = CASE WHEN $4 = 'done' THEN 100 ELSE progress_percent END,
+-- name: finish_jobs
+-- Ends runs as done or failed, many in one statement (the runner's group commit): each row of
+-- the arrays is (job, worker, attempt, status, result, asset, error); a run that is no longer
+-- its job's (cancelled, reaped) changes nothing and returns no row.
+UPDATE content_jobs j
+SET status = t.status, result = t.result, result_asset_id = t.asset, error_message = t.error,
+    progress_percent = CASE WHEN t.status = 'done' THEN 100 ELSE j.progress_percent END,
     finished_at = now(), updated_at = now(), lease_expires_at = NULL,
-    event_seq = event_seq + 1
-WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
-RETURNING *;
+    event_seq = j.event_seq + 1
+FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[], $6::uuid[], $7::text[])
+     AS t(id, worker, attempts, status, result, asset, error)
+WHERE j.id = t.id AND j.status = 'running' AND j.worker_id = t.worker AND j.attempts = t.attempts
+RETURNING j.*;
 
 -- name: fail_attempt
 -- Ends this run's attempt with a transient error $4: queued again $5 seconds from now with

@@ -52,7 +52,7 @@ def test_the_real_file_parses() -> None:
     assert {
         "insert_job", "find_by_idempotency_key", "release_idempotency_key", "get_job",
         "get_job_snapshot", "list_jobs", "cancel_job", "claim_jobs", "set_progress",
-        "finish_job", "requeue_job", "renew_leases", "still_running", "reap_expired_leases",
+        "finish_jobs", "requeue_job", "renew_leases", "still_running", "reap_expired_leases",
         "event_seqs", "events_after", "notify_many",
     } <= set(QUERIES)  # fmt: skip
     for name, sql in QUERIES.items():
