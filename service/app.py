@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
 
-from service import health, jobtypes, keys
+from service import health, jobtypes, keys, partitions
 from service.assets import AssetStore
 from service.auth import TokenVerifier
 from service.callbacks import CallbackSender, HostPolicy
@@ -101,7 +103,8 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
 
 
 async def running(app: web.Application) -> AsyncIterator[None]:
-    """The runner, and the completion-callback sender (when callbacks are on)."""
+    """The runner, the completion-callback sender (when callbacks are on) and the upkeep of
+    the events table's day partitions."""
     settings = app[keys.SETTINGS]
     runner = app[keys.RUNNER]
     sender = None
@@ -112,8 +115,12 @@ async def running(app: web.Application) -> AsyncIterator[None]:
         runner.on_end = sender.wake
         sender.start()
     runner.start()
+    maintenance = asyncio.create_task(partitions.keep_ahead_forever(app[keys.POOL]))
     log.info("runner_started", worker_id=runner.worker_id, callbacks=sender is not None)
     yield
+    maintenance.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await maintenance
     if sender is not None:
         await sender.close()
 

@@ -196,7 +196,8 @@ def _prune(args: argparse.Namespace) -> int:
     result = asyncio.run(prune.run(settings, args.older_than, args.batch_size))
     print(
         f"pruned {result.jobs} job(s) and {result.assets} asset(s) "
-        f"finished before {result.cutoff.isoformat()}"
+        f"finished before {result.cutoff.isoformat()}; "
+        f"dropped {len(result.partitions)} day partition(s) of events"
     )
     return 0
 

@@ -1,6 +1,12 @@
 """Retention: delete terminal jobs finished longer ago than a duration, with everything
 they left behind (events, asset rows and stored objects).
 
+Jobs go row by row; their events do not: the events table is partitioned by the day a job
+was created (`service/partitions.py`), and a day's partition is dropped whole once the day
+is past the cutoff and none of its jobs is left, which costs the same for a million events
+as for one. Only events in the default partition (jobs from before partitioning) are
+deleted row by row, with their jobs.
+
 Safe while replicas serve: only terminal jobs are touched (no worker writes
 them again), each batch is one short transaction over rows locked with
 `SKIP LOCKED` (concurrent prunes share the work rather than wait), and a
@@ -17,6 +23,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from service import partitions
 from service.assets import AssetStore
 from service.db import create_pool
 from service.queries import QUERIES
@@ -45,6 +52,8 @@ class PruneResult:
     cutoff: datetime
     jobs: int
     assets: int
+    #: the events table's day partitions dropped
+    partitions: list[str] = dataclasses.field(default_factory=list)
 
 
 async def prune(
@@ -53,8 +62,10 @@ async def prune(
     older_than: timedelta,
     batch_size: int = BATCH_SIZE,
 ) -> PruneResult:
-    """Delete in batches until none is left; the cutoff is fixed once, so this ends."""
+    """Delete in batches until none is left (the cutoff is fixed once, so this ends), then
+    drop the event partitions whose day has no job left."""
     cutoff: datetime = await pool.fetchval(QUERIES["prune_cutoff"], older_than)
+    await partitions.add_ahead(pool)
     jobs = deleted_assets = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
@@ -62,12 +73,17 @@ async def prune(
             job_ids = [row["id"] for row in rows]
             if job_ids:
                 deleted_assets += await assets.delete_for_jobs(conn, job_ids)
+                await conn.execute(QUERIES["delete_default_events"], job_ids)
                 await conn.execute(QUERIES["delete_jobs"], job_ids)
         jobs += len(job_ids)
         if job_ids:
             log.info("prune_batch", jobs=len(job_ids), total_jobs=jobs, cutoff=cutoff.isoformat())
         if len(job_ids) < batch_size:
-            return PruneResult(cutoff, jobs, deleted_assets)
+            break
+    dropped = [row["name"] for row in await pool.fetch(QUERIES["drop_event_partitions"], cutoff)]
+    if dropped:
+        log.info("event_partitions_dropped", partitions=dropped, cutoff=cutoff.isoformat())
+    return PruneResult(cutoff, jobs, deleted_assets, dropped)
 
 
 async def run(settings: Settings, older_than: timedelta, batch_size: int) -> PruneResult:

@@ -328,7 +328,8 @@ LIMIT $2
 FOR UPDATE SKIP LOCKED;
 
 -- name: delete_jobs
--- Deletes jobs $1 and, by cascade, their events and any asset rows left.
+-- Deletes jobs $1 and, by cascade, any asset and callback rows left (their events go with
+-- their day's partition, or by delete_default_events).
 DELETE FROM content_jobs WHERE id = ANY($1::uuid[]);
 
 -- name: prune_cutoff
@@ -375,3 +376,22 @@ WHERE id = $1;
 -- Seconds until the next pending delivery is due (NULL when none is pending).
 SELECT GREATEST(EXTRACT(EPOCH FROM min(next_attempt_at) - now()), 0)::float8
 FROM content_job_callbacks WHERE state = 'pending';
+
+-- Event partitions
+--
+-- `service/partitions.py` keeps a partition ready for each coming day; prune drops old ones
+-- (the functions are in 0005.event-partitions.sql).
+
+-- name: add_event_partitions
+-- The partitions of yesterday to $1 days from now (UTC) that are missing; how many were added.
+SELECT content_job_events_add_partitions(
+    (now() AT TIME ZONE 'UTC')::date - 1, (now() AT TIME ZONE 'UTC')::date + $1::int);
+
+-- name: drop_event_partitions
+-- The partitions of days that ended before $1 with no job left, dropped; their names.
+SELECT content_job_events_drop_partitions($1) AS name;
+
+-- name: delete_default_events
+-- The events of jobs $1 that live in the default partition (jobs older than partitioning, or
+-- of a day that had no partition); day partitions go whole.
+DELETE FROM content_job_events_default WHERE job_id = ANY($1::uuid[]);
