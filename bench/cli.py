@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import claim, fanout, start, submit, throughput
+from bench import claim, fanout, prune, start, submit, throughput
 from bench.cluster import Cluster
 from bench.options import Options
 from bench.stats import table
@@ -39,6 +39,7 @@ WORKLOADS: dict[str, Workload] = {
     "fanout": (fanout.run, fanout.rows),
     "throughput": (throughput.run, throughput.rows),
     "claim": (claim.run, claim.rows),
+    "prune": (prune.run, prune.rows),
 }
 #: `peer` is measured with throughput, in the same run, so its ratio compares like with like
 ALIASES = {"peer": "throughput"}

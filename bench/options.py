@@ -37,6 +37,9 @@ class Options:
     claim_backlog: int = 100_000
     claim_jobs: int = 20_000
     claim_companies: tuple[int, ...] = (1, 50)
+    #: prune: finished jobs of one day, and events per job (250,000 x 4: a million events)
+    prune_jobs: int = 250_000
+    prune_events_per_job: int = 4
     #: the service's DB_POOL_SIZE in every replica
     pool_size: int = 10
     #: sample the busiest replica of each workload with py-spy into PROFILES (see bench/profile.py)
@@ -58,6 +61,7 @@ class Options:
             throughput_workers=(1,),
             claim_backlog=500,
             claim_jobs=200,
+            prune_jobs=250,
             concurrency=8,
             pool_size=4,
         )

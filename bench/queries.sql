@@ -4,13 +4,15 @@
 
 -- name: reset
 -- An empty job table between runs, so every run starts from the same state.
-TRUNCATE content_jobs CASCADE;
+TRUNCATE content_jobs, content_job_events CASCADE;
 
 -- name: insert_jobs
 -- $1 queued jobs of type $2 with inputs $3 (jsonb[], cycled), in one statement (the schema's
--- trigger appends each one's first event).
+-- trigger appends each one's first event). Ids are time-ordered like the service's UUIDv7
+-- (48 bits of milliseconds, then random bits), so events land in today's partition.
 INSERT INTO content_jobs (id, company_id, job_type, input, max_attempts)
-SELECT gen_random_uuid(), 'bench', $2, ($3::jsonb[])[1 + (i - 1) % cardinality($3::jsonb[])], 3
+SELECT (lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+        || substr(md5(random()::text), 1, 20))::uuid, 'bench', $2, ($3::jsonb[])[1 + (i - 1) % cardinality($3::jsonb[])], 3
 FROM generate_series(1, $1) AS i
 RETURNING id;
 
@@ -110,3 +112,47 @@ FROM generate_series(1, $1) AS i;
 UPDATE content_jobs
 SET status = 'done', finished_at = now(), lease_expires_at = NULL, event_seq = event_seq + 1
 WHERE id = ANY($1::uuid[]);
+
+-- name: prune_fill_jobs
+-- $1 jobs created on day $2 (time-ordered ids of that UTC day, one per millisecond from its
+-- midnight), done 35 days ago; the trigger writes each one's first event.
+INSERT INTO content_jobs (id, company_id, job_type, status, max_attempts, created_at, finished_at)
+SELECT (lpad(to_hex(floor(extract(epoch FROM content_job_day_start($2::date)) * 1000)::bigint + i),
+             12, '0') || substr(md5(random()::text), 1, 20))::uuid,
+       'bench', 'echo', 'done', 3, now() - interval '40 days', now() - interval '35 days'
+FROM generate_series(1, $1) AS i;
+
+-- name: prune_fill_events
+-- Events 2..$1 of every job, shaped like the trigger's (a job's progress).
+INSERT INTO content_job_events (job_id, seq, event_type, data)
+SELECT id, s, 'progress', content_job_event_data(id, 'running', 50::smallint, 'step', NULL, NULL)
+FROM content_jobs, generate_series(2, $1) AS s;
+
+-- name: prune_old_shape
+-- The same rows in the shape before partitioning: one events table whose foreign key
+-- deletes a job's events with it (the jobs' indexes and constraints copied; no triggers).
+DROP TABLE IF EXISTS bench_old_events, bench_old_jobs;
+CREATE TABLE bench_old_jobs (LIKE content_jobs INCLUDING ALL);
+INSERT INTO bench_old_jobs SELECT * FROM content_jobs;
+CREATE TABLE bench_old_events (LIKE content_job_events INCLUDING ALL);
+INSERT INTO bench_old_events SELECT * FROM content_job_events;
+ALTER TABLE bench_old_events
+    ADD FOREIGN KEY (job_id) REFERENCES bench_old_jobs (id) ON DELETE CASCADE;
+
+-- name: prune_old_batch
+-- What prune did before partitioning, one batch: lock up to $2 jobs finished before $1,
+-- delete them and, by cascade, their events; how many went.
+WITH expired AS (
+    SELECT id FROM bench_old_jobs
+    WHERE finished_at < $1 AND status IN ('done', 'failed', 'cancelled')
+    ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM bench_old_jobs WHERE id IN (SELECT id FROM expired) RETURNING 1
+)
+SELECT count(*) FROM gone;
+
+-- name: prune_old_drop
+DROP TABLE bench_old_events, bench_old_jobs;
+
+-- name: count_events
+SELECT count(*) FROM content_job_events;

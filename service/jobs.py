@@ -129,6 +129,12 @@ class Event:
             dumps(self.data),
         )
 
+    @functools.cached_property
+    def chunk(self) -> bytes:
+        """The frame as one HTTP/1.1 chunk: what a parked stream's transport is given
+        directly (`Subscription.wake`), also encoded once for all streams."""
+        return b"%x\r\n%b\r\n" % (len(self.frame), self.frame)
+
 
 def channel(job_id: uuid.UUID) -> str:
     """The NOTIFY channel of one job (well under Postgres's 63-byte limit)."""

@@ -86,11 +86,18 @@ class Topic:
             async with self._lock:
                 if self.behind:
                     self.remember(await self._store.events_after(self.job_id, self._fetched))
-        first_cached = self._cache[0].seq if self._cache else self._fetched + 1
-        if seq + 1 >= first_cached:
-            # every stream asks on every event: a slice, not a scan of the whole cache
-            return self._cache[bisect.bisect_right(self._cache, seq, key=_seq) :]
+        cached = self.cached_after(seq)
+        if cached is not None:
+            return cached
         return await self._store.events_after(self.job_id, seq)  # far behind: read it all
+
+    def cached_after(self, seq: int) -> list[Event] | None:
+        """The cached events after `seq`, or None when some of them are not in the cache."""
+        first_cached = self._cache[0].seq if self._cache else self._fetched + 1
+        if seq + 1 < first_cached:
+            return None
+        # every stream asks on every event: a slice, not a scan of the whole cache
+        return self._cache[bisect.bisect_right(self._cache, seq, key=_seq) :]
 
     def remember(self, events: list[Event]) -> None:
         """Add rows read after `fetched` (whoever read them: rows already cached are skipped)."""
@@ -102,24 +109,65 @@ class Topic:
             self._hinted = max(self._hinted, self._fetched)
 
 
+#: writes bytes to a stream's client; False when the client is gone or too slow to keep
+Sink = Callable[[bytes], bool]
+
+
 class Subscription:
-    """A stream's interest in a job: `wait()` returns when the job may have new events."""
+    """A stream's interest in a job: `wait()` returns when the job may have new events.
+
+    While its stream is parked in `wait()` with a sink, new events do not wake it: `wake()`
+    writes them straight to the client's transport (each event's chunk encoded once for all
+    streams), so a burst of one event to 10,000 streams is 10,000 writes, not 10,000 task
+    switches. The stream wakes only to end: the terminal event went out, or the client was
+    dropped for not reading (see `stream.py`), or the events are no longer in the cache.
+    """
 
     def __init__(self, topic: Topic) -> None:
         self.topic = topic
         self.closed = False
+        #: the client stopped reading or went away while parked: the stream ends
+        self.dropped = False
+        #: the terminal event went out while parked: the stream ends
+        self.sent_terminal = False
         self._woken = asyncio.Event()
+        self._sink: Sink | None = None
+        self._sent = 0
 
     def wake(self) -> None:
+        if self._sink is not None and not self._woken.is_set() and self._push(self._sink):
+            return
         self._woken.set()
+
+    def _push(self, sink: Sink) -> bool:
+        """Write the events after `_sent` through `sink`; True if the stream stays parked."""
+        events = self.topic.cached_after(self._sent)
+        if events is None:
+            return False  # not all in the cache: the stream reads them itself
+        if not events:
+            return not self.topic.behind  # a failed read: the stream asks for itself
+        data = events[0].chunk if len(events) == 1 else b"".join(e.chunk for e in events)
+        if not sink(data):
+            self.dropped = True
+            return False
+        self._sent = events[-1].seq
+        self.sent_terminal = events[-1].terminal
+        return not self.sent_terminal
 
     def close(self) -> None:
         self.closed = True
         self._woken.set()
 
-    async def wait(self) -> None:
-        await self._woken.wait()
+    async def wait(self, sent: int, sink: Sink | None = None) -> int:
+        """Park until woken, with events after `sent` written through `sink` meanwhile
+        (when given); returns the newest seq the client has been sent."""
+        self._sent, self._sink = sent, sink
+        try:
+            await self._woken.wait()
+        finally:
+            self._sink = None
         self._woken.clear()
+        return self._sent
 
     async def events_after(self, seq: int) -> list[Event]:
         return await self.topic.events_after(seq)

@@ -14,18 +14,23 @@ import random
 import time
 import uuid
 
-from aiohttp import web
+import structlog
+from aiohttp import hdrs, web
 from aiohttp_sse import EventSourceResponse
 
 from service import keys
 from service.db import DB_ERRORS
 from service.errors import ApiError
 from service.jobs import Event
-from service.listener import Subscription
+from service.listener import Sink, Subscription
 from service.middlewares import company_of
 
+#: bytes a client may leave unread before its stream is dropped (about a thousand events)
+SLOW_CLIENT_BYTES = 256 * 1024
 #: the reconnection delay a stream asks of its client, in milliseconds (random in this range)
 RETRY_MS = (2000, 5000)
+log = structlog.get_logger(__name__)
+
 NOT_FOUND_BODY = 'event: error\ndata: {"error": "Job not found"}\n\n'
 
 
@@ -60,9 +65,10 @@ async def job_events(request: web.Request) -> web.StreamResponse:
         if first is None:
             first = await subscription.events_after(last_id)
         response = await _open(request)
+        sink = _direct_sink(request, response)
         try:
             async with asyncio.timeout(caller.expires_at - time.time()):
-                await _send_until_terminal(response, subscription, first, last_id)
+                await _send_until_terminal(response, subscription, first, last_id, sink)
         except TimeoutError:
             pass  # the token expired: the client reconnects with a fresh one and Last-Event-ID
         finally:
@@ -75,6 +81,7 @@ async def _send_until_terminal(
     subscription: Subscription,
     events: list[Event],
     last_id: int,
+    sink: Sink | None,
 ) -> None:
     while not subscription.closed:
         for event in events:
@@ -82,8 +89,38 @@ async def _send_until_terminal(
             last_id = event.seq
             if event.terminal:
                 return
-        await subscription.wait()
+        last_id = await subscription.wait(last_id, sink)
+        if subscription.dropped:
+            raise ConnectionResetError("the client stopped reading")
+        if subscription.sent_terminal or subscription.closed:
+            return
         events = await _events_after(subscription, last_id)
+
+
+def _direct_sink(request: web.Request, response: EventSourceResponse) -> Sink | None:
+    """A writer of chunks straight to the client's transport, for the listener to use while
+    the stream is parked (`Subscription.wait`); None unless the response is chunked (an
+    HTTP/1.0 client), where every event goes through the stream's task instead.
+
+    Back-pressure: a client whose unsent bytes pass SLOW_CLIENT_BYTES is dropped (it
+    reconnects with Last-Event-ID and replays from the table), never waited for: one
+    stalled reader must not hold up the other streams of the burst.
+    """
+    transport = request.transport
+    if transport is None or response.headers.get(hdrs.TRANSFER_ENCODING) != "chunked":
+        return None
+
+    def write(data: bytes) -> bool:
+        if transport.is_closing():
+            return False
+        transport.write(data)
+        if transport.get_write_buffer_size() > SLOW_CLIENT_BYTES:
+            log.warning("slow_stream_dropped", buffered=transport.get_write_buffer_size())
+            transport.abort()
+            return False
+        return True
+
+    return write
 
 
 async def _send(response: EventSourceResponse, event: Event) -> None:

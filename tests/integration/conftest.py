@@ -30,7 +30,7 @@ async def cluster(
 ) -> AsyncIterator[Callable[[str, str], Any]]:
     """Start replicas by name and role; all are killed at the end, logs shown on failure."""
     conn = await asyncpg.connect(own_postgres.dsn)
-    await conn.execute("TRUNCATE content_jobs CASCADE")
+    await conn.execute("TRUNCATE content_jobs, content_job_events CASCADE")
     await conn.close()
     env = {
         "DATABASE_URL": own_postgres.dsn,

@@ -176,7 +176,7 @@ async def test_a_delivery_survives_its_worker_being_killed(
     own_postgres: LocalPostgres, tmp_path: Path, receiver: Receiver
 ) -> None:
     conn = await asyncpg.connect(own_postgres.dsn)
-    await conn.execute("TRUNCATE content_jobs CASCADE")
+    await conn.execute("TRUNCATE content_jobs, content_job_events CASCADE")
     await conn.close()
     env = {
         "DATABASE_URL": own_postgres.dsn,

@@ -30,7 +30,7 @@ async def proxied_replica(
     own_postgres: LocalPostgres, tmp_path: Path
 ) -> AsyncIterator[tuple[Replica, FaultProxy]]:
     conn = await asyncpg.connect(own_postgres.dsn)
-    await conn.execute("TRUNCATE content_jobs CASCADE")
+    await conn.execute("TRUNCATE content_jobs, content_job_events CASCADE")
     await conn.close()
     dsn = URL(own_postgres.dsn)
     proxy = FaultProxy(dsn.host or "127.0.0.1", dsn.port or 5432)

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from service import migrations
 from service.dev.pgserver import LocalPostgres, free_port
 from tests.conftest import SECRET, make_token
 from tests.integration.helpers import fresh_database
@@ -62,8 +63,8 @@ async def test_the_wheel_migrates_and_serves_without_a_checkout(
     }
     elsewhere = tmp_path / "no-checkout-here"
     elsewhere.mkdir()
-    assert "applied 4 migration(s)" in run(installed / "content-jobs", "migrate",
-                                           cwd=elsewhere, env=env)  # fmt: skip
+    applied = f"applied {len(migrations.known_ids())} migration(s)"
+    assert applied in run(installed / "content-jobs", "migrate", cwd=elsewhere, env=env)
     port = free_port()
     server = subprocess.Popen(  # noqa: ASYNC220 (a server for the test's whole life)
         [installed / "content-jobs", "serve", "--no-migrate", "--port", str(port)],
