@@ -205,6 +205,11 @@ class Cluster:
             replica.stop()
         self.replicas.clear()
 
+    def load_balancer(self, replicas: list[Replica]) -> LoadBalancer:
+        """nginx with the repository's `deploy/nginx.conf` (only its port changed) in front of
+        `replicas`: the deployment shape users run."""
+        return LoadBalancer(replicas, self.log_dir / f"nginx-{self._count}")
+
     async def reset(self) -> None:
         await self.db().execute(QUERIES["reset"])
         await self.db().execute("CHECKPOINT")
@@ -237,6 +242,42 @@ class Cluster:
         self.pg.remove()
         if not keep_logs:
             shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+class LoadBalancer:
+    def __init__(self, replicas: list[Replica], prefix: Path) -> None:
+        self.host, self.port = "127.0.0.1", free_port()
+        (prefix / "tmp").mkdir(parents=True)
+        conf = (ROOT / "deploy" / "nginx.conf").read_text()
+        assert "listen 8080;" in conf
+        (prefix / "nginx.conf").write_text(
+            conf.replace("listen 8080;", f"listen {self.host}:{self.port};")
+        )
+        servers = "".join(f"server {r.host}:{r.port};\n" for r in replicas)
+        (prefix / "upstream.conf").write_text(servers)
+        self._log = open(prefix / "nginx.log", "wb")  # noqa: SIM115 (closed in stop)
+        self._process = subprocess.Popen(
+            ["nginx", "-p", str(prefix), "-c", "nginx.conf"],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_nofile,  # only raises a limit before exec
+        )
+
+    async def wait_ready(self, timeout: float = 10) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    _reader, writer = await asyncio.open_connection(self.host, self.port)
+                except OSError:
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.close()
+                return
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait()
+        self._log.close()
 
 
 def _unit(unit: str | None) -> str:

@@ -29,6 +29,8 @@ class Options:
     #: fan-out: open streams per case (one job per 10), and how long each job runs
     fanout_streams: tuple[int, ...] = (1000, 5000, 10000)
     fanout_job_seconds: float = 10.0
+    #: the same through nginx over two api replicas
+    fanout_nginx_streams: tuple[int, ...] = (20000,)
     #: throughput and peer: jobs per run, and jobs run at once per worker (both systems)
     throughput_jobs: int = 10000
     throughput_workers: tuple[int, ...] = (1, 2)
@@ -57,6 +59,7 @@ class Options:
             start_gap=0.02,
             fanout_streams=(40,),
             fanout_job_seconds=1.0,
+            fanout_nginx_streams=(40,),
             throughput_jobs=200,
             throughput_workers=(1,),
             claim_backlog=500,

@@ -1,7 +1,10 @@
 """Many SSE clients in one process: plain asyncio protocols, far lighter than aiohttp sessions.
 
-Each stream is one HTTP/1.0 request (so the body is the raw event stream,
-not chunked) read by an `asyncio.Protocol`. It notes the wall-clock arrival
+Each stream is one HTTP/1.1 request, as a browser's EventSource makes it (so the
+service writes chunks and its direct fan-out path is the one measured), with
+`Connection: close` so the server's end of the stream closes the connection,
+read by an `asyncio.Protocol` (chunk headers are skipped along with everything
+that is not an `id:` line). It notes the wall-clock arrival
 of every event after the first (the first is the snapshot sent at once; its
 row is old): (job index, event id, arrival). The parent joins those with
 the event rows' `created_at`, written by the same machine's clock.
@@ -19,6 +22,8 @@ from bench.loadgen import run
 
 #: connections being opened at once per process (the server's accept backlog is 128)
 OPENING = 64
+#: streams per source address when going through nginx, below its per-address cap (200)
+PER_SOURCE = 150
 SEP = b"\r\n\r\n"
 
 Arrival = tuple[int, int, float]
@@ -77,10 +82,13 @@ def stream_clients(
     paths: list[tuple[int, str]],
     seconds: float,
     out: Queue[tuple[str, Any]],
+    sources: list[str] | None = None,
 ) -> None:
     """Open a stream per (job index, path); report ("open", ok, failed), later ("done", arrivals).
 
-    Runs until every stream has been ended by the server or `seconds` after opening.
+    With `sources`, streams come from those loopback addresses, PER_SOURCE each (like the
+    many clients a load balancer sees, each under its per-address cap). Runs until every
+    stream has been ended by the server or `seconds` after opening.
     """
 
     async def main() -> None:
@@ -89,16 +97,22 @@ def stream_clients(
         gate = asyncio.Semaphore(OPENING)
         streams: list[SseStream] = []
 
-        async def open_one(job: int, path: str) -> bool:
+        async def open_one(index: int, job: int, path: str) -> bool:
             request = (
-                f"GET {path}?access_token={token} HTTP/1.0\r\nHost: {host}\r\n"
-                "Accept: text/event-stream\r\n\r\n"
+                f"GET {path}?access_token={token} HTTP/1.1\r\nHost: {host}\r\n"
+                "Accept: text/event-stream\r\nConnection: close\r\n\r\n"
             ).encode()
+            local = (sources[index // PER_SOURCE], 0) if sources else None
             async with gate:
                 for _ in range(5):
                     stream = SseStream(request, job, arrivals)
                     try:
-                        await loop.create_connection(lambda s=stream: s, host, port)  # type: ignore[misc]
+                        await loop.create_connection(
+                            lambda s=stream: s,  # type: ignore[misc]
+                            host,
+                            port,
+                            local_addr=local,
+                        )
                     except OSError:
                         await asyncio.sleep(0.2)
                         continue
@@ -109,7 +123,9 @@ def stream_clients(
                         return False
                 return False
 
-        opened = await asyncio.gather(*(open_one(job, path) for job, path in paths))
+        opened = await asyncio.gather(
+            *(open_one(i, job, path) for i, (job, path) in enumerate(paths))
+        )
         ok = sum(opened)
         out.put(("open", (ok, len(opened) - ok)))
         with contextlib.suppress(TimeoutError):
