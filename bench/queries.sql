@@ -156,3 +156,18 @@ DROP TABLE bench_old_events, bench_old_jobs;
 
 -- name: count_events
 SELECT count(*) FROM content_job_events;
+
+-- name: pgq_window
+-- pgqueuer's jobs done, and the window from the first pick to the last success.
+SELECT count(*) FILTER (WHERE status = 'successful') AS done,
+       extract(epoch FROM max(created) FILTER (WHERE status = 'successful')
+                        - min(created) FILTER (WHERE status = 'picked'))::float8 AS seconds
+FROM pgqueuer_log;
+
+-- name: pgq_unfinished
+-- pgqueuer's jobs not yet done (it deletes a job when it succeeds).
+SELECT count(*) FROM pgqueuer;
+
+-- name: pgq_reset
+-- An empty pgqueuer queue and log between runs.
+TRUNCATE pgqueuer, pgqueuer_log;

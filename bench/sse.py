@@ -108,7 +108,7 @@ def stream_clients(
                     stream = SseStream(request, job, arrivals)
                     try:
                         await loop.create_connection(
-                            lambda s=stream: s,  # type: ignore[misc]
+                            lambda s=stream: s,
                             host,
                             port,
                             local_addr=local,

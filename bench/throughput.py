@@ -1,11 +1,13 @@
-"""Throughput: queued echo jobs executed by 1 and by 2 worker replicas, and by procrastinate.
+"""Throughput: queued echo jobs executed by 1 and by 2 worker replicas, by procrastinate and
+by pgqueuer (its default batch of 10, and 100).
 
 Each run starts its workers idle, then inserts all jobs in one statement and
 wakes them with the NOTIFY the service's notifier would send. Jobs/s is the
 job count over the window from the first claim (`started_at`) to the last
 finish (`finished_at`), read from the table afterwards. The peer run does the
 same with procrastinate (no-op task, same concurrency per worker, its own
-database on the same server), in the same benchmark run.
+database on the same server), in the same benchmark run; pgqueuer likewise (no-op
+entrypoint, one consumer, jobs enqueued in one call, `bench/pgq_peer.py`).
 """
 
 from __future__ import annotations
@@ -13,42 +15,61 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
-from bench import peer
+from bench import peer, pgq_peer
 from bench.cluster import QUERIES, ROOT, Cluster, raise_nofile, with_database
 from bench.options import PROFILES, Options
 from bench.start import wait_finished
 from bench.stats import fmt, median_runs
 
 PEER_DATABASE = "procrastinate_bench"
+PGQ_DATABASE = "pgqueuer_bench"
 
 
 async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
-    peer_dsn = await _peer_database(cluster)
+    peer_dsn = await _peer_database(cluster, PEER_DATABASE, peer.apply_schema)
+    pgq_dsn = await _peer_database(cluster, PGQ_DATABASE, pgq_peer.apply_schema)
     runs: dict[str, list[dict[str, Any]]] = {}
+    wide = pgq_peer.BATCH_SIZES[-1]  # as many jobs in flight as pgqueuer's larger batch holds
     for _ in range(options.runs):
         for workers in options.throughput_workers:
-            figures = await ours(cluster, options, workers)
+            figures = await ours(cluster, options, workers, options.concurrency)
             runs.setdefault(f"{workers} worker{'s' if workers > 1 else ''}", []).append(figures)
+        runs.setdefault(f"1 worker, concurrency {wide}", []).append(
+            await ours(cluster, options, 1, wide)
+        )
         runs.setdefault("procrastinate", []).append(await theirs(peer_dsn, options))
+        for batch in pgq_peer.BATCH_SIZES:
+            runs.setdefault(f"pgqueuer (batch {batch})", []).append(
+                await pgqueuer(pgq_dsn, options, batch)
+            )
     cases: dict[str, Any] = {
         name: {"median": median_runs(r), "runs": r} for name, r in runs.items()
     }
-    ratio = (
-        cases["1 worker"]["median"]["jobs_per_s"] / cases["procrastinate"]["median"]["jobs_per_s"]
+    ours_1 = cases["1 worker"]["median"]["jobs_per_s"]
+    ours_best = max(ours_1, cases[f"1 worker, concurrency {wide}"]["median"]["jobs_per_s"])
+    best_pgq = max(
+        cases[f"pgqueuer (batch {batch})"]["median"]["jobs_per_s"] for batch in pgq_peer.BATCH_SIZES
     )
-    return {"cases": cases, "ours_over_procrastinate": round(ratio, 2)}
+    return {
+        "cases": cases,
+        "ours_over_procrastinate": round(
+            ours_1 / cases["procrastinate"]["median"]["jobs_per_s"], 2
+        ),
+        "ours_over_pgqueuer": round(ours_best / best_pgq, 2),
+    }
 
 
-async def ours(cluster: Cluster, options: Options, workers: int) -> dict[str, Any]:
+async def ours(
+    cluster: Cluster, options: Options, workers: int, concurrency: int
+) -> dict[str, Any]:
     await cluster.reset()
     replicas = [
-        await cluster.replica(
-            "worker", pool_size=options.pool_size, concurrency=options.concurrency
-        )
+        await cluster.replica("worker", pool_size=options.pool_size, concurrency=concurrency)
         for _ in range(workers)
     ]
     if options.profile:
@@ -71,7 +92,7 @@ async def theirs(dsn: str, options: Options) -> dict[str, Any]:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(QUERIES["peer_reset"])
-        worker = _peer_worker(dsn, options.concurrency)
+        worker = _peer_worker("bench.peer", dsn, options.concurrency)
         try:
             await asyncio.sleep(2)  # the worker connects and LISTENs
             await peer.defer_jobs(dsn, options.throughput_jobs)
@@ -89,19 +110,44 @@ async def theirs(dsn: str, options: Options) -> dict[str, Any]:
             "jobs_per_s": round(row["done"] / row["seconds"], 1)}  # fmt: skip
 
 
-def _peer_worker(dsn: str, concurrency: int) -> subprocess.Popen[bytes]:
+async def pgqueuer(dsn: str, options: Options, batch: int) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(QUERIES["pgq_reset"])
+        worker = _peer_worker("bench.pgq_peer", dsn, batch)
+        try:
+            await asyncio.sleep(2)  # the consumer connects and LISTENs
+            await pgq_peer.enqueue_jobs(dsn, options.throughput_jobs)
+            async with asyncio.timeout(600):
+                while await conn.fetchval(QUERIES["pgq_unfinished"]):
+                    await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # its buffered log of the last successes is flushed
+            row = await conn.fetchrow(QUERIES["pgq_window"])
+            assert row is not None
+        finally:
+            worker.terminate()
+            worker.wait()
+    finally:
+        await conn.close()
+    return {"jobs": row["done"], "seconds": round(row["seconds"], 3),
+            "jobs_per_s": round(row["done"] / row["seconds"], 1)}  # fmt: skip
+
+
+def _peer_worker(module: str, dsn: str, arg: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.peer", dsn, str(concurrency)],
+        [sys.executable, "-m", module, dsn, str(arg)],
         cwd=ROOT,
         preexec_fn=raise_nofile,  # only raises a limit before exec
     )
 
 
-async def _peer_database(cluster: Cluster) -> str:
-    dsn = with_database(cluster.dsn, PEER_DATABASE)
-    if not await cluster.db().fetchval(QUERIES["database_exists"], PEER_DATABASE):
-        await cluster.db().execute(f"CREATE DATABASE {PEER_DATABASE}")
-        await peer.apply_schema(dsn)
+async def _peer_database(
+    cluster: Cluster, name: str, apply_schema: Callable[[str], Awaitable[None]]
+) -> str:
+    dsn = with_database(cluster.dsn, name)
+    if not await cluster.db().fetchval(QUERIES["database_exists"], name):
+        await cluster.db().execute(f"CREATE DATABASE {name}")
+        await apply_schema(dsn)
     return dsn
 
 
@@ -110,12 +156,12 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
     for case, data in result["cases"].items():
         m = data["median"]
         target = ""
-        if case == "1 worker":
-            target = ">= 1,500 jobs/s"
-        elif case == "procrastinate":
-            target = "ours >= 3x"
         text = f"{fmt(m['jobs_per_s'])} jobs/s ({m['jobs']:g} jobs in {fmt(m['seconds'])} s)"
         if case == "procrastinate":
+            target = "ours >= 5x"
             text += f"; ours (1 worker) = {result['ours_over_procrastinate']:.2f}x"
+        elif case == f"pgqueuer (batch {pgq_peer.BATCH_SIZES[-1]})":
+            target = "ours >= best pgqueuer"
+            text += f"; ours (best, 1 worker) / best pgqueuer = {result['ours_over_pgqueuer']:.2f}x"
         out.append(["throughput", case, text, target])
     return out

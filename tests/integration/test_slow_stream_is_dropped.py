@@ -50,6 +50,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_others_get_everyth
     resp = await client.post(JOBS, json={"jobType": "echo", "input": {}}, headers=auth())
     job_id = (await resp.json())["jobId"]
     path = f"{JOBS}/{job_id}/events"
+    assert client.port is not None
     stalled = await asyncio.to_thread(stalled_stream, client.host, client.port, path)
     try:
         async with client.get(path, headers=auth()) as healthy:
