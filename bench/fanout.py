@@ -53,7 +53,13 @@ async def one_run(
 ) -> dict[str, Any]:
     """With apis > 1 the streams go through nginx, which spreads them round-robin."""
     await cluster.reset()
-    replicas = [await cluster.replica("api", pool_size=options.pool_size) for _ in range(apis)]
+    # every client here is one caller (one token): lift the per-caller cap on open streams
+    replicas = [
+        await cluster.replica(
+            "api", pool_size=options.pool_size, SSE_MAX_STREAMS_PER_CALLER=str(streams)
+        )
+        for _ in range(apis)
+    ]
     api = Group(replicas)
     balancer = cluster.load_balancer(replicas) if apis > 1 else None
     if balancer is not None:
@@ -66,8 +72,12 @@ async def one_run(
     base = f"/api/companies/{COMPANY}/content-jobs"
     paths = [(i % job_count, f"{base}/{job_ids[i % job_count]}/events") for i in range(streams)]
     front = balancer or replicas[0]
-    clients = Clients(front.host, front.port, paths, seconds * 1.3 + 30, balancer is not None)
+    # the clients' own safety net, counted from when their streams are open: long enough for
+    # the other client processes to open theirs and for every job to end
+    clients = Clients(front.host, front.port, paths, seconds * 1.3 + 180, balancer is not None)
     opened, failed = await clients.opened()
+    if failed:
+        raise RuntimeError(f"{failed} of {streams} streams did not open: not a figure")
     await asyncio.sleep(0.5)
     rss_open = api.rss_bytes()
     connections = await _connections(cluster)
@@ -138,6 +148,7 @@ class Clients:
     ) -> None:
         context = multiprocessing.get_context("spawn")
         self._out = context.Queue()
+        self._early: list[tuple[str, Any]] = []
         chunks = math.ceil(len(paths) / PER_PROCESS)
         self._processes = []
         for i in range(chunks):
@@ -159,7 +170,7 @@ class Clients:
         """Once every stream has its snapshot: (streams open, streams that failed)."""
         opened = failed = 0
         for _ in self._processes:
-            ok, bad = await _receive(self._out, "open")
+            ok, bad = await self._receive("open")
             opened, failed = opened + ok, failed + bad
         return opened, failed
 
@@ -167,17 +178,24 @@ class Clients:
         """Once every stream has ended: every live event's arrival."""
         arrivals: list[Arrival] = []
         for _ in self._processes:
-            arrivals += await _receive(self._out, "done")
+            arrivals += await self._receive("done")
         for process in self._processes:
             process.join()
         return arrivals
 
-
-async def _receive(out: Any, kind: str, timeout: float = 300) -> Any:
-    loop = asyncio.get_running_loop()
-    message_kind, value = await loop.run_in_executor(None, out.get, True, timeout)
-    assert message_kind == kind, (message_kind, kind)
-    return value
+    async def _receive(self, kind: str, timeout: float = 300) -> Any:
+        """The next message of `kind` from any process (a process may be done before
+        another has opened all its streams: its message waits here)."""
+        for i, (message_kind, value) in enumerate(self._early):
+            if message_kind == kind:
+                del self._early[i]
+                return value
+        loop = asyncio.get_running_loop()
+        while True:
+            message_kind, value = await loop.run_in_executor(None, self._out.get, True, timeout)
+            if message_kind == kind:
+                return value
+            self._early.append((message_kind, value))
 
 
 async def _connections(cluster: Cluster) -> dict[str, int]:
