@@ -37,6 +37,8 @@ COMPANY = "bench"
 WORKER_ROLE = "bench_worker"
 #: descriptors for the benchmark, its load generators and the replicas
 NOFILE = 65536
+#: nginx workers in front of the api replicas (see LoadBalancer)
+NGINX_WORKERS = 4
 
 
 def raise_nofile(limit: int = NOFILE) -> None:
@@ -119,8 +121,7 @@ class Replica:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time so far, from /proc (a share of one core per second of run)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     def profile(self, seconds: float, out: Path) -> subprocess.Popen[bytes]:
         """Sample this replica with py-spy (bench extra) for `seconds`: stacks to `out`."""
@@ -249,10 +250,13 @@ class LoadBalancer:
         self.host, self.port = "127.0.0.1", free_port()
         (prefix / "tmp").mkdir(parents=True)
         conf = (ROOT / "deploy" / "nginx.conf").read_text()
-        assert "listen 8080;" in conf
-        (prefix / "nginx.conf").write_text(
-            conf.replace("listen 8080;", f"listen {self.host}:{self.port};")
-        )
+        assert "listen 8080;" in conf and "worker_processes auto;" in conf
+        # where a process may not hold more than ~20,000 descriptors (this machine's hard
+        # limit), two workers cannot carry 20,000 streams (40,000 connections): four can, with
+        # `reuseport` so that the kernel spreads the connections evenly between them
+        conf = conf.replace("listen 8080;", f"listen {self.host}:{self.port} reuseport;")
+        conf = conf.replace("worker_processes auto;", f"worker_processes {NGINX_WORKERS};")
+        (prefix / "nginx.conf").write_text(conf)
         servers = "".join(f"server {r.host}:{r.port};\n" for r in replicas)
         (prefix / "upstream.conf").write_text(servers)
         self._log = open(prefix / "nginx.log", "wb")  # noqa: SIM115 (closed in stop)
@@ -274,10 +278,21 @@ class LoadBalancer:
                 writer.close()
                 return
 
+    def cpu_seconds(self) -> float:
+        """CPU time of its workers so far (the master only supervises)."""
+        children = Path(f"/proc/{self._process.pid}/task/{self._process.pid}/children")
+        return sum(cpu_seconds(int(pid)) for pid in children.read_text().split())
+
     def stop(self) -> None:
         self._process.terminate()
         self._process.wait()
         self._log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _unit(unit: str | None) -> str:

@@ -89,8 +89,11 @@ async def one_run(
     stop_sampling = asyncio.Event()
     sampler = asyncio.create_task(_sample_connections(cluster, connections, stop_sampling))
     cpu_before, began = api.cpu_seconds(), time.monotonic()
+    lb_before = balancer.cpu_seconds() if balancer else 0.0
     arrivals = await clients.arrivals()
-    api_cpu = (api.cpu_seconds() - cpu_before) / (time.monotonic() - began)
+    elapsed = time.monotonic() - began
+    api_cpu = (api.cpu_seconds() - cpu_before) / elapsed
+    lb_cpu = (balancer.cpu_seconds() - lb_before) / elapsed if balancer else None
     stop_sampling.set()
     await sampler
     await wait_finished(cluster)
@@ -108,6 +111,7 @@ async def one_run(
         **latency_ms(latencies),
         **{f"steady_{k}": v for k, v in latency_ms(steady).items()},
         "api_cpu": round(api_cpu, 2),
+        **({"nginx_cpu": round(lb_cpu, 2)} if lb_cpu is not None else {}),
         "kib_per_stream": round((rss_open - rss_before) / max(opened, 1) / 1024, 1),
         "rss_open_mib": round(rss_open / 2**20, 1),
         "pool_connections_max": connections.get("content-jobs", 0),
@@ -252,7 +256,8 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             f" {fmt(m.get('steady_p99_ms'))} ms); {fmt(m['kib_per_stream'])} KiB/stream;"
             f" db conns {m['pool_connections_max']:g} pool + {m['listener_connections_max']:g}"
             f" listener (pool size {m['pool_size']:g}); missing {m['events_missing']:g};"
-            f" api CPU {pct(m.get('api_cpu'))}",
+            f" api CPU {pct(m.get('api_cpu'))}"
+            + (f", nginx CPU {pct(m['nginx_cpu'])}" if "nginx_cpu" in m else ""),
             TARGETS.get(case, ""),
         ])  # fmt: skip
     return out
