@@ -84,6 +84,45 @@ def submit_load(
     return run(main)
 
 
+def batch_load(
+    host: str,
+    port: int,
+    token: str,
+    company: str,
+    concurrency: int,
+    size: int,
+    duration: float,
+    warmup: float,
+) -> dict[str, Any]:
+    """`concurrency` connections POST batches of `size` echo jobs (`:batch`) back to back;
+    latencies per batch after the warm-up. A batch with any refused item is an error."""
+    body = orjson.dumps({"jobs": [{"jobType": "echo", "input": {"n": 1}}] * size})
+    request = post_request(host, port, jobs_path(company) + ":batch", token, body)
+
+    async def client(start: float, end: float, latencies: list[float], errors: list[int]) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while (sent := time.perf_counter()) < end:
+                status, answer = await exchange(reader, writer, request)
+                done = time.perf_counter()
+                if status != 200 or b'"error"' in answer:
+                    errors.append(status)
+                elif sent >= start:
+                    latencies.append(done - sent)
+        finally:
+            writer.close()
+
+    async def main() -> dict[str, Any]:
+        latencies: list[float] = []
+        errors: list[int] = []
+        start = time.perf_counter() + warmup
+        end = start + duration
+        await asyncio.gather(*(client(start, end, latencies, errors) for _ in range(concurrency)))
+        return {"latencies": latencies, "errors": len(errors), "seconds": duration}
+
+    return run(main)
+
+
 def submit_paced(
     host: str, port: int, token: str, company: str, count: int, gap: float
 ) -> list[tuple[str, float]]:

@@ -23,6 +23,9 @@ class Options:
     submit_seconds: float = 8.0
     submit_warmup: float = 1.0
     submit_concurrency: tuple[int, ...] = (1, 16, 64)
+    #: batch submit: jobs per `:batch` request, and clients sending them
+    batch_size: int = 1000
+    batch_concurrency: int = 4
     #: enqueue to start: jobs submitted one at a time per run, and the pause between them
     start_jobs: int = 200
     start_gap: float = 0.03
@@ -55,6 +58,8 @@ class Options:
             submit_seconds=0.5,
             submit_warmup=0.2,
             submit_concurrency=(4,),
+            batch_size=20,
+            batch_concurrency=2,
             start_jobs=10,
             start_gap=0.02,
             fanout_streams=(40,),

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from bench import loadgen
-from bench.cluster import COMPANY, Cluster, token
+from bench.cluster import COMPANY, Cluster, Replica, token
 from bench.options import PROFILES, Options, in_process
 from bench.stats import fmt, latency_ms, median_runs, pct
 
@@ -103,8 +103,32 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
         median = median_runs(runs)
         median["fraction_of_insert"] = round(median["requests_per_s"] / median["insert_tps"], 3)
         cases[f"c={clients}"] = {"median": median, "runs": runs}
+    cases["batch"] = await _batches(cluster, api, options)
     api.stop()
     return {"cases": cases}
+
+
+async def _batches(cluster: Cluster, api: Replica, options: Options) -> dict[str, Any]:
+    """`POST .../content-jobs:batch` of batch_size jobs from batch_concurrency clients."""
+    runs = []
+    for _ in range(options.runs):
+        await cluster.reset()
+        cpu_before, began = api.cpu_seconds(), time.monotonic()
+        done = await in_process(
+            loadgen.batch_load, api.host, api.port, token(), COMPANY, options.batch_concurrency,
+            options.batch_size, options.submit_seconds, options.submit_warmup,
+        )  # fmt: skip
+        if done["errors"]:
+            raise RuntimeError(f"{done['errors']} batches were refused: not a figure")
+        batches = len(done["latencies"]) / done["seconds"]
+        runs.append({
+            "batches_per_s": round(batches, 1),
+            "jobs_per_s": round(batches * options.batch_size, 1),
+            "api_cpu": round((api.cpu_seconds() - cpu_before) / (time.monotonic() - began), 2),
+            **latency_ms(done["latencies"]),
+        })  # fmt: skip
+    return {"median": median_runs(runs), "runs": runs, "size": options.batch_size,
+            "clients": options.batch_concurrency}  # fmt: skip
 
 
 def wrk(
@@ -145,6 +169,15 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
     out = []
     for case, data in result["cases"].items():
         m = data["median"]
+        if case == "batch":
+            out.append([
+                "submit", f"batches of {data['size']:g}, c={data['clients']:g}",
+                f"{fmt(m['jobs_per_s'])} jobs/s ({fmt(m['batches_per_s'])} batches/s);"
+                f" per batch p50 {fmt(m['p50_ms'])} / p99 {fmt(m['p99_ms'])} ms;"
+                f" api CPU {pct(m.get('api_cpu'))}",
+                ">= 10,000 jobs/s",
+            ])  # fmt: skip
+            continue
         out.append([
             "submit", case,
             f"{fmt(m['requests_per_s'])} req/s; p50 {fmt(m['p50_ms'])} / p99 {fmt(m['p99_ms'])}"
