@@ -59,7 +59,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 .PHONY: bench
-bench: $(BENCH_STAMP)  ## run every benchmark (~10 min): a table, bench/results/latest.json
+bench: $(BENCH_STAMP)  ## run every benchmark (~30 min): a table, bench/results/latest.json
 	$(BIN)/python -m bench
 
 .PHONY: bench-smoke

@@ -49,9 +49,9 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
 
 
 async def one_run(
-    cluster: Cluster, options: Options, streams: int, apis: int = 1
+    cluster: Cluster, options: Options, streams: int, apis: int = 1, nginx: bool | None = None
 ) -> dict[str, Any]:
-    """With apis > 1 the streams go through nginx, which spreads them round-robin."""
+    """Through nginx (by default when apis > 1), which spreads the streams round-robin."""
     await cluster.reset()
     # every client here is one caller (one token): lift the per-caller cap on open streams
     replicas = [
@@ -61,7 +61,7 @@ async def one_run(
         for _ in range(apis)
     ]
     api = Group(replicas)
-    balancer = cluster.load_balancer(replicas) if apis > 1 else None
+    balancer = cluster.load_balancer(replicas) if (apis > 1 if nginx is None else nginx) else None
     if balancer is not None:
         await balancer.wait_ready()
     await asyncio.sleep(0.5)

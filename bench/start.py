@@ -56,5 +56,5 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
         "enqueue to start", "1 idle worker",
         f"202 -> running: p50 {fmt(m['p50_ms'])} / p99 {fmt(m['p99_ms'])} / max {fmt(m['max_ms'])}"
         f" ms (created -> running: p50 {fmt(m['db_p50_ms'])} / p99 {fmt(m['db_p99_ms'])} ms)",
-        "p99 < 20 ms",
+        "p99 < 5 ms",
     ]]  # fmt: skip

@@ -11,16 +11,19 @@ standard tool anyone can rerun) measures the same route beside our own load gene
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
+import sys
 import time
 from typing import Any
 
 from bench import loadgen
-from bench.cluster import COMPANY, Cluster, Replica, token
+from bench.cluster import COMPANY, ROOT, Cluster, Replica, token
 from bench.options import PROFILES, Options, in_process
 from bench.stats import fmt, latency_ms, median_runs, pct
+from service.dev.pgserver import free_port
 
 INSERT = (
     "INSERT INTO content_jobs (id, company_id, job_type, input, max_attempts)\n"
@@ -68,6 +71,43 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
         path.write_text(text)
         scripts[name] = str(path)
     cases: dict[str, Any] = {}
+    bare_port = free_port()
+    bare_server = _start_bare(bare_port)
+    try:
+        await _accepting("127.0.0.1", bare_port)
+        await _cases(cluster, api, options, scripts, bare_port, cases)
+    finally:
+        bare_server.terminate()
+        bare_server.wait()
+    cases["batch"] = await _batches(cluster, api, options)
+    api.stop()
+    return {"cases": cases}
+
+
+def _start_bare(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "bench.bare", str(port)], cwd=ROOT)
+
+
+async def _accepting(host: str, port: int, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                _reader, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+
+
+async def _cases(
+    cluster: Cluster,
+    api: Replica,
+    options: Options,
+    scripts: dict[str, str],
+    bare_port: int,
+    cases: dict[str, Any],
+) -> None:
     for clients in options.submit_concurrency:
         runs: list[dict[str, Any]] = []
         for _ in range(options.runs):
@@ -94,6 +134,11 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
                 tps, avg = pgbench(cluster, script, clients, options.submit_seconds)
                 figures[f"{name}_tps"] = tps
                 figures[f"{name}_avg_ms"] = avg
+            bare = await in_process(
+                loadgen.submit_load, "127.0.0.1", bare_port, token(), COMPANY, clients,
+                options.submit_seconds, options.submit_warmup,
+            )  # fmt: skip
+            figures["bare_rps"] = round(len(bare["latencies"]) / bare["seconds"], 1)
             if shutil.which("wrk"):
                 await cluster.reset()
                 figures["wrk_rps"], figures["wrk_p99_ms"] = wrk(
@@ -102,10 +147,8 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
             runs.append(figures)
         median = median_runs(runs)
         median["fraction_of_insert"] = round(median["requests_per_s"] / median["insert_tps"], 3)
+        median["fraction_of_bare"] = round(median["requests_per_s"] / median["bare_rps"], 3)
         cases[f"c={clients}"] = {"median": median, "runs": runs}
-    cases["batch"] = await _batches(cluster, api, options)
-    api.stop()
-    return {"cases": cases}
 
 
 async def _batches(cluster: Cluster, api: Replica, options: Options) -> dict[str, Any]:
@@ -186,7 +229,9 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             f" {fmt(m.get('cte_insert_tps'))} tps (CTE),"
             f" +NOTIFY {fmt(m['insert_notify_tps'])} tps;"
             f" ours = {pct(m['fraction_of_insert'])} of plain INSERT;"
-            f" api CPU {pct(m.get('api_cpu'))}"
+            f" api CPU {pct(m.get('api_cpu'))};"
+            f" bare aiohttp handler {fmt(m.get('bare_rps'))} req/s (ours ="
+            f" {pct(m.get('fraction_of_bare'))})"
             + (f"; wrk {fmt(m['wrk_rps'])} req/s, p99 {fmt(m['wrk_p99_ms'])} ms"
                if "wrk_rps" in m else ""),
             "c=64: >= 50% of plain INSERT, p99 < 50 ms" if case == "c=64" else "",
