@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +55,8 @@ class PruneResult:
     assets: int
     #: the events table's day partitions dropped
     partitions: list[str] = dataclasses.field(default_factory=list)
+    #: how long dropping them took (a million events or one: about the same)
+    drop_seconds: float = 0.0
 
 
 async def prune(
@@ -80,10 +83,17 @@ async def prune(
             log.info("prune_batch", jobs=len(job_ids), total_jobs=jobs, cutoff=cutoff.isoformat())
         if len(job_ids) < batch_size:
             break
+    began = time.perf_counter()
     dropped = [row["name"] for row in await pool.fetch(QUERIES["drop_event_partitions"], cutoff)]
+    seconds = time.perf_counter() - began
     if dropped:
-        log.info("event_partitions_dropped", partitions=dropped, cutoff=cutoff.isoformat())
-    return PruneResult(cutoff, jobs, deleted_assets, dropped)
+        log.info(
+            "event_partitions_dropped",
+            partitions=dropped,
+            cutoff=cutoff.isoformat(),
+            duration_ms=round(seconds * 1000, 1),
+        )
+    return PruneResult(cutoff, jobs, deleted_assets, dropped, seconds)
 
 
 async def run(settings: Settings, older_than: timedelta, batch_size: int) -> PruneResult:
