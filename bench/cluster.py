@@ -67,8 +67,11 @@ def with_database(dsn: str, name: str) -> str:
 class Replica:
     """One `content-jobs serve` process; its log goes to a file in the run's directory."""
 
-    def __init__(self, name: str, role: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, role: str, env: dict[str, str], log_dir: Path, module: str = "service"
+    ) -> None:
         self.name = name
+        self.module = module
         self.role = role
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -81,7 +84,7 @@ class Replica:
     def start(self) -> None:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--no-migrate",
+            [sys.executable, "-m", self.module, "serve", "--no-migrate",
              "--host", self.host, "--port", str(self.port), "--role", self.role],
             cwd=ROOT,
             env={**os.environ, **self.env},
@@ -177,9 +180,16 @@ class Cluster:
         return self._conn
 
     async def replica(
-        self, role: str, *, pool_size: int = 10, concurrency: int = 16, **env: str
+        self,
+        role: str,
+        *,
+        pool_size: int = 10,
+        concurrency: int = 16,
+        module: str = "service",
+        **env: str,
     ) -> Replica:
-        """Start a replica and wait until it is ready; worker replicas log in as WORKER_ROLE."""
+        """Start a replica (`python -m <module> serve`) and wait until it is ready; worker
+        replicas log in as WORKER_ROLE."""
         self._count += 1
         dsn = with_user(self.dsn, WORKER_ROLE) if role == "worker" else self.dsn
         replica = Replica(
@@ -195,6 +205,7 @@ class Cluster:
                 **env,
             },
             self.log_dir,
+            module,
         )
         self.replicas.append(replica)
         replica.start()

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import math
 import multiprocessing
+import shutil
 import time
 from typing import Any
 
@@ -42,7 +43,7 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
     for streams in options.fanout_streams:
         runs = [await one_run(cluster, options, streams) for _ in range(options.runs)]
         cases[f"{streams} streams"] = {"median": median_runs(runs), "runs": runs}
-    for streams in options.fanout_nginx_streams:
+    for streams in options.fanout_nginx_streams if shutil.which("nginx") else ():
         runs = [await one_run(cluster, options, streams, apis=2) for _ in range(options.runs)]
         cases[f"{streams} streams, 2 api + nginx"] = {"median": median_runs(runs), "runs": runs}
     return {"cases": cases}

@@ -85,14 +85,19 @@ async def _old_prune(db: Any, cutoff: Any) -> tuple[int, float]:
 
 
 def rows(result: dict[str, Any]) -> list[list[str]]:
+    events = ""
+    if "before_events_seconds" in result:  # results files from before the split lack it
+        events = (
+            f"events: {fmt(result['before_events_seconds'])} s row by row before partitioning,"
+            f" {fmt(result['after_events_seconds'] * 1000)} ms dropping their partition after; "
+        )
     return [
         [
             "prune",
             f"{fmt(result['events'])} events of {fmt(result['jobs'])} jobs",
-            f"events: {fmt(result['before_events_seconds'])} s row by row before partitioning,"
-            f" {fmt(result['after_events_seconds'] * 1000)} ms dropping their partition after;"
-            f" whole prune (jobs in batches of 500): {fmt(result['before_seconds'])} s before,"
-            f" {fmt(result['after_seconds'])} s after; {result['events_left']} events left",
+            f"{events}whole prune (jobs in batches of 500): {fmt(result['before_seconds'])} s"
+            f" before, {fmt(result['after_seconds'])} s after; {result['events_left']} events"
+            " left",
             "",
         ]
     ]

@@ -229,9 +229,9 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             f" {fmt(m.get('cte_insert_tps'))} tps (CTE),"
             f" +NOTIFY {fmt(m['insert_notify_tps'])} tps;"
             f" ours = {pct(m['fraction_of_insert'])} of plain INSERT;"
-            f" api CPU {pct(m.get('api_cpu'))};"
-            f" bare aiohttp handler {fmt(m.get('bare_rps'))} req/s (ours ="
-            f" {pct(m.get('fraction_of_bare'))})"
+            f" api CPU {pct(m.get('api_cpu'))}"
+            + (f"; bare aiohttp handler {fmt(m['bare_rps'])} req/s (ours ="
+               f" {pct(m.get('fraction_of_bare'))})" if "bare_rps" in m else "")
             + (f"; wrk {fmt(m['wrk_rps'])} req/s, p99 {fmt(m['wrk_p99_ms'])} ms"
                if "wrk_rps" in m else ""),
             "c=64: >= 50% of plain INSERT, p99 < 50 ms" if case == "c=64" else "",

@@ -118,8 +118,12 @@ WITH RECURSIVE companies AS (
         LIMIT CASE WHEN $4::int IS NULL THEN $3 ELSE GREATEST(0, LEAST($3, $4 - l.running)) END
     ) ready
 ), picked AS (
+    -- the chosen ids as an array: whatever the table's statistics say, the rows are then
+    -- found by primary key (a semi-join here turned into a scan of the whole backlog when
+    -- they were taken while the queue was empty)
     SELECT j.id FROM content_jobs j
-    WHERE j.id IN (SELECT id FROM candidates ORDER BY share, priority DESC, run_at, id LIMIT $3)
+    WHERE j.id = ANY (ARRAY(
+        SELECT id FROM candidates ORDER BY share, priority DESC, run_at, id LIMIT $3))
       AND j.status = 'queued'
     FOR UPDATE SKIP LOCKED
 ), job AS (
