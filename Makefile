@@ -60,6 +60,7 @@ $(BENCH_STAMP): $(STAMP)
 
 .PHONY: bench
 bench: $(BENCH_STAMP)  ## run every benchmark (~30 min): a table, bench/results/latest.json
+	bash bench/tools.sh
 	$(BIN)/python -m bench
 
 .PHONY: bench-smoke
