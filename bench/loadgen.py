@@ -59,29 +59,7 @@ def submit_load(
 ) -> dict[str, Any]:
     """`concurrency` connections POST echo jobs back to back; latencies after the warm-up."""
     request = post_request(host, port, jobs_path(company), token, ECHO_BODY)
-
-    async def client(start: float, end: float, latencies: list[float], errors: list[int]) -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while (sent := time.perf_counter()) < end:
-                status, _ = await exchange(reader, writer, request)
-                done = time.perf_counter()
-                if status != 202:
-                    errors.append(status)
-                elif sent >= start:
-                    latencies.append(done - sent)
-        finally:
-            writer.close()
-
-    async def main() -> dict[str, Any]:
-        latencies: list[float] = []
-        errors: list[int] = []
-        start = time.perf_counter() + warmup
-        end = start + duration
-        await asyncio.gather(*(client(start, end, latencies, errors) for _ in range(concurrency)))
-        return {"latencies": latencies, "errors": len(errors), "seconds": duration}
-
-    return run(main)
+    return closed_loop(host, port, request, _accepted, concurrency, duration, warmup)
 
 
 def batch_load(
@@ -98,6 +76,29 @@ def batch_load(
     latencies per batch after the warm-up. A batch with any refused item is an error."""
     body = orjson.dumps({"jobs": [{"jobType": "echo", "input": {"n": 1}}] * size})
     request = post_request(host, port, jobs_path(company) + ":batch", token, body)
+    return closed_loop(host, port, request, _batch_accepted, concurrency, duration, warmup)
+
+
+def _accepted(status: int, answer: bytes) -> bool:
+    return status == 202
+
+
+def _batch_accepted(status: int, answer: bytes) -> bool:
+    return status == 200 and b'"error"' not in answer
+
+
+def closed_loop(
+    host: str,
+    port: int,
+    request: bytes,
+    ok: Callable[[int, bytes], bool],
+    concurrency: int,
+    duration: float,
+    warmup: float,
+) -> dict[str, Any]:
+    """`concurrency` keep-alive connections send `request` back to back for `warmup` +
+    `duration` seconds; the latencies of the answers `ok` accepts after the warm-up, and
+    how many it refused (a closed loop: each client waits for its answer before the next)."""
 
     async def client(start: float, end: float, latencies: list[float], errors: list[int]) -> None:
         reader, writer = await asyncio.open_connection(host, port)
@@ -105,7 +106,7 @@ def batch_load(
             while (sent := time.perf_counter()) < end:
                 status, answer = await exchange(reader, writer, request)
                 done = time.perf_counter()
-                if status != 200 or b'"error"' in answer:
+                if not ok(status, answer):
                     errors.append(status)
                 elif sent >= start:
                     latencies.append(done - sent)

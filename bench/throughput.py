@@ -93,51 +93,60 @@ async def ours(
     assert row is not None
     for replica in replicas:
         replica.stop()
-    return {"jobs": row["done"], "seconds": round(row["seconds"], 3),
-            "jobs_per_s": round(row["done"] / row["seconds"], 1)}  # fmt: skip
+    return _window(row)
 
 
 async def theirs(dsn: str, options: Options) -> dict[str, Any]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(QUERIES["peer_reset"])
-        worker = _peer_worker("bench.peer", dsn, options.concurrency)
-        try:
-            await asyncio.sleep(2)  # the worker connects and LISTENs
-            await peer.defer_jobs(dsn, options.throughput_jobs)
-            async with asyncio.timeout(600):
-                while await conn.fetchval(QUERIES["peer_unfinished"]):
-                    await asyncio.sleep(0.1)
-            row = await conn.fetchrow(QUERIES["peer_window"])
-            assert row is not None
-        finally:
-            worker.terminate()
-            worker.wait()
-    finally:
-        await conn.close()
-    return {"jobs": row["done"], "seconds": round(row["seconds"], 3),
-            "jobs_per_s": round(row["done"] / row["seconds"], 1)}  # fmt: skip
+    """procrastinate: one worker at our concurrency, jobs deferred in bulk."""
+    return await _peer_run(
+        dsn, "peer", "bench.peer", options.concurrency,
+        lambda: peer.defer_jobs(dsn, options.throughput_jobs), settle=0.0,
+    )  # fmt: skip
 
 
 async def pgqueuer(dsn: str, options: Options, batch: int) -> dict[str, Any]:
+    """pgqueuer: one consumer with batches of `batch`; its buffered log of the last
+    successes is flushed within half a second of the last job."""
+    return await _peer_run(
+        dsn, "pgq", "bench.pgq_peer", batch,
+        lambda: pgq_peer.enqueue_jobs(dsn, options.throughput_jobs), settle=0.5,
+    )  # fmt: skip
+
+
+async def _peer_run(
+    dsn: str,
+    queries: str,
+    module: str,
+    arg: int,
+    enqueue: Callable[[], Awaitable[None]],
+    settle: float,
+) -> dict[str, Any]:
+    """A peer's consumer process started idle, the jobs enqueued, the table polled until
+    none is left unfinished; jobs/s over the window its own rows record (queries
+    `{queries}_reset`, `_unfinished` and `_window` in bench/queries.sql)."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(QUERIES["pgq_reset"])
-        worker = _peer_worker("bench.pgq_peer", dsn, batch)
+        await conn.execute(QUERIES[f"{queries}_reset"])
+        worker = _peer_worker(module, dsn, arg)
         try:
             await asyncio.sleep(2)  # the consumer connects and LISTENs
-            await pgq_peer.enqueue_jobs(dsn, options.throughput_jobs)
+            await enqueue()
             async with asyncio.timeout(600):
-                while await conn.fetchval(QUERIES["pgq_unfinished"]):
+                while await conn.fetchval(QUERIES[f"{queries}_unfinished"]):
                     await asyncio.sleep(0.1)
-            await asyncio.sleep(0.5)  # its buffered log of the last successes is flushed
-            row = await conn.fetchrow(QUERIES["pgq_window"])
+            await asyncio.sleep(settle)
+            row = await conn.fetchrow(QUERIES[f"{queries}_window"])
             assert row is not None
         finally:
             worker.terminate()
             worker.wait()
     finally:
         await conn.close()
+    return _window(row)
+
+
+def _window(row: asyncpg.Record) -> dict[str, Any]:
+    """Jobs/s over the window from the first claim to the last finish."""
     return {"jobs": row["done"], "seconds": round(row["seconds"], 3),
             "jobs_per_s": round(row["done"] / row["seconds"], 1)}  # fmt: skip
 
