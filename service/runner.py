@@ -1,6 +1,9 @@
 """The worker: claims ready jobs, runs their handlers, keeps their leases, stops cleanly.
 
-Up to `RUNNER_CONCURRENCY` jobs run at once. An idle runner sleeps until the
+Up to `RUNNER_CONCURRENCY` handlers run at once; a run whose handler has returned gives up
+its slot while its terminal write commits (group commit), so the next claim overlaps the
+last finish instead of waiting for it (the company cap still counts it: it is `running` in
+the table until that commit). An idle runner sleeps until the
 listener hears `content_jobs_queued`, until the earliest delayed job's `run_at`,
 or until a slow poll fires. A watch loop, on a connection of its own (a pool
 saturated by requests cannot starve it), renews leases, notices cancelled jobs
@@ -79,6 +82,8 @@ class Run:
     renewed: float = dataclasses.field(default_factory=time.monotonic)
     handler_task: asyncio.Task[Any] | None = None
     stop_reason: StopReason | None = None
+    #: the handler has returned or raised: only the run's last write is left
+    handler_done: bool = False
 
 
 class Runner:
@@ -99,6 +104,8 @@ class Runner:
         self._run_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
+        #: runs whose handler is done and whose last write is under way (they hold no slot)
+        self._finishing = 0
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._lease_conn: asyncpg.Connection[Any] | None = None
@@ -143,7 +150,12 @@ class Runner:
     async def _claim_forever(self) -> None:
         concurrency = self.settings.runner_concurrency
         while not self._stopping:
-            free = concurrency - len(self.runs)
+            # handler slots, and at most as many runs again waiting for their last write (a
+            # database that takes claims but stalls finishes must not pile runs up)
+            free = min(
+                concurrency - (len(self.runs) - self._finishing),
+                2 * concurrency - len(self.runs),
+            )
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -194,6 +206,7 @@ class Runner:
         outcome_name = "lost"
         try:
             outcome = await self._outcome(run)
+            self._handler_ended(run)
             if outcome is None:  # stopped: cancelled, shutdown or lease lost
                 outcome_name = run.stop_reason or "cancelled"
                 if run.stop_reason == "shutdown":
@@ -223,7 +236,7 @@ class Runner:
             run.context.log.info("job_attempt_failed", error=error)
             return Outcome("retry", error=error)
 
-    async def _record(self, run: Run, outcome: Outcome) -> Job | None:
+    async def _record(self, run: Run, outcome: Outcome) -> None:
         job = run.job
         if outcome.status == "retry":
             policy = run.job_type.retry if run.job_type is not None else None
@@ -233,8 +246,8 @@ class Runner:
             )
             if recorded is not None and recorded.status is Status.QUEUED:
                 self.metrics.job_retries.labels(job.job_type).inc()
-            return recorded
-        return await self.store.finish(
+            return
+        await self.store.finish(
             job,
             self.worker_id,
             Status.DONE.value if outcome.status == "done" else Status.FAILED.value,
@@ -267,9 +280,17 @@ class Runner:
         except TimeoutError:
             raise JobTimedOut(f"timed out after {seconds:g} seconds") from None
 
+    def _handler_ended(self, run: Run) -> None:
+        """The run's slot is free for the next claim; its last write still holds the lease."""
+        run.handler_done = True
+        self._finishing += 1
+        self._slot_free.set()
+
     def _forget(self, run: Run, outcome: str) -> None:
         if self.runs.get(run.job.id) is run:
             del self.runs[run.job.id]
+        if run.handler_done:
+            self._finishing -= 1
         self.finished[outcome] = self.finished.get(outcome, 0) + 1
         self.metrics.job_finished(run.job.job_type, outcome, time.monotonic() - run.started)
         self._slot_free.set()
@@ -345,7 +366,7 @@ class Runner:
             if job_id not in alive and run is not None:
                 self._stop_run(run, "cancelled")
 
-    async def _final_write(self, operation: Callable[[], Awaitable[Job | None]]) -> None:
+    async def _final_write(self, operation: Callable[[], Awaitable[object]]) -> None:
         """Retry a run's last write through a database restart; the lease is kept meanwhile.
 
         If it still fails, the run is forgotten (its caller's `finally`), the lease expires

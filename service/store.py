@@ -87,9 +87,9 @@ async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]
     return [by_id[job_id] for job_id in ids]
 
 
-async def finish_many(db: Executor, batch: list[Finish]) -> list[asyncpg.Record | None]:
-    """Terminal writes in one statement; each run's new row, or None where the job is no
-    longer that run's (cancelled, reaped), in `batch`'s order."""
+async def finish_many(db: Executor, batch: list[Finish]) -> list[int | None]:
+    """Terminal writes in one statement; each run's new event seq, or None where the job is
+    no longer that run's (cancelled, reaped), in `batch`'s order."""
     rows = await db.fetch(
         QUERIES["finish_jobs"],
         [f.job.id for f in batch],
@@ -100,8 +100,8 @@ async def finish_many(db: Executor, batch: list[Finish]) -> list[asyncpg.Record 
         [f.result_asset_id for f in batch],
         [f.error_message for f in batch],
     )
-    by_id = {row["id"]: row for row in rows}
-    return [by_id.get(f.job.id) for f in batch]
+    seqs: dict[uuid.UUID, int] = {row["id"]: row["event_seq"] for row in rows}
+    return [seqs.get(f.job.id) for f in batch]
 
 
 async def insert_keyed(db: Executor, new: NewJob) -> tuple[asyncpg.Record, bool]:
@@ -160,7 +160,7 @@ class Store:
         self._inserts: GroupCommit[NewJob, asyncpg.Record] = GroupCommit(
             lambda batch: insert_many(pool, batch), "insert-batcher"
         )
-        self._finishes: GroupCommit[Finish, asyncpg.Record | None] = GroupCommit(
+        self._finishes: GroupCommit[Finish, int | None] = GroupCommit(
             lambda batch: finish_many(pool, batch), "finish-batcher"
         )
 
@@ -303,11 +303,15 @@ class Store:
         result: Any = None,
         result_asset_id: uuid.UUID | None = None,
         error_message: str | None = None,
-    ) -> Job | None:
-        """End this run as done or failed; None if the job is no longer this run's. Runs that
+    ) -> bool:
+        """End this run as done or failed; False if the job is no longer this run's. Runs that
         end together share one statement and one commit (group commit)."""
         finish = Finish(job, worker_id, status, result, result_asset_id, error_message)
-        return self._announced(await self._finishes.run(finish))
+        seq = await self._finishes.run(finish)
+        if seq is None:
+            return False
+        self.notifier.job_changed(job.id, seq)
+        return True
 
     async def seconds_to_next_run(self) -> float | None:
         """Seconds until the earliest waiting job that is not ready yet may start."""

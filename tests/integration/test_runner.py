@@ -168,7 +168,7 @@ async def test_expired_lease_requeues_then_fails_at_the_attempt_limit(
     assert failed[0].status is Status.FAILED
     assert failed[0].error_message == "worker lost during attempt 2 of 2: giving up"
     # the dead run's late writes change nothing
-    assert await store.finish(again[0], "dead-replica", "done") is None
+    assert await store.finish(again[0], "dead-replica", "done") is False
 
 
 async def test_runner_reaps_and_finishes_a_dead_replicas_job(
@@ -307,3 +307,34 @@ async def test_a_worker_that_cannot_renew_its_lease_stops_the_handler(
     assert seen == ["cancelled"]
     assert 0.9 <= stopped_after <= 3.0
     assert runner.finished.get("lease_lost") == 1
+
+
+async def test_a_run_waiting_for_its_last_write_frees_its_slot_up_to_twice_the_concurrency(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next claim overlaps the last finish (throughput), but runs waiting on a stalled
+    finish never pile up past twice RUNNER_CONCURRENCY."""
+    gate = asyncio.Event()
+    finish = store.finish
+
+    async def stalled_finish(job: Job, worker_id: str, status: str, **kwargs: Any) -> bool:
+        await gate.wait()
+        return await finish(job, worker_id, status, **kwargs)
+
+    monkeypatch.setattr(store, "finish", stalled_finish)
+    first, second, third = [await submit_direct(store) for _ in range(3)]
+    runner = Runner(store, dataclasses.replace(settings, runner_concurrency=1))
+    runner.start()
+    try:
+        # the first run's handler is done and its write stalls: the second one still starts
+        await wait_for_status(store, second.id, Status.RUNNING)
+        assert set(runner.runs) == {first.id, second.id}
+        await asyncio.sleep(0.5)  # a claim round or more: the third must stay queued
+        current = await store.get("acme", third.id)
+        assert current is not None and current.status is Status.QUEUED
+        gate.set()
+        for job in (first, second, third):
+            await wait_for_status(store, job.id, Status.DONE)
+    finally:
+        gate.set()
+        await runner.stop()
