@@ -162,8 +162,7 @@ RETURNING event_seq;
 -- Ends runs as done or failed, many in one statement (the runner's group commit): each row of
 -- the arrays is (job, worker, attempt, status, result, asset, error); a run that is no longer
 -- its job's (cancelled, reaped) changes nothing and returns no row. Only the id and the new
--- event seq come back: the worker has the rest, and decoding 25 columns per finished job was
--- a seventh of a no-op job's cost.
+-- event seq come back (for the NOTIFY hint): the worker already holds the rest of the row.
 UPDATE content_jobs j
 SET status = t.status, result = t.result, result_asset_id = t.asset, error_message = t.error,
     progress_percent = CASE WHEN t.status = 'done' THEN 100 ELSE j.progress_percent END,
