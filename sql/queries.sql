@@ -93,6 +93,14 @@ RETURNING *;
 -- most one claim. A company with $4 running jobs (COMPANY_MAX_RUNNING; NULL: no cap) gets
 -- none. Companies are enumerated with a loose index scan (one index probe per company, not a
 -- scan of the backlog), and only the picked rows are locked.
+--
+-- Workers claiming at the same moment rank the same jobs first. Without a cap, twice $3 are
+-- ranked and locking walks them in rank order, skipping rows another claim holds: a worker
+-- that lost the race takes the next jobs instead of none (and instead of sleeping until a new
+-- job or the poll). With a cap, exactly the jobs the cap allows are ranked: a racing claim
+-- skips them and takes nothing of that company, which is what keeps the cap across workers.
+-- (Limits stay plain parameters: an expression there left the planner guessing a tenth of
+-- the backlog, and the cost it then saw switched JIT on, 20 ms a claim.)
 WITH RECURSIVE companies AS (
     (SELECT company_id FROM content_jobs WHERE status = 'queued'
      ORDER BY company_id LIMIT 1)
@@ -101,7 +109,7 @@ WITH RECURSIVE companies AS (
             WHERE j.status = 'queued' AND j.company_id > c.company_id
             ORDER BY j.company_id LIMIT 1)
     FROM companies c WHERE c.company_id IS NOT NULL
-), load AS (
+), load AS MATERIALIZED (
     SELECT c.company_id,
            (SELECT count(*) FROM content_jobs r
             WHERE r.status = 'running' AND r.company_id = c.company_id) AS running
@@ -115,17 +123,22 @@ WITH RECURSIVE companies AS (
         FROM content_jobs j
         WHERE j.status = 'queued' AND j.company_id = l.company_id AND j.run_at <= now()
         ORDER BY j.priority DESC, j.run_at, j.id
-        LIMIT CASE WHEN $4::int IS NULL THEN $3 ELSE GREATEST(0, LEAST($3, $4 - l.running)) END
+        LIMIT CASE WHEN $4::int IS NULL
+                   THEN 2 * $3
+                   ELSE GREATEST(0, LEAST($3, $4 - l.running)) END
     ) ready
-), picked AS (
-    -- the chosen ids as an array: whatever the table's statistics say, the rows are then
+), ranked AS MATERIALIZED (
+    -- the ranked ids as an array: whatever the table's statistics say, the rows are then
     -- found by primary key (a semi-join here turned into a scan of the whole backlog when
-    -- they were taken while the queue was empty)
-    SELECT j.id FROM content_jobs j
-    WHERE j.id = ANY (ARRAY(
-        SELECT id FROM candidates ORDER BY share, priority DESC, run_at, id LIMIT $3))
-      AND j.status = 'queued'
-    FOR UPDATE SKIP LOCKED
+    -- they were taken while the queue was empty); materialized, so it is computed once
+    SELECT ARRAY(SELECT id FROM candidates
+                 ORDER BY share, priority DESC, run_at, id LIMIT 2 * $3) AS ids
+), picked AS (
+    SELECT j.id FROM content_jobs j, ranked
+    WHERE j.id = ANY (ranked.ids) AND j.status = 'queued'
+    ORDER BY array_position(ranked.ids, j.id)
+    LIMIT $3
+    FOR UPDATE OF j SKIP LOCKED
 ), job AS (
     UPDATE content_jobs j
     SET status = 'running', worker_id = $1, started_at = now(), updated_at = now(),

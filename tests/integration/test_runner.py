@@ -17,6 +17,7 @@ from service import keys
 from service.app import create_app
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY
+from service.queries import QUERIES
 from service.runner import Runner
 from service.sdk import JobContext, JobType
 from service.settings import Settings
@@ -71,6 +72,19 @@ async def test_two_runners_never_run_the_same_job(settings: Settings, store: Sto
     assert len(rows) == 200 and all(row["n"] == 1 for row in rows)
     assert sum(r.finished.get("done", 0) for r in runners) == 200
     assert all(r.finished.get("done", 0) > 0 for r in runners), [r.finished for r in runners]
+
+
+async def test_a_claim_racing_another_takes_the_next_jobs_not_none(
+    store: Store, db: asyncpg.Connection[Any]
+) -> None:
+    """Two workers rank the same jobs first; the one whose claim meets the other's locks takes
+    the next ones, instead of none and a sleep until the poll while the backlog waits."""
+    jobs = [await submit_direct(store) for _ in range(8)]
+    async with db.transaction():  # a claim under way in another worker: its rows are locked
+        held = await db.fetch(QUERIES["claim_jobs"], "other", 30.0, 4, None)
+        mine = await store.claim("me", 30.0, 4)
+    assert [row["id"] for row in held] == [job.id for job in jobs[:4]]
+    assert [job.id for job in mine] == [job.id for job in jobs[4:]]
 
 
 async def test_handler_exception_fails_the_job_with_its_message(
