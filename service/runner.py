@@ -104,8 +104,6 @@ class Runner:
         self._run_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
-        #: runs whose handler is done and whose last write is under way (they hold no slot)
-        self._finishing = 0
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._lease_conn: asyncpg.Connection[Any] | None = None
@@ -152,10 +150,8 @@ class Runner:
         while not self._stopping:
             # handler slots, and at most as many runs again waiting for their last write (a
             # database that takes claims but stalls finishes must not pile runs up)
-            free = min(
-                concurrency - (len(self.runs) - self._finishing),
-                2 * concurrency - len(self.runs),
-            )
+            handlers = sum(1 for run in self.runs.values() if not run.handler_done)
+            free = min(concurrency - handlers, 2 * concurrency - len(self.runs))
             if free <= 0:
                 self._slot_free.clear()
                 await self._slot_free.wait()
@@ -283,14 +279,11 @@ class Runner:
     def _handler_ended(self, run: Run) -> None:
         """The run's slot is free for the next claim; its last write still holds the lease."""
         run.handler_done = True
-        self._finishing += 1
         self._slot_free.set()
 
     def _forget(self, run: Run, outcome: str) -> None:
         if self.runs.get(run.job.id) is run:
             del self.runs[run.job.id]
-        if run.handler_done:
-            self._finishing -= 1
         self.finished[outcome] = self.finished.get(outcome, 0) + 1
         self.metrics.job_finished(run.job.job_type, outcome, time.monotonic() - run.started)
         self._slot_free.set()
