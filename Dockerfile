@@ -1,10 +1,12 @@
 # syntax=docker/dockerfile:1
 # content-jobs: one image for every role (`serve --role api|worker|all`, `migrate`, `prune`).
 #
-# Built from the wheel (`make wheel` puts it in dist/) and the locked, hashed dependencies of
-# uv.lock: what runs is exactly what the tests ran. `make image` builds it, `make image-test`
-# builds it and runs a job through it. BASE is any Debian-like image with Python 3.11+ and
-# its venv module (where no registry can be reached, tests/image builds one with mmdebstrap).
+# A plain `docker build .` (or `buildah bud .`) of a clean checkout works: the builder stage
+# installs the locked, hashed dependencies of uv.lock and builds the project's wheel from
+# the source itself, so what runs is exactly what the tests ran and no `make wheel` comes
+# first. `make image-test` builds it so and runs a job through it. BASE is any Debian-like
+# image with Python 3.11+ and its venv module (where no registry can be reached,
+# tests/image builds one with mmdebstrap).
 ARG BASE=python:3.11.11-slim-bookworm
 
 # --- builder: a venv at /app/venv with the locked dependencies and the wheel ------------
@@ -24,8 +26,12 @@ RUN /app/venv/bin/uv export --quiet --frozen --no-emit-project --format requirem
     && /app/venv/bin/pip install --quiet --require-hashes -r requirements.txt \
     && /app/venv/bin/pip uninstall --quiet --yes uv
 
-COPY dist/content_jobs-*.whl ./
-RUN /app/venv/bin/pip install --quiet --no-deps ./content_jobs-*.whl \
+# The wheel, built here as `make wheel` builds it (migrations and queries inside), then
+# installed without dependencies: they are all in the venv already, locked.
+COPY sql ./sql
+COPY service ./service
+RUN /app/venv/bin/pip wheel --quiet --no-deps -w dist . \
+    && /app/venv/bin/pip install --quiet --no-deps ./dist/content_jobs-*.whl \
     && /app/venv/bin/python -m compileall -q /app/venv
 
 # --- runtime ----------------------------------------------------------------------------

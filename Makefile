@@ -89,7 +89,7 @@ wheel: $(STAMP)  ## build dist/content_jobs-*.whl (migrations and queries inside
 	rm -rf dist && $(BIN)/pip wheel -q --no-deps -w dist .
 
 .PHONY: image-test
-image-test: wheel  ## build the image (docker, else buildah) and run it: migrate, serve, a job
+image-test: $(STAMP)  ## build the image from the checkout as `docker build .` does, and run it
 	CONTENT_JOBS_IMAGE_TEST=1 $(BIN)/pytest -p no:cacheprovider tests/image
 
 .PHONY: clean
