@@ -124,7 +124,8 @@ async def check_callback_url(raw: Any, policy: HostPolicy) -> str:
         raise bad_request("callbackUrl: callbacks are off (WEBHOOK_ALLOWED_HOSTS is empty)")
     try:
         url = URL(raw)
-    except ValueError:
+        url.host  # noqa: B018 -- decodes the host: a bad punycode label is a UnicodeError
+    except ValueError:  # UnicodeError is one
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise bad_request("callbackUrl must be an http(s) URL")
@@ -172,6 +173,8 @@ def backoff(failed_attempts: int) -> float:
 
 
 class CallbackSender:
+    except UnicodeError:  # IDNA refuses it (an empty or 64+ character label) before any lookup
+        raise HostNotAllowed(f"host {host!r} is not a valid host name") from None
     """The workers' delivery loop."""
 
     def __init__(self, db: Executor, secret: str, policy: HostPolicy, metrics: Metrics) -> None:

@@ -7,6 +7,7 @@ JSON nested deep enough to exhaust an encoder's recursion.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 MiB = 1024 * 1024
@@ -18,6 +19,11 @@ DEFAULT_INPUT_MAX_BYTES = 256 * 1024
 #: nesting of a request body's JSON: far beyond any real input, far below what orjson
 #: (254 levels when encoding) and Postgres's jsonb accept, so a deep body is a clean 400
 MAX_JSON_DEPTH = 64
+#: the times a client may give (`runAt`, a list cursor's): Python's datetime and Postgres's
+#: timestamptz hold every one of them in any zone (year 1 or 9999 overflow once converted
+#: to UTC), and no job is due before 1970
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:

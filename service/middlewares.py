@@ -26,6 +26,10 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 #: what a request is logged and counted as when its client went away before the answer
 #: (nginx's convention); never a 500, which would page someone for a closed browser tab
 CLIENT_CLOSED = 499
+#: set by an event stream that sent its last event (its status): a client closing after
+#: that is done, not gone early, and the request is logged with the status it got (the
+#: `watch` command closes as soon as it has the terminal event)
+STREAM_COMPLETE = web.RequestKey("stream_complete", int)
 #: seconds a client is asked to wait while the database is away
 RETRY_AFTER_SECONDS = "2"
 
@@ -58,7 +62,8 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = exc.status
         raise
     except asyncio.CancelledError:
-        status = CLIENT_CLOSED
+        complete = request.get(STREAM_COMPLETE)
+        status, streamed = (CLIENT_CLOSED, False) if complete is None else (complete, True)
         raise
     except ConnectionResetError:
         status = CLIENT_CLOSED if client_gone(request) else 500

@@ -20,6 +20,7 @@ from service.codec import dumps
 from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, describe
+from service.limits import EARLIEST_TIME, LATEST_TIME
 from service.middlewares import company_of
 from service.openapi import openapi_json
 from service.pages import STATIC_DIR, index
@@ -211,11 +212,22 @@ def _encode_cursor(job: Job) -> str:
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
+    """The opaque token back to (createdAt, id); anything else a client may send, however
+    it decodes, is `400` naming `cursor`."""
+    invalid = bad_request("cursor is invalid")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, job_id = orjson.loads(raw)
-        return datetime.fromisoformat(created), uuid.UUID(job_id)
-    except (binascii.Error, ValueError, TypeError):
-        raise bad_request("cursor is invalid") from None
+        decoded = orjson.loads(raw)
+    except (binascii.Error, ValueError):
+        raise invalid from None
+    if not isinstance(decoded, list) or len(decoded) != 2:
+        raise invalid
+    created, job_id = parse_time(decoded[0]), decoded[1]
+    if created is None or not EARLIEST_TIME <= created <= LATEST_TIME:
+        raise invalid
+    try:
+        return created, uuid.UUID(job_id if isinstance(job_id, str) else "")
+    except ValueError:
+        raise invalid from None
 
 
 def _without_token(url: URL) -> URL:

@@ -23,7 +23,7 @@ from service.db import DB_ERRORS
 from service.errors import ApiError
 from service.jobs import Event
 from service.listener import Sink, Subscription
-from service.middlewares import company_of
+from service.middlewares import STREAM_COMPLETE, company_of
 
 #: bytes a client may leave unread before its stream is dropped (about a thousand events)
 SLOW_CLIENT_BYTES = 256 * 1024
@@ -73,6 +73,7 @@ async def job_events(request: web.Request) -> web.StreamResponse:
             pass  # the token expired: the client reconnects with a fresh one and Last-Event-ID
         finally:
             response.stop_streaming()
+        request[STREAM_COMPLETE] = response.status  # the end is sent: a close now is no abort
         return response
 
 

@@ -16,7 +16,7 @@ import orjson
 from service.codec import dumps
 from service.errors import ApiError, bad_request
 from service.jobtypes import REGISTRY, InvalidInput, known_types, validate_input
-from service.limits import MAX_JSON_DEPTH, json_depth_exceeds
+from service.limits import EARLIEST_TIME, LATEST_TIME, MAX_JSON_DEPTH, json_depth_exceeds
 from service.settings import Settings
 from service.store import NewJob
 
@@ -129,13 +129,22 @@ def _run_at(body: dict[str, Any]) -> datetime | None:
         raise bad_request("give runAt or delaySeconds, not both")
     if raw_at is None:
         return None
-    try:
-        when = datetime.fromisoformat(raw_at) if isinstance(raw_at, str) else None
-    except ValueError:
-        when = None
+    when = parse_time(raw_at)
     if when is None:
         raise bad_request("runAt must be an ISO-8601 date-time, like 2026-01-31T12:00:00Z")
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    if when - datetime.now(UTC) > timedelta(seconds=MAX_DELAY_SECONDS):
-        raise bad_request("runAt must be within a year")
+    latest = min(LATEST_TIME, datetime.now(UTC) + timedelta(seconds=MAX_DELAY_SECONDS))
+    if not EARLIEST_TIME <= when <= latest:
+        raise bad_request("runAt must be from 1970-01-01T00:00:00Z to a year from now")
     return when
+
+
+def parse_time(raw: Any) -> datetime | None:
+    """A client's ISO-8601 time in UTC (one without a zone is UTC), or None when it is not
+    one; whether it is in `EARLIEST_TIME`..`LATEST_TIME` is the caller's to check and name."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # year 1 at +01:00 is before year 1 in UTC
+        return None

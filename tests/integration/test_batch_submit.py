@@ -74,3 +74,18 @@ async def test_a_batch_over_the_company_quota_is_429(make_client: MakeClient) ->
     client = await make_client(company_max_queued=2)
     assert (await post(client, {"jobs": [{"jobType": "echo"}] * 3}))[0] == 429
     assert (await post(client, {"jobs": [{"jobType": "echo"}] * 2}))[0] == 200
+
+
+async def test_an_item_postgres_would_refuse_fails_alone(client: Client, db: Any) -> None:
+    """A `runAt` out of timestamptz's range once in UTC used to roll back the whole batch."""
+    jobs = [
+        {"jobType": "echo", "input": {"n": 1}},
+        {"jobType": "echo", "runAt": "0001-01-01T00:00:00+01:00"},
+        {"jobType": "echo", "idempotencyKey": "k-2"},
+    ]
+    status, body = await post(client, {"jobs": jobs})
+    assert status == 200
+    results = body["results"]
+    assert "jobId" in results[0] and "jobId" in results[2]
+    assert results[1]["status"] == 400 and "runAt" in results[1]["error"]
+    assert await db.fetchval("SELECT count(*) FROM content_jobs") == 2
