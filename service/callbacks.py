@@ -143,6 +143,8 @@ async def _checked_addresses(host: str, port: int, policy: HostPolicy) -> list[R
         found = await DefaultResolver().resolve(host, port, socket.AF_UNSPEC)
     except OSError:
         raise HostNotAllowed(f"host {host!r} does not resolve") from None
+    except UnicodeError:  # IDNA refuses it (an empty or 64+ character label) before any lookup
+        raise HostNotAllowed(f"host {host!r} is not a valid host name") from None
     for result in found:
         if not policy.allows_address(host, result["host"]):
             raise HostNotAllowed(f"host {host!r} resolves to a private or special address")

@@ -21,12 +21,13 @@ from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, describe
 from service.limits import EARLIEST_TIME, LATEST_TIME
+from service.limits import EARLIEST_TIME, LATEST_TIME
 from service.middlewares import company_of
 from service.openapi import openapi_json
 from service.pages import STATIC_DIR, index
 from service.responses import json_response
 from service.store import IdempotencyConflict, ListFilter, Store
-from service.submission import check_body, parse_submission, with_idempotency
+from service.submission import check_body, parse_submission, parse_time, with_idempotency
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"
 ASSETS_PATH = "/api/companies/{companyId}/assets"
@@ -211,10 +212,10 @@ def _encode_cursor(job: Job) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
     """The opaque token back to (createdAt, id); anything else a client may send, however
     it decodes, is `400` naming `cursor`."""
     invalid = bad_request("cursor is invalid")
+    try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         decoded = orjson.loads(raw)
     except (binascii.Error, ValueError):

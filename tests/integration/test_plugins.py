@@ -73,7 +73,7 @@ async def test_a_plugin_types_are_listed_validated_documented_run_and_retried(
 async def _listed_and_documented(session: aiohttp.ClientSession, base: str) -> None:
     async with session.get(f"{base}/api/job-types") as resp:
         types = {t["name"]: t for t in await resp.json()}
-    assert {"echo", "sleep", "markdown.html", "text.stats", "text.wordfreq"} <= set(types)
+    assert {"test", "echo", "sleep", "markdown.html", "text.stats", "text.wordfreq"} <= set(types)
     stats = types["text.stats"]
     assert stats["maxAttempts"] == 4
     assert stats["retry"] == {"baseSeconds": 0.5, "maxSeconds": 5}
@@ -139,7 +139,7 @@ def test_job_types_command_lists_entry_points_and_modules(
     assert done.returncode == 0, done.stderr
     names = [line.split(":")[0] for line in done.stdout.splitlines()]
     assert names == [
-        "echo", "extra.noop", "markdown.html (cpu-bound)", "sleep", "text.stats",
+        "echo", "extra.noop", "markdown.html (cpu-bound)", "sleep", "test", "text.stats",
         "text.wordfreq (cpu-bound)",
     ]  # fmt: skip
 

@@ -20,9 +20,15 @@ def sleep(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_builtin_types_are_registered() -> None:
-    """API job types: `echo`, `sleep` and `markdown.html` exist; the list is sorted."""
-    assert {"echo", "sleep", "markdown.html"} <= set(known_types())
+    """API job types: `test`, `echo`, `sleep` and `markdown.html` exist; the list is sorted."""
+    assert {"test", "echo", "sleep", "markdown.html"} <= set(known_types())
     assert known_types() == sorted(known_types())
+
+
+def test_test_is_a_no_op_that_accepts_any_object() -> None:
+    """API job types: `test` — a no-op; the seed plan submits it with no input at all."""
+    assert validate_input(REGISTRY["test"], {}).model_dump() == {}
+    assert validate_input(REGISTRY["test"], {"a": 1}).model_dump() == {"a": 1}
 
 
 def test_echo_accepts_any_object_as_is() -> None:
