@@ -175,8 +175,6 @@ def backoff(failed_attempts: int) -> float:
 
 
 class CallbackSender:
-    except UnicodeError:  # IDNA refuses it (an empty or 64+ character label) before any lookup
-        raise HostNotAllowed(f"host {host!r} is not a valid host name") from None
     """The workers' delivery loop."""
 
     def __init__(self, db: Executor, secret: str, policy: HostPolicy, metrics: Metrics) -> None:

@@ -55,7 +55,8 @@ class PruneResult:
     assets: int
     #: the events table's day partitions dropped
     partitions: list[str] = dataclasses.field(default_factory=list)
-    #: how long dropping them took (a million events or one: about the same)
+    #: how long dropping them took (a million events or one: about the same; longer if the
+    #: events table's lock was busy and the drop waited its turn, see service/partitions.py)
     drop_seconds: float = 0.0
 
 
@@ -84,7 +85,7 @@ async def prune(
         if len(job_ids) < batch_size:
             break
     began = time.perf_counter()
-    dropped = [row["name"] for row in await pool.fetch(QUERIES["drop_event_partitions"], cutoff)]
+    dropped = await partitions.drop_past(pool, cutoff)
     seconds = time.perf_counter() - began
     if dropped:
         log.info(

@@ -21,7 +21,6 @@ from service.errors import ApiError, bad_request, conflict, not_found
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, describe
 from service.limits import EARLIEST_TIME, LATEST_TIME
-from service.limits import EARLIEST_TIME, LATEST_TIME
 from service.middlewares import company_of
 from service.openapi import openapi_json
 from service.pages import STATIC_DIR, index

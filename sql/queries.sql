@@ -398,16 +398,21 @@ FROM content_job_callbacks WHERE state = 'pending';
 -- Event partitions
 --
 -- `service/partitions.py` keeps a partition ready for each coming day; prune drops old ones
--- (the functions are in 0005.event-partitions.sql).
+-- (the functions are in 0005.event-partitions.sql and 0008.partition-locks.sql). Each waits at
+-- most 200 ms for its locks, then fails with lock_not_available; partitions.py retries it.
 
 -- name: add_event_partitions
 -- The partitions of yesterday to $1 days from now (UTC) that are missing; how many were added.
 SELECT content_job_events_add_partitions(
     (now() AT TIME ZONE 'UTC')::date - 1, (now() AT TIME ZONE 'UTC')::date + $1::int);
 
--- name: drop_event_partitions
--- The partitions of days that ended before $1 with no job left, dropped; their names.
-SELECT content_job_events_drop_partitions($1) AS name;
+-- name: detach_event_partitions
+-- The partitions of days that ended before $1 with no job left, detached; their names.
+SELECT content_job_events_detach_partitions($1) AS name;
+
+-- name: drop_detached_event_partitions
+-- The detached day tables of days that ended before $1, dropped; their names.
+SELECT content_job_events_drop_detached($1) AS name;
 
 -- name: delete_default_events
 -- The events of jobs $1 that live in the default partition (jobs older than partitioning, or

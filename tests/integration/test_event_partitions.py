@@ -134,6 +134,18 @@ async def test_prune_drops_a_past_day_whole_once_its_jobs_are_gone(
     assert (result.jobs, result.partitions) == (1, [name_of(kept_day)])
 
 
+async def test_a_day_left_detached_by_an_interrupted_prune_is_dropped_by_the_next(
+    db: asyncpg.Connection[Any], asset_store: AssetStore
+) -> None:
+    day = today() - datetime.timedelta(days=40)
+    await db.execute("SELECT content_job_events_add_partitions($1, $1)", day)
+    # prune detaches a day, then drops it in a transaction of its own: stopped in between
+    await db.execute(f"ALTER TABLE content_job_events DETACH PARTITION {name_of(day)}")
+    result = await prune(asset_store.pool, asset_store, DAYS_30)
+    assert result.partitions == [name_of(day)]
+    assert await db.fetchval("SELECT to_regclass($1)", name_of(day)) is None
+
+
 async def test_events_of_jobs_from_before_partitioning_are_pruned_row_by_row(
     db: asyncpg.Connection[Any], asset_store: AssetStore
 ) -> None:
