@@ -44,7 +44,7 @@ async def _claims(
     claimed = 0
     started = time.perf_counter()
     while claimed < jobs:
-        rows = await db.fetch(sql, "bench-claim", 30.0, BATCH, None)
+        rows = await db.fetch(sql, "bench-claim", 30.0, BATCH, None, [], 0)
         if not rows:
             break
         claimed += len(rows)

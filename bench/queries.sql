@@ -84,16 +84,19 @@ SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1);
 
 -- name: claim_jobs_fifo
 -- The claim before fair share (for bench/claim.py's comparison only): the oldest queued jobs
--- first, whatever their company. $4 is ignored (the fair claim's COMPANY_MAX_RUNNING).
+-- first, whatever their company. $4 to $6 are ignored (the fair claim's COMPANY_MAX_RUNNING and
+-- CPU slots).
 WITH picked AS (
     SELECT id FROM content_jobs
-    WHERE status = 'queued' AND run_at <= now() AND ($4::int IS NULL OR true)
+    WHERE status = 'queued' AND run_at <= now()
+      AND ($4::int IS NULL OR $5::text[] IS NULL OR $6::int IS NULL OR true)
     ORDER BY run_at, id
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 ), job AS (
     UPDATE content_jobs j
     SET status = 'running', worker_id = $1, started_at = now(), updated_at = now(),
+        run_token = nextval('content_jobs_run_token_seq'),
         lease_expires_at = now() + make_interval(secs => $2),
         progress_percent = 0, progress_message = NULL, event_seq = j.event_seq + 1
     FROM picked WHERE j.id = picked.id

@@ -25,3 +25,21 @@ def _default(value: Any) -> str:
 
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=_OPTIONS)
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a NUL character is in any string (key or value) of a JSON-like value: JSON
+    allows `\\u0000`, Postgres's jsonb and text refuse it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(key) or has_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(item) for item in value)
+    return False
+
+
+def without_nul(text: str) -> str:
+    """Text Postgres can store: each NUL character replaced by U+FFFD (error messages and
+    progress written by handlers, where the rest of the text is worth keeping)."""
+    return text.replace("\x00", "\ufffd")

@@ -63,11 +63,19 @@ class Job:
     updated_at: datetime
     #: the latest completion callback's state (`GET` of one job only; None elsewhere)
     callback: dict[str, Any] | None = None
+    #: the token of the job's latest claim: every write of a run is fenced by it (internal,
+    #: never shown to clients; None in rows that do not carry it, such as list pages)
+    run_token: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Job:
         values = {name: row[name] for name in _REQUIRED if name != "status"}
-        return cls(**values, status=Status(row["status"]), callback=row.get("callback"))
+        return cls(
+            **values,
+            status=Status(row["status"]),
+            callback=row.get("callback"),
+            run_token=row.get("run_token"),
+        )
 
     def to_json(self, *, detail: bool = True) -> dict[str, Any]:
         """The job resource of docs/api.md; without `detail` (list items), no input or result."""

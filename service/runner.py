@@ -9,12 +9,19 @@ or until a slow poll fires. A watch loop, on a connection of its own (a pool
 saturated by requests cannot starve it), renews leases, notices cancelled jobs
 within a quarter second, stops a handler whose lease it could not renew in time
 (another worker may have its job by now), and requeues or fails jobs whose
-replica died. Every write of a run is guarded by (worker id, attempt), so a run
-that lost its job can no longer change it.
+replica died.
 
-Outcomes: a result is `done`; a `PermanentError`, a timeout or input that no
-longer fits is `failed` at once; any other exception is a failed attempt, queued
-again after the type's backoff until `maxAttempts`, then `failed`.
+Fencing: each claim gives its run a token that never repeats (a sequence), runs
+are kept by that token, and every write of a run is guarded by it, so a run
+that lost its job (cancelled, reaped, retried) can no longer change it — even
+when this same worker claims the job again and both runs are alive for a moment.
+
+Outcomes: a result is `done`; a `PermanentError`, a timeout, input that no
+longer fits or a result Postgres cannot store is `failed` at once; any other
+exception (a crashed CPU process included) is a failed attempt, queued again
+after the type's backoff until `maxAttempts`, then `failed`. A job's timeout
+counts its handler's time, not the wait for a CPU process, and a worker claims
+no more CPU-bound jobs than it has free processes.
 """
 
 from __future__ import annotations
@@ -33,8 +40,8 @@ import asyncpg
 import structlog
 
 from service.assets import AssetStore
-from service.codec import dumps
-from service.db import DB_ERRORS, connect
+from service.codec import dumps, has_nul, without_nul
+from service.db import DB_ERRORS, connect, database_unavailable
 from service.jobs import Job, Status
 from service.jobtypes import REGISTRY, InvalidInput, validate_input
 from service.jobtypes.context import RunContext
@@ -85,6 +92,12 @@ class Run:
     #: the handler has returned or raised: only the run's last write is left
     handler_done: bool = False
 
+    @property
+    def token(self) -> int:
+        """The run's token from its claim: its key here and the fence of its writes."""
+        assert self.job.run_token is not None, "a claimed job carries its run token"
+        return self.job.run_token
+
 
 class Runner:
     def __init__(
@@ -100,7 +113,9 @@ class Runner:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.worker_id = worker_id or new_worker_id()
-        self.runs: dict[uuid.UUID, Run] = {}
+        #: the runs in progress, by run token (one job may have two for a moment: a stopped
+        #: run finishing while the same job, retried, runs again here)
+        self.runs: dict[int, Run] = {}
         self._run_tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
@@ -112,6 +127,11 @@ class Runner:
         self.finished: dict[str, int] = {}
         #: called when a run ends (the callback sender looks for a due delivery)
         self.on_end: Callable[[], None] | None = None
+
+    def run_of(self, job_id: uuid.UUID) -> Run | None:
+        """This worker's newest run of a job, if one is in progress."""
+        runs = [run for run in self.runs.values() if run.job.id == job_id]
+        return max(runs, key=lambda run: run.token, default=None)
 
     def wake(self) -> None:
         """A job was queued (the listener heard it): look for work now."""
@@ -157,7 +177,7 @@ class Runner:
                 await self._slot_free.wait()
                 continue
             self._wake.clear()
-            jobs = await self._claim(free)
+            jobs = await self._claim(free, self._cpu_free())
             for job in jobs:
                 self._start_run(job)
             if len(jobs) < free:
@@ -165,13 +185,24 @@ class Runner:
                     async with asyncio.timeout(await self._idle_seconds()):
                         await self._wake.wait()
 
-    async def _claim(self, limit: int) -> list[Job]:
+    def _cpu_free(self) -> int:
+        """CPU processes no run of ours is using or about to use."""
+        cpu_runs = sum(
+            1
+            for run in self.runs.values()
+            if not run.handler_done and run.job_type is not None and run.job_type.cpu_bound
+        )
+        return max(self.cpu.size - cpu_runs, 0)
+
+    async def _claim(self, limit: int, cpu_free: int) -> list[Job]:
         try:
             return await self.store.claim(
                 self.worker_id,
                 self.settings.job_lease_seconds,
                 limit,
                 self.settings.company_max_running,
+                [name for name, job_type in REGISTRY.items() if job_type.cpu_bound],
+                cpu_free,
             )
         except DB_ERRORS as exc:
             log.warning("claim_failed", error=str(exc))
@@ -191,7 +222,7 @@ class Runner:
         job_type = REGISTRY.get(job.job_type)
         context = RunContext(job, None, self.worker_id, self.store, self.assets)
         run = Run(job, job_type, context)
-        self.runs[job.id] = run
+        self.runs[run.token] = run
         self.metrics.jobs_started.labels(job.job_type).inc()
         task = asyncio.create_task(self._run(run), name=f"job-{job.id}")
         self._run_tasks.add(task)
@@ -206,11 +237,15 @@ class Runner:
             if outcome is None:  # stopped: cancelled, shutdown or lease lost
                 outcome_name = run.stop_reason or "cancelled"
                 if run.stop_reason == "shutdown":
-                    await self._final_write(lambda: self.store.requeue(run.job, self.worker_id))
+                    await self._final_write(lambda: self.store.requeue(run.job))
                 return
             await run.context.flush()
-            await self._final_write(lambda: self._record(run, outcome))
-            outcome_name = outcome.status
+            ended = outcome
+            refused = await self._final_write(lambda: self._record(run, ended))
+            if refused is not None:  # e.g. a result Postgres cannot hold: the job fails
+                ended = Outcome("failed", error=f"the result could not be stored: {refused}")
+                await self._final_write(lambda: self._record(run, ended))
+            outcome_name = ended.status
         finally:
             self._forget(run, outcome_name)
 
@@ -226,9 +261,9 @@ class Runner:
                 raise
             return None
         except (PermanentError, JobTimedOut, InvalidInput, ResultNotJson) as exc:
-            return Outcome("failed", error=str(exc) or type(exc).__name__)
+            return Outcome("failed", error=without_nul(str(exc) or type(exc).__name__))
         except Exception as exc:  # a handler's failure is the job's, never the runner's
-            error = str(exc) or type(exc).__name__
+            error = without_nul(str(exc) or type(exc).__name__)
             run.context.log.info("job_attempt_failed", error=error)
             return Outcome("retry", error=error)
 
@@ -237,16 +272,13 @@ class Runner:
         if outcome.status == "retry":
             policy = run.job_type.retry if run.job_type is not None else None
             delay = policy.delay(job.attempts) if policy is not None else 0.0
-            recorded = await self.store.fail_attempt(
-                job, self.worker_id, outcome.error or "", delay
-            )
+            recorded = await self.store.fail_attempt(job, outcome.error or "", delay)
             if recorded is not None and recorded.status is Status.QUEUED:
                 self.metrics.job_retries.labels(job.job_type).inc()
             return
         await self.store.finish(
             job,
-            self.worker_id,
-            Status.DONE.value if outcome.status == "done" else Status.FAILED.value,
+            Status.DONE if outcome.status == "done" else Status.FAILED,
             result=outcome.result,
             result_asset_id=run.context.result_asset_id,
             error_message=outcome.error,
@@ -258,23 +290,30 @@ class Runner:
             raise InvalidInput(f"unknown job type {run.job.job_type!r}")
         run.context.input = validate_input(job_type, run.job.input)
         seconds = self.settings.timeout_for(job_type.name, job_type.timeout_seconds)
-        try:
-            async with asyncio.timeout(seconds):
-                if not job_type.cpu_bound:
+        if not job_type.cpu_bound:
+            try:
+                async with asyncio.timeout(seconds):
                     return await job_type.handler(run.context)
-                result = await self.cpu.run(job_type.handler, run.context.input)
-                if isinstance(result, Asset):
-                    asset_id = await run.context.store_asset(
-                        result.data, result.content_type, result.filename
-                    )
-                    return {
-                        "assetId": asset_id,
-                        "bytes": len(result.data),
-                        "contentType": result.content_type,
-                    }
-                return result
+            except TimeoutError:
+                raise JobTimedOut(f"timed out after {seconds:g} seconds") from None
+        async with self.cpu.slot() as slot:  # the wait for a process is not the job's time
+            await slot.start()
+            deadline = asyncio.get_running_loop().time() + seconds
+            try:
+                async with asyncio.timeout_at(deadline):
+                    result = await slot.run(job_type.handler, run.context.input)
+            except TimeoutError:
+                raise JobTimedOut(f"timed out after {seconds:g} seconds") from None
+        if not isinstance(result, Asset):
+            return result
+        try:
+            async with asyncio.timeout_at(deadline):
+                asset_id = await run.context.store_asset(
+                    result.data, result.content_type, result.filename
+                )
         except TimeoutError:
             raise JobTimedOut(f"timed out after {seconds:g} seconds") from None
+        return {"assetId": asset_id, "bytes": len(result.data), "contentType": result.content_type}
 
     def _handler_ended(self, run: Run) -> None:
         """The run's slot is free for the next claim; its last write still holds the lease."""
@@ -282,8 +321,8 @@ class Runner:
         self._slot_free.set()
 
     def _forget(self, run: Run, outcome: str) -> None:
-        if self.runs.get(run.job.id) is run:
-            del self.runs[run.job.id]
+        if self.runs.get(run.token) is run:
+            del self.runs[run.token]
         self.finished[outcome] = self.finished.get(outcome, 0) + 1
         self.metrics.job_finished(run.job.job_type, outcome, time.monotonic() - run.started)
         self._slot_free.set()
@@ -334,9 +373,11 @@ class Runner:
         if not self.runs:
             return
         asked = time.monotonic()
-        held = await self.store.renew_leases(self.worker_id, list(self.runs), lease, via=conn)
-        for job_id, run in list(self.runs.items()):
-            if job_id in held:
+        held = await self.store.renew_leases(
+            [run.job for run in self.runs.values()], lease, via=conn
+        )
+        for token, run in list(self.runs.items()):
+            if token in held:
                 run.renewed = asked
 
     def _stop_expired(self, lease: float) -> None:
@@ -349,21 +390,24 @@ class Runner:
                 self._stop_run(run, "lease_lost")
 
     async def _stop_cancelled(self, conn: asyncpg.Connection[Any]) -> None:
-        """Stop the handlers of jobs that are no longer ours (cancelled by a client)."""
+        """Stop the handlers of runs whose job is no longer theirs (cancelled by a client)."""
         if not self.runs:
             return
-        ids = list(self.runs)
-        alive = await self.store.still_running(self.worker_id, ids, via=conn)
-        for job_id in ids:
-            run = self.runs.get(job_id)
-            if job_id not in alive and run is not None:
+        runs = list(self.runs.values())
+        alive = await self.store.still_running([run.job for run in runs], via=conn)
+        for run in runs:
+            if run.token not in alive:
                 self._stop_run(run, "cancelled")
 
-    async def _final_write(self, operation: Callable[[], Awaitable[object]]) -> None:
+    async def _final_write(
+        self, operation: Callable[[], Awaitable[object]]
+    ) -> asyncpg.PostgresError | None:
         """Retry a run's last write through a database restart; the lease is kept meanwhile.
 
         If it still fails, the run is forgotten (its caller's `finally`), the lease expires
-        and the reaper requeues the job: never lost, never stuck `running`.
+        and the reaper requeues the job: never lost, never stuck `running`. A write the
+        database refuses (not a database that is away: e.g. a value it cannot store) is not
+        retried: the error is returned, for the caller to record why the job failed.
         """
         delay = 0.2
         with contextlib.suppress(TimeoutError):
@@ -371,12 +415,16 @@ class Runner:
                 while True:
                     try:
                         await operation()
-                        return
+                        return None
                     except DB_ERRORS as exc:
+                        if isinstance(exc, asyncpg.PostgresError) and not database_unavailable(exc):
+                            log.warning("job_write_refused", error=str(exc))
+                            return exc
                         log.warning("job_write_failed", error=str(exc), retry_in=delay)
                         await asyncio.sleep(delay)
                         delay = min(delay * 2, 2.0)
         log.error("job_write_abandoned", seconds=FINAL_WRITE_RETRY_SECONDS)
+        return None
 
 
 class ResultNotJson(Exception):
@@ -384,8 +432,12 @@ class ResultNotJson(Exception):
 
 
 def _encodable(result: Any) -> Any:
+    """The result, if Postgres can store it as jsonb: JSON, and no NUL character (`\\u0000`)
+    in any string, which JSON allows and Postgres refuses."""
     try:
-        dumps(result)
+        encoded = dumps(result)
     except TypeError as exc:
         raise ResultNotJson(f"result is not JSON: {exc}") from None
+    if b"\\u0000" in encoded and has_nul(result):
+        raise ResultNotJson("result holds a NUL character (\\u0000), which Postgres cannot store")
     return result

@@ -18,7 +18,7 @@ import asyncpg
 import uuid6
 
 from service.group_commit import GroupCommit
-from service.jobs import Event, Job
+from service.jobs import Event, Job, Status
 from service.notifier import Notifier
 from service.queries import QUERIES
 
@@ -49,8 +49,7 @@ class Finish:
     """A run's terminal write: `finish_jobs` applies many at once."""
 
     job: Job
-    worker_id: str
-    status: str
+    status: Status
     result: Any
     result_asset_id: uuid.UUID | None
     error_message: str | None
@@ -93,9 +92,8 @@ async def finish_many(db: Executor, batch: list[Finish]) -> list[int | None]:
     rows = await db.fetch(
         QUERIES["finish_jobs"],
         [f.job.id for f in batch],
-        [f.worker_id for f in batch],
-        [f.job.attempts for f in batch],
-        [f.status for f in batch],
+        [f.job.run_token for f in batch],
+        [f.status.value for f in batch],
         [f.result for f in batch],
         [f.result_asset_id for f in batch],
         [f.error_message for f in batch],
@@ -276,20 +274,32 @@ class Store:
         lease_seconds: float,
         limit: int,
         company_max_running: int | None = None,
+        cpu_types: Sequence[str] = (),
+        cpu_free: int = 0,
     ) -> list[Job]:
+        """Up to `limit` ready jobs, now running under this worker's lease, each with a run
+        token of its own; of the `cpu_types`, at most `cpu_free` jobs."""
         rows = await self.pool.fetch(
-            QUERIES["claim_jobs"], worker_id, lease_seconds, limit, company_max_running
+            QUERIES["claim_jobs"],
+            worker_id,
+            lease_seconds,
+            limit,
+            company_max_running,
+            list(cpu_types),
+            cpu_free,
         )
         jobs = [Job.from_row(row) for row in rows]
         for job in jobs:
             self.notifier.job_changed(job.id, job.event_seq)
         return jobs
 
-    async def set_progress(
-        self, job: Job, worker_id: str, percent: int, message: str | None
-    ) -> None:
+    # Every write of a run is fenced by the run's token (`job.run_token`, from its claim):
+    # once the job was cancelled, reaped or retried, the run can no longer change it, even
+    # when the same worker claims it again.
+
+    async def set_progress(self, job: Job, percent: int, message: str | None) -> None:
         seq = await self.pool.fetchval(
-            QUERIES["set_progress"], job.id, worker_id, job.attempts, percent, message
+            QUERIES["set_progress"], job.id, job.run_token, percent, message
         )
         if seq is not None:
             self.notifier.job_changed(job.id, seq)
@@ -297,8 +307,7 @@ class Store:
     async def finish(
         self,
         job: Job,
-        worker_id: str,
-        status: str,
+        status: Status,
         *,
         result: Any = None,
         result_asset_id: uuid.UUID | None = None,
@@ -306,7 +315,7 @@ class Store:
     ) -> bool:
         """End this run as done or failed; False if the job is no longer this run's. Runs that
         end together share one statement and one commit (group commit)."""
-        finish = Finish(job, worker_id, status, result, result_asset_id, error_message)
+        finish = Finish(job, status, result, result_asset_id, error_message)
         seq = await self._finishes.run(finish)
         if seq is None:
             return False
@@ -318,19 +327,17 @@ class Store:
         seconds: float | None = await self.pool.fetchval(QUERIES["next_run_at"])
         return seconds
 
-    async def fail_attempt(
-        self, job: Job, worker_id: str, error_message: str, retry_in: float
-    ) -> Job | None:
+    async def fail_attempt(self, job: Job, error_message: str, retry_in: float) -> Job | None:
         """A transient failure: queued again after `retry_in` seconds, or failed at the limit."""
         row = await self.pool.fetchrow(
-            QUERIES["fail_attempt"], job.id, worker_id, job.attempts, error_message, retry_in
+            QUERIES["fail_attempt"], job.id, job.run_token, error_message, retry_in
         )
         if row is not None and row["status"] == "queued":
             self.notifier.job_queued()
         return self._announced(row)
 
-    async def requeue(self, job: Job, worker_id: str) -> Job | None:
-        row = await self.pool.fetchrow(QUERIES["requeue_job"], job.id, worker_id, job.attempts)
+    async def requeue(self, job: Job) -> Job | None:
+        row = await self.pool.fetchrow(QUERIES["requeue_job"], job.id, job.run_token)
         if row is not None:
             self.notifier.job_queued()
         return self._announced(row)
@@ -339,22 +346,23 @@ class Store:
     # requests or runs cannot hold up the renewals that keep those runs alive.
 
     async def renew_leases(
-        self,
-        worker_id: str,
-        job_ids: Sequence[uuid.UUID],
-        lease_seconds: float,
-        via: Executor | None = None,
-    ) -> set[uuid.UUID]:
+        self, runs: Sequence[Job], lease_seconds: float, via: Executor | None = None
+    ) -> set[int]:
+        """Extends the leases of these runs' jobs; the tokens of the runs still holding theirs."""
         rows = await (via or self.pool).fetch(
-            QUERIES["renew_leases"], worker_id, list(job_ids), lease_seconds
+            QUERIES["renew_leases"],
+            [job.id for job in runs],
+            [job.run_token for job in runs],
+            lease_seconds,
         )
-        return {row["id"] for row in rows}
+        return {row["run_token"] for row in rows}
 
-    async def still_running(
-        self, worker_id: str, job_ids: Sequence[uuid.UUID], via: Executor | None = None
-    ) -> set[uuid.UUID]:
-        rows = await (via or self.pool).fetch(QUERIES["still_running"], worker_id, list(job_ids))
-        return {row["id"] for row in rows}
+    async def still_running(self, runs: Sequence[Job], via: Executor | None = None) -> set[int]:
+        """The tokens of the runs whose job is still theirs (not cancelled, reaped or retried)."""
+        rows = await (via or self.pool).fetch(
+            QUERIES["still_running"], [job.id for job in runs], [job.run_token for job in runs]
+        )
+        return {row["run_token"] for row in rows}
 
     async def reap_expired_leases(self, limit: int = 100, via: Executor | None = None) -> list[Job]:
         rows = await (via or self.pool).fetch(QUERIES["reap_expired_leases"], limit)

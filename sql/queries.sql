@@ -92,7 +92,9 @@ RETURNING *;
 -- towards equal running counts: a company with a big backlog delays another's new job by at
 -- most one claim. A company with $4 running jobs (COMPANY_MAX_RUNNING; NULL: no cap) gets
 -- none. Companies are enumerated with a loose index scan (one index probe per company, not a
--- scan of the backlog), and only the picked rows are locked.
+-- scan of the backlog), and only the picked rows are locked. Of the CPU-bound types $5, at
+-- most $6 jobs are taken: the worker's free CPU processes (a job it could not start at once
+-- would wait holding its lease while another worker could run it).
 --
 -- Workers claiming at the same moment rank the same jobs first. Without a cap, twice $3 are
 -- ranked and locking walks them in rank order, skipping rows another claim holds: a worker
@@ -115,10 +117,11 @@ WITH RECURSIVE companies AS (
             WHERE r.status = 'running' AND r.company_id = c.company_id) AS running
     FROM companies c WHERE c.company_id IS NOT NULL
 ), candidates AS (
-    SELECT ready.id, ready.priority, ready.run_at, l.running + ready.turn AS share
+    SELECT ready.id, ready.priority, ready.run_at, l.running + ready.turn AS share,
+           ready.job_type = ANY ($5::text[]) AS cpu
     FROM load l
     CROSS JOIN LATERAL (
-        SELECT j.id, j.priority, j.run_at,
+        SELECT j.id, j.priority, j.run_at, j.job_type,
                row_number() OVER (ORDER BY j.priority DESC, j.run_at, j.id) AS turn
         FROM content_jobs j
         WHERE j.status = 'queued' AND j.company_id = l.company_id AND j.run_at <= now()
@@ -131,8 +134,13 @@ WITH RECURSIVE companies AS (
     -- the ranked ids as an array: whatever the table's statistics say, the rows are then
     -- found by primary key (a semi-join here turned into a scan of the whole backlog when
     -- they were taken while the queue was empty); materialized, so it is computed once
-    SELECT ARRAY(SELECT id FROM candidates
-                 ORDER BY share, priority DESC, run_at, id LIMIT 2 * $3) AS ids
+    SELECT ARRAY(
+        SELECT id FROM (
+            SELECT id, share, priority, run_at, cpu, row_number() OVER (
+                       PARTITION BY cpu ORDER BY share, priority DESC, run_at, id) AS nth
+            FROM candidates) c
+        WHERE NOT cpu OR nth <= $6
+        ORDER BY share, priority DESC, run_at, id LIMIT 2 * $3) AS ids
 ), picked AS (
     SELECT j.id FROM content_jobs j, ranked
     WHERE j.id = ANY (ranked.ids) AND j.status = 'queued'
@@ -142,6 +150,7 @@ WITH RECURSIVE companies AS (
 ), job AS (
     UPDATE content_jobs j
     SET status = 'running', worker_id = $1, started_at = now(), updated_at = now(),
+        run_token = nextval('content_jobs_run_token_seq'),
         lease_expires_at = now() + make_interval(secs => $2), error_message = NULL,
         progress_percent = 0, progress_message = NULL, event_seq = j.event_seq + 1
     FROM picked WHERE j.id = picked.id
@@ -163,44 +172,45 @@ SELECT count(*) FROM (
 ) AS waiting;
 
 -- name: set_progress
--- Records a running job's progress when it changed; no row if the job is no longer this run's.
+-- Records a running job's progress when it changed; no row if the job is no longer the run's
+-- with token $2.
 UPDATE content_jobs
-SET progress_percent = $4, progress_message = $5, updated_at = now(),
+SET progress_percent = $3, progress_message = $4, updated_at = now(),
     event_seq = event_seq + 1
-WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
-  AND (progress_percent, progress_message) IS DISTINCT FROM ($4::smallint, $5::text)
+WHERE id = $1 AND status = 'running' AND run_token = $2
+  AND (progress_percent, progress_message) IS DISTINCT FROM ($3::smallint, $4::text)
 RETURNING event_seq;
 
 -- name: finish_jobs
 -- Ends runs as done or failed, many in one statement (the runner's group commit): each row of
--- the arrays is (job, worker, attempt, status, result, asset, error); a run that is no longer
--- its job's (cancelled, reaped) changes nothing and returns no row. Only the id and the new
+-- the arrays is (job, run token, status, result, asset, error); a run that is no longer its
+-- job's (cancelled, reaped, retried) changes nothing and returns no row. Only the id and the new
 -- event seq come back (for the NOTIFY hint): the worker already holds the rest of the row.
 UPDATE content_jobs j
 SET status = t.status, result = t.result, result_asset_id = t.asset, error_message = t.error,
     progress_percent = CASE WHEN t.status = 'done' THEN 100 ELSE j.progress_percent END,
     finished_at = now(), updated_at = now(), lease_expires_at = NULL,
     event_seq = j.event_seq + 1
-FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[], $6::uuid[], $7::text[])
-     AS t(id, worker, attempts, status, result, asset, error)
-WHERE j.id = t.id AND j.status = 'running' AND j.worker_id = t.worker AND j.attempts = t.attempts
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[], $5::uuid[], $6::text[])
+     AS t(id, token, status, result, asset, error)
+WHERE j.id = t.id AND j.status = 'running' AND j.run_token = t.token
 RETURNING j.id, j.event_seq;
 
 -- name: fail_attempt
--- Ends this run's attempt with a transient error $4: queued again $5 seconds from now with
+-- Ends the attempt of run $2 with a transient error $3: queued again $4 seconds from now with
 -- attempts + 1 (its `status` event carries the error), or failed if it was the last attempt.
 UPDATE content_jobs
 SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
     attempts = LEAST(attempts + 1, max_attempts),
     run_at = CASE WHEN attempts >= max_attempts THEN run_at
-                  ELSE now() + make_interval(secs => $5) END,
-    error_message = $4,
+                  ELSE now() + make_interval(secs => $4) END,
+    error_message = $3,
     finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
     progress_percent = CASE WHEN attempts >= max_attempts THEN progress_percent ELSE 0 END,
     progress_message = CASE WHEN attempts >= max_attempts THEN progress_message END,
     worker_id = NULL, lease_expires_at = NULL, updated_at = now(),
     event_seq = event_seq + 1
-WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+WHERE id = $1 AND status = 'running' AND run_token = $2
 RETURNING *;
 
 -- name: retry_job
@@ -214,25 +224,29 @@ WHERE id = $1 AND company_id = $2 AND status IN ('failed', 'cancelled')
 RETURNING *;
 
 -- name: requeue_job
--- Hands a run that shutdown interrupted back to the queue, attempts unchanged.
+-- Hands run $2, which shutdown interrupted, back to the queue, attempts unchanged.
 UPDATE content_jobs
 SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
     progress_percent = 0, progress_message = NULL, updated_at = now(),
     event_seq = event_seq + 1
-WHERE id = $1 AND status = 'running' AND worker_id = $2 AND attempts = $3
+WHERE id = $1 AND status = 'running' AND run_token = $2
 RETURNING *;
 
 -- name: renew_leases
--- Extends worker $1's leases on jobs $2 by $3 seconds; returns the ids it still holds.
-UPDATE content_jobs
+-- Extends the leases of runs (job $1[i], token $2[i]) by $3 seconds; returns the tokens of the
+-- runs that still hold their job.
+UPDATE content_jobs j
 SET lease_expires_at = now() + make_interval(secs => $3)
-WHERE id = ANY($2::uuid[]) AND status = 'running' AND worker_id = $1
-RETURNING id;
+FROM unnest($1::uuid[], $2::bigint[]) AS t(id, token)
+WHERE j.id = t.id AND j.status = 'running' AND j.run_token = t.token
+RETURNING j.run_token;
 
 -- name: still_running
--- Which of worker $1's jobs $2 are still its running jobs (the rest were cancelled or reaped).
-SELECT id FROM content_jobs
-WHERE id = ANY($2::uuid[]) AND status = 'running' AND worker_id = $1;
+-- Which of the runs (job $1[i], token $2[i]) still hold their job (the others' jobs were
+-- cancelled, reaped, or retried and claimed again): their tokens.
+SELECT j.run_token FROM content_jobs j
+JOIN unnest($1::uuid[], $2::bigint[]) AS t(id, token) ON j.id = t.id
+WHERE j.status = 'running' AND j.run_token = t.token;
 
 -- name: reap_expired_leases
 -- Running jobs whose worker stopped renewing: requeued with attempts + 1, or failed at the limit.
@@ -359,36 +373,101 @@ SELECT now() - $1::interval;
 -- `service/callbacks.py` owns `content_job_callbacks` and `content_job_callback_attempts`
 -- (the delivery rows themselves are written by the trigger of 0004.callbacks.sql).
 
+-- name: lock_callback_claims
+-- Claims of deliveries take turns (for the rest of the transaction), so two workers claiming
+-- at once cannot both fill a company's or a host's share.
+SELECT pg_advisory_xact_lock(hashtext('content_job_callbacks.claim'));
+
 -- name: claim_callbacks
 -- Up to $1 due deliveries, held by this worker for $2 seconds (a killed worker's hold runs
--- out and another worker sends it), with the job they announce.
-WITH due AS (
-    SELECT id FROM content_job_callbacks
-    WHERE state = 'pending' AND next_attempt_at <= now()
-      AND (locked_until IS NULL OR locked_until < now())
-    ORDER BY next_attempt_at
+-- out and another worker sends it), with the job they announce. A company has at most $3
+-- and a host at most $4 deliveries held at once (counting those other workers hold), and a
+-- host whose circuit breaker is open is skipped: a receiver that never answers ties up a
+-- few senders, not all of them. Deliveries past their 24 hours ($5 seconds) come back
+-- whatever the shares, to be given up.
+WITH held AS (
+    SELECT company_id, host FROM content_job_callbacks
+    WHERE state = 'pending' AND locked_until > now()
+), held_companies AS (
+    SELECT company_id, count(*) AS n FROM held GROUP BY company_id
+), held_hosts AS (
+    SELECT host, count(*) AS n FROM held GROUP BY host
+), candidates AS (
+    SELECT c.id, c.next_attempt_at, c.created_at < now() - make_interval(secs => $5) AS expired,
+           COALESCE(hc.n, 0) + row_number() OVER (
+               PARTITION BY c.company_id ORDER BY c.next_attempt_at, c.id) AS company_load,
+           COALESCE(hh.n, 0) + row_number() OVER (
+               PARTITION BY c.host ORDER BY c.next_attempt_at, c.id) AS host_load
+    FROM content_job_callbacks c
+    LEFT JOIN held_companies hc ON hc.company_id = c.company_id
+    LEFT JOIN held_hosts hh ON hh.host = c.host
+    LEFT JOIN content_job_callback_hosts b ON b.host = c.host
+    WHERE c.state = 'pending' AND c.next_attempt_at <= now()
+      AND (c.locked_until IS NULL OR c.locked_until < now())
+      AND ((COALESCE(hc.n, 0) < $3 AND COALESCE(hh.n, 0) < $4
+            AND (b.open_until IS NULL OR b.open_until <= now()))
+           OR c.created_at < now() - make_interval(secs => $5))
+), due AS (
+    SELECT c.id FROM content_job_callbacks c JOIN candidates USING (id)
+    WHERE candidates.expired OR (company_load <= $3 AND host_load <= $4)
+    ORDER BY candidates.next_attempt_at
     LIMIT $1
-    FOR UPDATE SKIP LOCKED
-), held AS (
+    FOR UPDATE OF c SKIP LOCKED
+), claimed AS (
     UPDATE content_job_callbacks c SET locked_until = now() + make_interval(secs => $2)
     FROM due WHERE c.id = due.id
-    RETURNING c.id AS delivery_id, c.job_id, c.url, c.attempts AS delivery_attempts,
+    RETURNING c.id AS delivery_id, c.job_id, c.url, c.host, c.attempts AS delivery_attempts,
               EXTRACT(EPOCH FROM now() - c.created_at)::float8 AS age_seconds
 )
-SELECT held.*, j.* FROM held JOIN content_jobs j ON j.id = held.job_id;
+SELECT claimed.*, j.* FROM claimed JOIN content_jobs j ON j.id = claimed.job_id;
 
 -- name: record_callback_attempt
 -- One attempt's outcome: delivered ($5), or pending again in $6 seconds, or failed for good
--- when $6 is NULL (past its 24 hours).
+-- when $6 is NULL (past its 24 hours). An attempt with no attempt number ($2 NULL) was not
+-- made (the delivery was given up unsent) and leaves no attempt row.
 WITH attempt AS (
     INSERT INTO content_job_callback_attempts (delivery_id, attempt, status, error)
-    VALUES ($1, $2, $3, $4)
+    SELECT $1, $2::int, $3::int, $4::text WHERE $2::int IS NOT NULL
 )
 UPDATE content_job_callbacks
-SET attempts = $2, last_status = $3, last_error = $4, locked_until = NULL, updated_at = now(),
+SET attempts = COALESCE($2::int, attempts), last_status = $3, last_error = $4, locked_until = NULL,
+    updated_at = now(),
     state = CASE WHEN $5 THEN 'delivered' WHEN $6::float8 IS NULL THEN 'failed' ELSE 'pending' END,
     next_attempt_at = now() + make_interval(secs => COALESCE($6::float8, 0))
 WHERE id = $1;
+
+-- name: record_callback_host
+-- Host $1 answered ($2 true: its run of failures ends) or did not (one more; at $3 in a row
+-- its deliveries are left alone for $4 seconds, and each further failure renews that).
+INSERT INTO content_job_callback_hosts AS h (host, failures, open_until)
+VALUES ($1, CASE WHEN $2 THEN 0 ELSE 1 END,
+        CASE WHEN NOT $2 AND $3 <= 1 THEN now() + make_interval(secs => $4) END)
+ON CONFLICT (host) DO UPDATE
+SET failures = CASE WHEN $2 THEN 0 ELSE h.failures + 1 END,
+    open_until = CASE WHEN $2 THEN NULL
+                      WHEN h.failures + 1 >= $3 THEN now() + make_interval(secs => $4)
+                      ELSE h.open_until END;
+
+-- name: webhook_secret
+-- Company $1's signing secret (encrypted) and when it was made, and the one it replaced while
+-- that still signs too (NULL otherwise).
+SELECT secret, created_at,
+       CASE WHEN previous_until > now() THEN previous_secret END AS previous_secret
+FROM content_job_webhook_secrets WHERE company_id = $1;
+
+-- name: create_webhook_secret
+-- Company $1's first signing secret $2 (encrypted), unless another replica made one first.
+INSERT INTO content_job_webhook_secrets (company_id, secret) VALUES ($1, $2)
+ON CONFLICT (company_id) DO NOTHING;
+
+-- name: rotate_webhook_secret
+-- Company $1's new signing secret $2 (encrypted); the one it replaces signs beside it for $3
+-- seconds more. A rotation within that time drops the older one.
+INSERT INTO content_job_webhook_secrets AS s (company_id, secret) VALUES ($1, $2)
+ON CONFLICT (company_id) DO UPDATE
+SET previous_secret = s.secret, previous_until = now() + make_interval(secs => $3),
+    secret = EXCLUDED.secret, created_at = now()
+RETURNING created_at;
 
 -- name: next_callback_in
 -- Seconds until the next pending delivery is due (NULL when none is pending).

@@ -2,8 +2,8 @@
 
 Progress writes are coalesced (at most one per `PROGRESS_INTERVAL` per job, the
 latest value wins), so a handler may report as often as it likes. Every write is
-guarded by (worker id, attempt) in the store: a run that lost its job can no
-longer change it.
+guarded by the run's token in the store: a run that lost its job can no longer
+change it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from service.assets import AssetStore
+from service.codec import without_nul
 from service.jobs import Job
 from service.store import Store
 
@@ -82,7 +83,8 @@ class RunContext:
         self._cancelled.set()
 
     async def progress(self, percent: int, message: str | None = None) -> None:
-        self._latest = (max(0, min(100, int(percent))), message)
+        text = None if message is None else without_nul(str(message))
+        self._latest = (max(0, min(100, int(percent))), text)
         wait = self._last_write + PROGRESS_INTERVAL - time.monotonic()
         if wait <= 0 and self._delayed is None:
             await self._write()
@@ -128,6 +130,6 @@ class RunContext:
             self._written = latest
             self._last_write = time.monotonic()
             try:
-                await self._store.set_progress(self.job, self._worker_id, *latest)
+                await self._store.set_progress(self.job, *latest)
             except Exception as exc:
                 self.log.warning("progress_write_failed", error=str(exc))

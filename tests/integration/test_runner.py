@@ -78,11 +78,17 @@ async def test_a_claim_racing_another_takes_the_next_jobs_not_none(
     store: Store, db: asyncpg.Connection[Any]
 ) -> None:
     """Two workers rank the same jobs first; the one whose claim meets the other's locks takes
-    the next ones, instead of none and a sleep until the poll while the backlog waits."""
+    the next ones, instead of none and a sleep until the poll while the backlog waits. It
+    never waits for the other's locks (SKIP LOCKED): here that wait would last until the
+    other commits, which it does only after the claim returns."""
     jobs = [await submit_direct(store) for _ in range(8)]
     async with db.transaction():  # a claim under way in another worker: its rows are locked
-        held = await db.fetch(QUERIES["claim_jobs"], "other", 30.0, 4, None)
-        mine = await store.claim("me", 30.0, 4)
+        held = await db.fetch(QUERIES["claim_jobs"], "other", 30.0, 4, None, [], 0)
+        try:
+            async with asyncio.timeout(5):
+                mine = await store.claim("me", 30.0, 4)
+        except TimeoutError:
+            pytest.fail("the claim waited for the rows another claim holds (no SKIP LOCKED)")
     assert [row["id"] for row in held] == [job.id for job in jobs[:4]]
     assert [job.id for job in mine] == [job.id for job in jobs[4:]]
 
@@ -146,9 +152,9 @@ async def test_cancel_stops_a_running_handler_within_a_second(
     job_id = uuid.UUID((await resp.json())["jobId"])
     runner = worker_client.app[keys.RUNNER]
     async with asyncio.timeout(10):  # claimed in the table, then recorded by the runner
-        while job_id not in runner.runs or runner.runs[job_id].handler_task is None:
+        while (run := runner.run_of(job_id)) is None or run.handler_task is None:
             await asyncio.sleep(0.01)
-    task = runner.runs[job_id].handler_task
+    task = run.handler_task
     assert task is not None
     started = time.monotonic()
     resp = await worker_client.post(f"{JOBS}/{job_id}/cancel", headers=auth())
@@ -182,7 +188,7 @@ async def test_expired_lease_requeues_then_fails_at_the_attempt_limit(
     assert failed[0].status is Status.FAILED
     assert failed[0].error_message == "worker lost during attempt 2 of 2: giving up"
     # the dead run's late writes change nothing
-    assert await store.finish(again[0], "dead-replica", "done") is False
+    assert await store.finish(again[0], Status.DONE) is False
 
 
 async def test_runner_reaps_and_finishes_a_dead_replicas_job(
@@ -258,9 +264,9 @@ async def test_a_final_write_that_keeps_failing_forgets_the_run(
     try:
         job = await submit_direct(store, "echo")
         async with asyncio.timeout(10):
-            while job.id not in runner.runs:
+            while runner.run_of(job.id) is None:
                 await asyncio.sleep(0.01)
-            while job.id in runner.runs:
+            while runner.run_of(job.id) is not None:
                 await asyncio.sleep(0.02)
         monkeypatch.undo()
         reaped = await wait_for_status(store, job.id, Status.QUEUED, Status.DONE, timeout=10)
@@ -312,10 +318,10 @@ async def test_a_worker_that_cannot_renew_its_lease_stops_the_handler(
     try:
         job = await submit_direct(store, "patient-test")
         async with asyncio.timeout(10):
-            while job.id not in runner.runs:
+            while runner.run_of(job.id) is None:
                 await asyncio.sleep(0.01)
             started = time.monotonic()
-            while job.id in runner.runs:
+            while runner.run_of(job.id) is not None:
                 await asyncio.sleep(0.02)
         stopped_after = time.monotonic() - started
     finally:
@@ -334,9 +340,9 @@ async def test_a_run_waiting_for_its_last_write_frees_its_slot_up_to_twice_the_c
     gate = asyncio.Event()
     finish = store.finish
 
-    async def stalled_finish(job: Job, worker_id: str, status: str, **kwargs: Any) -> bool:
+    async def stalled_finish(job: Job, status: Status, **kwargs: Any) -> bool:
         await gate.wait()
-        return await finish(job, worker_id, status, **kwargs)
+        return await finish(job, status, **kwargs)
 
     monkeypatch.setattr(store, "finish", stalled_finish)
     first, second, third = [await submit_direct(store) for _ in range(3)]
@@ -345,7 +351,7 @@ async def test_a_run_waiting_for_its_last_write_frees_its_slot_up_to_twice_the_c
     try:
         # the first run's handler is done and its write stalls: the second one still starts
         await wait_for_status(store, second.id, Status.RUNNING)
-        assert set(runner.runs) == {first.id, second.id}
+        assert {run.job.id for run in runner.runs.values()} == {first.id, second.id}
         await asyncio.sleep(0.5)  # a claim round or more: the third must stay queued
         current = await store.get("acme", third.id)
         assert current is not None and current.status is Status.QUEUED

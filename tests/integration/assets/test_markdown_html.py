@@ -92,7 +92,7 @@ async def render(client: Client, job_input: dict[str, Any]) -> Document:
     status, body = await submit(client, job_input)
     assert status == 202, body
     job = await finished(client, body["jobId"])
-    assert job["status"] == "done", job
+    assert job["status"] == "done", (job["errorMessage"], job)
     result = job["result"]
     assert job["resultAssetId"] == result["assetId"]
 
@@ -202,7 +202,7 @@ async def test_pathological_markdown_never_blocks_the_event_loop(make_client: Ma
             asked = time.monotonic()
             assert (await client.get("/healthz")).status == 200
             worst = max(worst, time.monotonic() - asked)
-            run = runner.runs.get(job_id)
+            run = runner.run_of(job_id)
             if run is not None:
                 renewals.add(run.renewed)
             job = await (await client.get(f"{JOBS}/{job_id}", headers=auth())).json()
