@@ -35,7 +35,7 @@ def create_app(settings: Settings) -> web.Application:
     middlewares = [health.operator_port, *MIDDLEWARES] if settings.metrics_port else MIDDLEWARES
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
-    app[keys.METRICS] = Metrics()
+    app[keys.METRICS] = Metrics(company_labels=settings.metrics_company_labels)
     app[keys.CALLBACK_POLICY] = HostPolicy(settings.webhook_allowed_hosts)
     app[keys.VERIFIER] = TokenVerifier(
         settings.auth_jwt_secret,

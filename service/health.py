@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import keys, migrations
 from service.db import DB_ERRORS
+from service.metrics import QueueStats
 from service.responses import json_response
 
 log = structlog.get_logger(__name__)
@@ -65,11 +66,18 @@ async def _problems(app: web.Application) -> list[str]:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text; the queue gauges are read from the database at each scrape."""
+    """Prometheus text; the queue gauges come from the database, read at most every few
+    seconds whatever the number of scrapers (`Metrics.refresh_queue`)."""
     registry = request.app[keys.METRICS]
-    # while the database is away the last known values stand; /readyz reports it
-    with contextlib.suppress(*DB_ERRORS):
-        registry.queue_seen(await request.app[keys.STORE].queue_stats())
+    store = request.app[keys.STORE]
+
+    async def queue_stats() -> QueueStats | None:
+        # while the database is away the last known values stand; /readyz reports it
+        with contextlib.suppress(*DB_ERRORS):
+            return await store.queue_stats()
+        return None
+
+    await registry.refresh_queue(queue_stats)
     return web.Response(
         body=generate_latest(registry.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -3,12 +3,22 @@
 Counters and histograms are updated where things happen (HTTP middleware,
 submit route, runner); gauges that describe the whole system (queue depth,
 oldest queued job) are read from Postgres when scraped, so every replica
-reports the same truth.
+reports the same truth: at most once per `QUEUE_STATS_MAX_AGE_SECONDS`, with concurrent
+scrapes sharing one query (the query groups the whole queue; scrapers must not be able to
+load the database by scraping often).
+
+Company ids appear in labels only with `METRICS_COMPANY_LABELS=true`: a scrape is often
+readable by more people than the job data, and a label per customer is a series per
+customer. Off (the default), the queue gauges are one total for all companies (depth
+summed, oldest age the maximum); dashboards written for the labelled form keep working
+with `sum()` / `max()`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -23,14 +33,27 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-#: companies named in the queue gauges; the others are summed as `other`
+#: companies named in the queue gauges (with company labels on); the others are summed as `other`
 TOP_COMPANIES = 20
+#: the queue statistics are read again at most this often
+QUEUE_STATS_MAX_AGE_SECONDS = 5.0
+#: per company: (company, ready jobs, jobs waiting on run_at, oldest ready age)
+QueueStats = list[tuple[str, int, int, float]]
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        company_labels: bool = False,
+        queue_max_age: float = QUEUE_STATS_MAX_AGE_SECONDS,
+    ) -> None:
+        self.company_labels = company_labels
+        self.queue_max_age = queue_max_age
+        self._queue_read_at = float("-inf")
+        self._queue_reading: asyncio.Future[None] | None = None
         self.registry = CollectorRegistry()
         r = self.registry
         # the process (CPU, memory, open files) and the interpreter (GC, version)
@@ -79,16 +102,21 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        by_company = ["company"] if company_labels else []
         self.queue_depth = Gauge(
             "content_jobs_queue_depth",
-            f"Jobs ready to run, by company (the top {TOP_COMPANIES}; the rest as `other`)",
-            ["company"],
+            f"Jobs ready to run, by company (the top {TOP_COMPANIES}; the rest as `other`)"
+            if company_labels
+            else "Jobs ready to run, all companies",
+            by_company,
             registry=r,
         )
         self.oldest_ready = Gauge(
             "content_jobs_oldest_ready_age_seconds",
-            "How long the oldest ready job has waited, by company (as queue_depth)",
-            ["company"],
+            "How long the oldest ready job has waited, by company (as queue_depth)"
+            if company_labels
+            else "How long the oldest ready job has waited, all companies",
+            by_company,
             registry=r,
         )
         self.delayed = Gauge(
@@ -111,9 +139,35 @@ class Metrics:
             timer = self._timed[(method, route)] = self.http_latency.labels(method, route)
         timer.observe(seconds)
 
-    def queue_seen(self, stats: list[tuple[str, int, int, float]]) -> None:
-        """Set the queue gauges from `Store.queue_stats`: label values stay bounded (the
-        companies with the most ready jobs by name, the others summed as `other`)."""
+    async def refresh_queue(self, read: Callable[[], Awaitable[QueueStats | None]]) -> None:
+        """Set the queue gauges from `read()` unless they were read less than
+        `queue_max_age` ago. Concurrent scrapes share one read (single flight); a read that
+        gives None (the database is away) keeps the last values until the next one."""
+        if time.monotonic() - self._queue_read_at < self.queue_max_age:
+            return
+        if self._queue_reading is None:
+            self._queue_reading = asyncio.ensure_future(self._read_queue(read))
+        # shielded: a scraper that hangs up does not cancel the read the others wait on
+        await asyncio.shield(self._queue_reading)
+
+    async def _read_queue(self, read: Callable[[], Awaitable[QueueStats | None]]) -> None:
+        try:
+            stats = await read()
+            if stats is not None:
+                self.queue_seen(stats)
+        finally:
+            self._queue_read_at = time.monotonic()
+            self._queue_reading = None
+
+    def queue_seen(self, stats: QueueStats) -> None:
+        """Set the queue gauges from `Store.queue_stats`: with company labels, label values
+        stay bounded (the companies with the most ready jobs by name, the others summed as
+        `other`); without, one total."""
+        self.delayed.set(sum(row[2] for row in stats))
+        if not self.company_labels:
+            self.queue_depth.set(sum(row[1] for row in stats))
+            self.oldest_ready.set(max((row[3] for row in stats), default=0.0))
+            return
         ranked = sorted(stats, key=lambda row: row[1], reverse=True)
         self.queue_depth.clear()
         self.oldest_ready.clear()
@@ -124,7 +178,6 @@ class Metrics:
         if rest:
             self.queue_depth.labels("other").set(sum(row[1] for row in rest))
             self.oldest_ready.labels("other").set(max(row[3] for row in rest))
-        self.delayed.set(sum(row[2] for row in stats))
 
     def watch(self, name: str, read: Callable[[], float], kind: str = "gauge") -> None:
         """Expose a value some component keeps (open streams, reconnects), read when scraped."""

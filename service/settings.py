@@ -40,6 +40,9 @@ class Settings:
     port: int = 8080
     #: a second port for /metrics and /readyz only (then not on `port`); None: both on `port`
     metrics_port: int | None = None
+    #: queue gauges by company (the busiest by name); off: one total for all companies, so
+    #: a scrape names no customer and the series do not grow with them
+    metrics_company_labels: bool = False
     role: Role = "all"
     log_format: Literal["json", "console"] = "json"
     log_level: str = "info"
@@ -109,6 +112,7 @@ class Settings:
             "host": _optional(env, "HOST", str),
             "port": _optional(env, "PORT", _int_between(1, 65535)),
             "metrics_port": _optional(env, "METRICS_PORT", _int_between(1, 65535)),
+            "metrics_company_labels": _optional(env, "METRICS_COMPANY_LABELS", _bool),
             "role": _optional(env, "ROLE", _choice(ROLES)),
             "log_format": _optional(env, "LOG_FORMAT", _choice(("json", "console"))),
             "log_level": _optional(
@@ -243,6 +247,13 @@ def _non_negative_float(raw: str) -> float:
     if value < 0:
         raise ValueError(f"{raw} must not be negative")
     return value
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ValueError(f"{raw!r} is not true or false")
+    return value in ("true", "1")
 
 
 def _choice(options: tuple[str, ...], lower: bool = False) -> Callable[[str], str]:

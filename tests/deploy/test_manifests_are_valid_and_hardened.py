@@ -71,3 +71,28 @@ def test_compose_pins_images_and_prunes() -> None:
         image = service.get("image", "")
         assert ":" in image and not image.endswith(":latest"), name
     assert "prune" in " ".join(compose["services"]["prune"]["command"])
+
+
+def test_metrics_are_served_on_their_own_port_that_nothing_exposes() -> None:
+    """Every serving container sets METRICS_PORT (then /metrics and /readyz are not on the
+    public port); compose publishes only nginx, the Service targets only `http`, and nginx
+    answers 404 for /metrics."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        if "serve" in service.get("command", []):
+            assert service["environment"]["METRICS_PORT"], name
+            assert "ports" not in service, name
+    assert compose["services"]["nginx"]["ports"] == ["8080:8080"]
+    for name, pod in pod_specs():
+        for container in pod["containers"]:
+            if "serve" not in container["args"]:
+                continue
+            env = {e["name"]: e["value"] for e in container.get("env", [])}
+            assert env.get("METRICS_PORT"), name
+            port = int(env["METRICS_PORT"])
+            probe = container["readinessProbe"]["httpGet"]
+            ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+            assert ports[probe["port"]] == port, name
+    services = [doc for doc in documents() if doc["kind"] == "Service"]
+    assert all(p["targetPort"] == "http" for doc in services for p in doc["spec"]["ports"])
+    assert "location = /metrics {\n            return 404;" in (DEPLOY / "nginx.conf").read_text()

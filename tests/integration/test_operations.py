@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.dev.pgserver import LocalPostgres, free_port
 from service.metrics import TOP_COMPANIES
-from tests.conftest import SECRET, Client, auth
+from tests.conftest import SECRET, Client, MakeClient, auth
 from tests.processes import Replica
 
 JOBS = "/api/companies/acme/content-jobs"
@@ -115,7 +115,7 @@ async def test_metrics_move_as_jobs_run(worker_client: Client) -> None:
     assert (
         value(text, "content_jobs_job_duration_seconds_count", job_type="echo", outcome="done") == 3
     )
-    assert value(text, "content_jobs_queue_depth", company="acme") == 0
+    assert value(text, "content_jobs_queue_depth") == 0
     route = "/api/companies/{companyId}/content-jobs"
     assert (
         value(text, "content_jobs_http_requests_total", method="POST", route=route, status="202")
@@ -128,9 +128,12 @@ async def test_metrics_move_as_jobs_run(worker_client: Client) -> None:
     assert value(text, "content_jobs_listener_reconnects_total") == 0
 
 
-async def test_queue_gauges_name_the_busiest_companies_and_sum_the_rest(client: Client) -> None:
-    """Bounded labels: the top companies by ready jobs by name, the others as `other`;
-    delayed jobs counted apart; retries counted by type."""
+async def test_queue_gauges_name_the_busiest_companies_and_sum_the_rest(
+    make_client: MakeClient,
+) -> None:
+    """With company labels on, bounded labels: the top companies by ready jobs by name, the
+    others as `other`; delayed jobs counted apart; retries counted by type."""
+    client = await make_client(metrics_company_labels=True)
     for n in range(TOP_COMPANIES + 3):
         company = f"c{n:02d}"
         for _ in range(1 if n >= TOP_COMPANIES else 2):
@@ -147,8 +150,9 @@ async def test_queue_gauges_name_the_busiest_companies_and_sum_the_rest(client: 
     assert value(text, "content_jobs_jobs_waiting_run_at") == 1
 
 
-async def test_metrics_show_queue_and_streams(client: Client) -> None:
+async def test_metrics_show_queue_and_streams(make_client: MakeClient) -> None:
     """Queue depth and age come from the table; open streams and channels from the listener."""
+    client = await make_client(metrics_company_labels=True)
     resp = await client.post(JOBS, json={"jobType": "echo"}, headers=auth())
     job_id = (await resp.json())["jobId"]
     stream = await client.get(f"{JOBS}/{job_id}/events", headers=auth())
