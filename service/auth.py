@@ -5,16 +5,21 @@ Two kinds of keys, either or both:
 - RS256/ES256 with public keys from `AUTH_JWKS_URL` (a mesh's identity provider), through
   PyJWT's `PyJWKClient`: the key set is cached, an unknown `kid` refreshes it (PyJWKClient
   refetches at most once per `JWKS_REFRESH_SECONDS`, so random `kid`s cannot make us hammer
-  the provider), and the fetch runs in a thread so the event loop never waits on it. While
-  the provider cannot be reached, a token whose key we do not hold is a `503` (the token
-  may be fine; we cannot tell yet), never a crash.
+  the provider), and the fetch runs in a thread so the event loop never waits on it. One
+  look-up that may fetch runs at a time (`_KeySet`): concurrent requests share it rather
+  than each holding a thread of the default pool (which DNS look-ups share) for up to
+  `JWKS_FETCH_TIMEOUT_SECONDS`. When a fetch fails, the provider is taken for down for
+  `JWKS_FAILURE_SECONDS`: meanwhile a token whose key we do not hold is a `503` with
+  `Retry-After` at once (the token may be fine; we cannot tell yet), never a wait or a crash.
 `exp` is required; `iss` / `aud` are checked when `AUTH_ISSUER` / `AUTH_AUDIENCE` are set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import math
 import re
 import time
 from collections.abc import Iterable
@@ -33,6 +38,10 @@ JWKS_ALGORITHMS = ("RS256", "ES256")
 JWKS_REFRESH_SECONDS = 1.0
 #: the key set is fetched again after this long even when every kid is known
 JWKS_LIFESPAN_SECONDS = 60
+#: a key set fetch gives up after this long
+JWKS_FETCH_TIMEOUT_SECONDS = 5.0
+#: after a failed fetch, no other is tried for this long (tokens with unknown keys: 503)
+JWKS_FAILURE_SECONDS = 15.0
 #: `content-jobs token`'s default lifetime
 DEFAULT_TTL_SECONDS = 3600
 COMPANY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -93,12 +102,14 @@ class TokenVerifier:
         # the key set is cached (refetched after JWKS_LIFESPAN_SECONDS, or on an unknown kid);
         # not each key on its own, which would keep a key the provider has removed
         self._jwks = (
-            jwt.PyJWKClient(
-                jwks_url,
-                cache_keys=False,
-                lifespan=JWKS_LIFESPAN_SECONDS,
-                cooldown_duration=JWKS_REFRESH_SECONDS,
-                timeout=5,
+            _KeySet(
+                jwt.PyJWKClient(
+                    jwks_url,
+                    cache_keys=False,
+                    lifespan=JWKS_LIFESPAN_SECONDS,
+                    cooldown_duration=JWKS_REFRESH_SECONDS,
+                    timeout=JWKS_FETCH_TIMEOUT_SECONDS,
+                )
             )
             if jwks_url
             else None
@@ -150,15 +161,7 @@ class TokenVerifier:
         assert self._jwks is not None
         if not isinstance(kid, str) or not kid:
             raise _unauthorized("invalid token")
-        try:
-            signing_key = await asyncio.to_thread(self._jwks.get_signing_key, kid)
-        except jwt.PyJWKClientConnectionError:
-            raise ApiError(
-                503, "token keys are unavailable, retry later", {"Retry-After": "5"}
-            ) from None
-        except jwt.PyJWKClientError:
-            raise _unauthorized("invalid token") from None
-        return signing_key.key
+        return await self._jwks.key(kid)
 
     def _verify(self, token: str, key: Any, algorithm: str) -> Caller:
         required = ["sub", "exp"] + (["iss"] if self._issuer else [])
@@ -176,6 +179,65 @@ class TokenVerifier:
         except (jwt.PyJWTError, UnicodeEncodeError):  # header bytes that are not UTF-8
             raise _unauthorized("invalid token") from None
         return _caller_of(claims)
+
+
+class _KeySet:
+    """The provider's keys: known ones at once, the others by one look-up at a time (which
+    may fetch the set), and a failed fetch remembered for `JWKS_FAILURE_SECONDS`."""
+
+    def __init__(self, client: jwt.PyJWKClient) -> None:
+        self._client = client
+        #: the look-up in progress and the kid it is for
+        self._lookup: asyncio.Task[Any] | None = None
+        self._lookup_kid = ""
+        self._down_until = 0.0
+
+    async def key(self, kid: str) -> Any:
+        """The key for `kid`; 401 when the provider does not have it, 503 while it is down."""
+        while True:
+            known = self._known(kid)
+            if known is not None:
+                return known.key  # no I/O: no thread, no waiting
+            down_for = self._down_until - time.monotonic()
+            if down_for > 0:
+                raise _unavailable(down_for)
+            if self._lookup is None:
+                self._lookup, self._lookup_kid = asyncio.create_task(self._fetch(kid)), kid
+                self._lookup.add_done_callback(self._looked_up)
+            lookup, for_kid = self._lookup, self._lookup_kid
+            if for_kid == kid:
+                # shielded: a caller that hangs up does not cancel the look-up others share
+                return await asyncio.shield(lookup)
+            await asyncio.wait([lookup])  # another kid's: then look again (down, or known)
+
+    def _known(self, kid: str) -> jwt.PyJWK | None:
+        """The signing key `kid` from the cached set, if the set is fresh and has it."""
+        cache = self._client.jwk_set_cache
+        keys = cache.get() if cache is not None else None
+        with contextlib.suppress(KeyError):
+            if keys is not None and keys[kid].public_key_use in ("sig", None):
+                return keys[kid]
+        return None
+
+    async def _fetch(self, kid: str) -> Any:
+        try:
+            signing_key = await asyncio.to_thread(self._client.get_signing_key, kid)
+        except jwt.PyJWKClientConnectionError:
+            self._down_until = time.monotonic() + JWKS_FAILURE_SECONDS
+            raise _unavailable(JWKS_FAILURE_SECONDS) from None
+        except jwt.PyJWKClientError:
+            raise _unauthorized("invalid token") from None
+        return signing_key.key
+
+    def _looked_up(self, lookup: asyncio.Task[Any]) -> None:
+        self._lookup = None
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved: every waiter may have gone
+
+
+def _unavailable(seconds: float) -> ApiError:
+    retry_after = str(max(1, math.ceil(seconds)))
+    return ApiError(503, "token keys are unavailable, retry later", {"Retry-After": retry_after})
 
 
 def _caller_of(claims: dict[str, Any]) -> Caller:

@@ -164,3 +164,66 @@ async def test_hs256_and_jwks_side_by_side(make_client: MakeClient, provider: Pr
         headers={"kid": "k1"},
     )
     assert await status(client, hs_with_kid) == 401
+
+
+class HangingProvider:
+    """A JWKS endpoint that accepts connections and never answers; counts the attempts."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.first_failure = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._held.append(writer)
+        await reader.read()  # until the fetching side gives up and closes
+        self.first_failure.set()
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._hold, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/jwks.json"
+
+    async def stop(self) -> None:
+        for writer in self._held:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@pytest.fixture
+async def hanging() -> AsyncIterator[HangingProvider]:
+    provider = HangingProvider()
+    yield provider
+    await provider.stop()
+
+
+async def test_a_provider_outage_is_a_prompt_503_and_one_fetch(
+    make_client: MakeClient,
+    provider: Provider,
+    hanging: HangingProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the key set cannot be fetched, requests with an unknown kid do not queue behind
+    one another's fetches: one fetch is tried, its failure is remembered, and every request
+    meanwhile answers 503 with Retry-After at once."""
+    monkeypatch.setattr("service.auth.JWKS_FETCH_TIMEOUT_SECONDS", 0.5)
+    client = await make_client(
+        auth_jwks_url=await hanging.start(), auth_issuer=ISSUER, auth_audience=AUDIENCE
+    )
+    headers = {"Authorization": f"Bearer {provider.token('k1')}"}
+    requests = [asyncio.ensure_future(client.get(jobs_path(), headers=headers)) for _ in range(20)]
+    async with asyncio.timeout(10):
+        await hanging.first_failure.wait()
+    async with asyncio.timeout(1.5):
+        answers = await asyncio.gather(*requests)
+    assert [r.status for r in answers] == [503] * 20
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in answers)
+    # within the failure window: answered at once, and no fetch tried
+    async with asyncio.timeout(1):
+        again = await asyncio.gather(*(client.get(jobs_path(), headers=headers) for _ in range(5)))
+    assert [r.status for r in again] == [503] * 5
+    assert hanging.connections == 1
