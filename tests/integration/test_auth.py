@@ -165,6 +165,16 @@ async def test_viewer_may_read_but_not_write(client: Client) -> None:
     assert job["status"] == "queued"
 
 
+async def test_viewer_may_not_submit_a_batch(client: Client) -> None:
+    """API auth: a viewer's `POST .../content-jobs:batch` is `403 viewer access is
+    read-only`, and none of its jobs is stored."""
+    batch = {"jobs": [{"jobType": "echo"}, {"jobType": "test"}]}
+    resp = await client.post(jobs_path() + ":batch", json=batch, headers=auth(viewer=True))
+    assert resp.status == 403
+    assert await resp.json() == {"error": "viewer access is read-only"}
+    assert await (await client.get(jobs_path(), headers=auth())).json() == []
+
+
 async def test_company_not_in_token_is_403(client: Client) -> None:
     """API auth: `companies` without the path's company -> `403 forbidden: no access to
     this company`, on every route."""

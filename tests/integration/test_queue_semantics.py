@@ -53,6 +53,42 @@ async def test_transient_failures_are_retried_and_every_attempt_is_seen(
     assert (job["status"], job["attempts"], job["maxAttempts"]) == ("done", 3, 3)
 
 
+async def test_a_failed_attempt_waits_its_types_backoff_before_the_next(
+    worker_client: Client, db: Any
+) -> None:
+    """CONTRACT attempts: a transient failure puts the job back with `runAt` set by its
+    type's backoff (`sleep`: base 1 s, full jitter, so uniform in [0, 1 s] after attempt 1),
+    and no worker claims it before then. Times are the database's: the failure's and the
+    restart's `status` events, and the job's `runAt`. Eight jobs, so that all eight waits
+    being under 0.1 s (what no backoff gives) has a chance of 1e-8 by jitter."""
+    body = {"jobType": "sleep", "input": {"seconds": 0, "steps": 1, "failAttempts": 1}}
+    job_ids = [(await submit(worker_client, body))["jobId"] for _ in range(8)]
+    waits = []
+    for job_id in job_ids:
+        job = await until_finished(worker_client, job_id)
+        assert (job["status"], job["attempts"]) == ("done", 2)
+        events = await db.fetch(
+            "SELECT data->>'status' AS status, data->>'errorMessage' AS error, created_at"
+            " FROM content_job_events WHERE job_id = $1 AND event_type = 'status' ORDER BY seq",
+            uuid.UUID(job_id),
+        )
+        assert [(e["status"], e["error"]) for e in events] == [
+            ("queued", None),
+            ("running", None),
+            ("queued", "transient failure on attempt 1"),
+            ("running", None),
+            ("done", None),
+        ]
+        failed_at, restarted_at = events[2]["created_at"], events[3]["created_at"]
+        run_at = at(job["runAt"])
+        waits.append((run_at - failed_at).total_seconds())
+        assert restarted_at >= run_at, (job_id, run_at, restarted_at)
+    # the event's clock_timestamp() is a little after the transaction's now() that runAt uses
+    # (milliseconds; more on a loaded machine), so a wait may look slightly negative
+    assert all(-0.25 <= wait <= 1.0 for wait in waits), waits
+    assert max(waits) > 0.1, waits
+
+
 async def test_transient_failures_past_max_attempts_fail_the_job(worker_client: Client) -> None:
     body = {
         "jobType": "sleep",
