@@ -17,9 +17,14 @@ from service.settings import ROLES, Settings, SettingsError
 
 if TYPE_CHECKING:
     from service.client import ContentJobsClient
+    from service.dev.pgserver import LocalPostgres
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 DEFAULT_URL = "http://127.0.0.1:8080"
+#: `dev` listens on loopback unless asked otherwise: it prints a token for every company
+DEV_HOST = "127.0.0.1"
+#: the company the printed link opens on
+DEV_COMPANY = "acme"
 #: the token `dev` prints: long enough for a day of work, and it still expires
 DEV_TOKEN_TTL_SECONDS = 24 * 3600
 EXIT_STATUS = """\
@@ -34,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"content-jobs: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the server took over the signals (it exits 0)
+        print(file=sys.stderr)
+        return 130
     return result
 
 
@@ -48,11 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
     serve.set_defaults(func=_serve)
 
-    migrate = commands.add_parser("migrate", help="apply pending migrations")
+    migrate = commands.add_parser("migrate", help="apply pending migrations (DATABASE_URL)")
     migrate.set_defaults(func=_migrate)
 
     prune = commands.add_parser(
-        "prune", help="delete terminal jobs older than a duration, with their events and assets"
+        "prune",
+        help="delete terminal jobs older than a duration, with their events and assets "
+        "(DATABASE_URL, and the STORAGE_BACKEND settings when assets are in S3)",
     )
     prune.add_argument(
         "--older-than",
@@ -64,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--batch-size", type=_batch_size, default=500, help="jobs per transaction")
     prune.set_defaults(func=_prune)
 
-    token = commands.add_parser("token", help="print a signed access token")
+    token = commands.add_parser("token", help="print an access token signed with AUTH_JWT_SECRET")
     token.add_argument("--company", action="append", required=True, help="company id, or *")
     token.add_argument(
         "--ttl",
@@ -76,9 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--viewer", action="store_true", help="read-only token")
     token.set_defaults(func=_token)
 
-    dev = commands.add_parser("dev", help="local Postgres in ./.pgdata, migrate, serve")
-    dev.add_argument("--port", type=int, default=8080)
-    dev.add_argument("--data-dir", type=Path, default=Path(".pgdata"))
+    dev = commands.add_parser(
+        "dev",
+        help="local Postgres in ./.pgdata, migrate, serve on 127.0.0.1:8080 (what `make run` runs)",
+    )
+    dev.add_argument(
+        "--host", help=f"interface to listen on (HOST, default {DEV_HOST}: it prints a token)"
+    )
+    dev.add_argument("--port", type=int, help="port to listen on (PORT, default 8080)")
+    dev.add_argument(
+        "--data-dir", type=Path, default=Path(".pgdata"), help="its Postgres and secret (.pgdata)"
+    )
     dev.set_defaults(func=_dev)
     _client_commands(commands)
     return parser
@@ -114,7 +132,11 @@ def _client_commands(commands: Any) -> None:
     retry.add_argument("job_id", metavar="JOB_ID")
     retry.set_defaults(func=_retry)
 
-    job_types = commands.add_parser("job-types", help="list the installed job types")
+    job_types = commands.add_parser(
+        "job-types",
+        help="list the job types installed in this Python environment (with JOB_TYPE_MODULES); "
+        "a server's own: GET /api/job-types",
+    )
     job_types.set_defaults(func=_job_types)
 
     watch = commands.add_parser(
@@ -191,7 +213,7 @@ def _prune(args: argparse.Namespace) -> int:
 
     from service import logging, prune
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(auth=False)  # it verifies no token: no AUTH_* needed
     logging.configure(settings.log_format, settings.log_level)
     result = asyncio.run(prune.run(settings, args.older_than, args.batch_size))
     print(
@@ -228,42 +250,152 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    """Everything local: a Postgres of its own unless DATABASE_URL is set, and a token."""
-    from service.auth import issue_token
-    from service.dev.pgserver import LocalPostgres
+    """Everything local: a Postgres of its own unless DATABASE_URL is set, and a token.
 
-    server = None
+    Every setting is checked before anything starts, and what started is stopped on every
+    way out (a bad setting, a failed migration, Ctrl-C, SIGTERM, SIGHUP), so no Postgres is
+    left running to trip the next `make run`.
+    """
+    from service.dev.pgserver import LocalPostgres, PostgresError
+
     env = dict(os.environ)
-    if not env.get("DATABASE_URL"):
+    env["HOST"] = env.get("HOST", "").strip() or DEV_HOST
+    if not env.get("LOG_FORMAT", "").strip():
+        env["LOG_FORMAT"] = "console"
+    server = None
+    if not env.get("DATABASE_URL", "").strip():
         server = LocalPostgres(args.data_dir / "db", port=_dev_db_port(args.data_dir))
-        if server.relocated_from is not None:
-            print(
-                f"content-jobs dev: the postgres user cannot reach {server.relocated_from}; "
-                f"Postgres keeps its data in {server.data_dir}",
-                flush=True,
-            )
-        env["DATABASE_URL"] = server.start()
-    secret_file = args.data_dir / "dev-secret"
-    if not env.get("AUTH_JWT_SECRET"):
-        args.data_dir.mkdir(parents=True, exist_ok=True)
-        if not secret_file.exists():
-            secret_file.write_text(secrets.token_urlsafe(32))
-        env["AUTH_JWT_SECRET"] = secret_file.read_text().strip()
-    env.setdefault("LOG_FORMAT", "console")
-    settings = Settings.from_env(env, port=args.port)
-    assert settings.auth_jwt_secret is not None  # dev always has one
-    token = issue_token(settings.auth_jwt_secret, ["*"], sub="dev", ttl=DEV_TOKEN_TTL_SECONDS)
-    url = f"http://127.0.0.1:{settings.port}"
-    print(
-        f"\ncontent-jobs dev server\n  open:  {url}/?access_token={token}\n"
-        f"  token: {token}\n  export CONTENT_JOBS_URL={url} CONTENT_JOBS_TOKEN={token}\n",
-        flush=True,
-    )
+        env["DATABASE_URL"] = server.dsn
+    if not env.get("AUTH_JWT_SECRET", "").strip():
+        env["AUTH_JWT_SECRET"] = _dev_secret(args.data_dir)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = Settings.from_env(env, **overrides)
+    _check_port_free(settings.host, settings.port)
+    _stop_on_hangup()
     try:
+        if server is not None:
+            if server.relocated_from is not None:
+                print(
+                    f"content-jobs dev: the postgres user cannot reach {server.relocated_from}; "
+                    f"Postgres keeps its data in {server.data_dir}",
+                    flush=True,
+                )
+            _take_over(server, args.data_dir)
+            server.start()
+        _print_dev_banner(settings, args.data_dir, own_database=server is not None)
         return _run(settings, migrate=True)
+    except PostgresError as exc:
+        print(f"content-jobs dev: Postgres did not start: {exc}", file=sys.stderr)
+        return 1
     finally:
         if server is not None:
             server.stop()
+            (args.data_dir / "dev.pid").unlink(missing_ok=True)
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """The dev server's signing secret, kept across runs so its tokens stay valid."""
+    secret_file = data_dir / "dev-secret"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32))
+    return secret_file.read_text().strip()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A taken port is one line, before Postgres starts, not a traceback after it."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot listen on {host}:{port} ({exc.strerror}): "
+            f"choose another port, e.g. PORT={port + 10} make run"
+        ) from None
+
+
+def _stop_on_hangup() -> None:
+    """SIGHUP (the terminal closed) and an early SIGTERM end `dev` like Ctrl-C does, through its
+    clean-up; once serving, the server's own SIGTERM handler (a graceful stop) takes over."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGHUP, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _take_over(server: LocalPostgres, data_dir: Path) -> None:
+    """Claim the data directory for this `dev`. A Postgres still running on it that was started
+    by a `dev` no longer running (killed with -9, say) is stopped; one whose `dev` still runs is
+    that one's: say how to stop it instead of fighting over it. A stale postmaster.pid (a
+    server that is not running) is `LocalPostgres.start`'s to clear."""
+    from service.dev.pgserver import process_alive
+
+    owner_file = data_dir / "dev.pid"
+    owner = int(owner_file.read_text()) if owner_file.exists() else None
+    running = server.running_pid()
+    if running is not None:
+        if owner is not None and owner != os.getpid() and process_alive(owner, " dev "):
+            raise SettingsError(
+                f"another `content-jobs dev` (pid {owner}) is using {data_dir}: stop it "
+                f"(Ctrl-C in its terminal, or kill {owner}), or give this one another "
+                "--data-dir"
+            )
+        print(
+            f"content-jobs dev: stopping the Postgres (pid {running}) an earlier run left behind",
+            flush=True,
+        )
+        server.stop()
+        if server.running_pid() is not None:
+            raise SettingsError(
+                f"a Postgres (pid {running}) is still running on {server.data_dir}; "
+                f"stop it with: {server.stop_command()}"
+            )
+    owner_file.write_text(str(os.getpid()))
+
+
+def _print_dev_banner(settings: Settings, data_dir: Path, *, own_database: bool) -> None:
+    """Where to open, the token, and the lines to paste into another terminal (also written
+    to DATA_DIR/dev.env, so a script can source them)."""
+    from service.auth import issue_token
+
+    assert settings.auth_jwt_secret is not None  # dev always has one
+    token = issue_token(settings.auth_jwt_secret, ["*"], sub="dev", ttl=DEV_TOKEN_TTL_SECONDS)
+    url = f"http://{_url_host(settings.host)}:{settings.port}"
+    export = f"export CONTENT_JOBS_URL={url} CONTENT_JOBS_TOKEN={token}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env_file = data_dir / "dev.env"
+    env_file.write_text(export + "\n")
+    env_file.chmod(0o600)
+    print(
+        f"\ncontent-jobs dev server on {url} (Ctrl-C stops it"
+        f"{' and its Postgres' if own_database else ''})\n"
+        f"  open:  {url}/?access_token={token}#company={DEV_COMPANY}\n"
+        f"         (another company: change company={DEV_COMPANY} at the end of the link, "
+        "or type it on the page)\n"
+        f"  token: {token}\n"
+        f"         (every company, valid {DEV_TOKEN_TTL_SECONDS // 3600} h)\n"
+        f"  in another terminal (or: . {env_file}):\n"
+        f"  {export}\n",
+        flush=True,
+    )
+    if own_database:  # for `content-jobs prune`, `migrate` and a look inside
+        print(
+            f"  database: DATABASE_URL={settings.database_url}\n"
+            f"  psql:     psql {settings.database_url}\n",
+            flush=True,
+        )
+
+
+def _url_host(host: str) -> str:
+    """The host to put in a URL to this server: loopback for a wildcard address."""
+    if host in ("0.0.0.0", "", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def _dev_db_port(data_dir: Path) -> int:

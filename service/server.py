@@ -5,17 +5,24 @@ from __future__ import annotations
 import gc
 import socket
 
+import structlog
 from aiohttp import web
 
+from service import jobtypes
 from service.app import create_app
 from service.settings import Settings
 
+log = structlog.get_logger(__name__)
+
 
 def run(settings: Settings) -> None:
-    """Serve until SIGINT/SIGTERM; aiohttp then runs on_shutdown and the cleanup contexts."""
+    """Serve until SIGINT/SIGTERM; aiohttp then runs on_shutdown and the cleanup contexts,
+    and this returns (the command exits 0: a stop asked for is not a failure)."""
     tune_gc()
+    app = create_app(settings)
+    log.info("job_types_loaded", job_types=jobtypes.known_types())
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         sock=[_listen(settings.host, settings.metrics_port)] if settings.metrics_port else None,
@@ -24,6 +31,7 @@ def run(settings: Settings) -> None:
         shutdown_timeout=settings.shutdown_grace_seconds + 5,
         print=None,
     )
+    log.info("shutdown_complete")
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -100,8 +100,13 @@ class Settings:
         return f"Settings(database_url={_hide_password(self.database_url)!r}, {fields})"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Build settings from `env` (default `os.environ`); `overrides` win over it."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, auth: bool = True, **overrides: object
+    ) -> Settings:
+        """Build settings from `env` (default `os.environ`); `overrides` win over it.
+
+        `auth=False`: for commands that neither serve nor check tokens (`prune`), which then
+        do not ask for AUTH_JWT_SECRET or AUTH_JWKS_URL."""
         env = os.environ if env is None else env
         values: dict[str, object] = {
             "database_url": _required(env, "DATABASE_URL", _database_url),
@@ -152,7 +157,7 @@ class Settings:
         values.update(overrides)
         if values["webhook_allowed_hosts"] and not values["webhook_secret"]:
             raise SettingsError("WEBHOOK_SECRET is required when WEBHOOK_ALLOWED_HOSTS is set")
-        if not values["auth_jwt_secret"] and not values["auth_jwks_url"]:
+        if auth and not values["auth_jwt_secret"] and not values["auth_jwks_url"]:
             raise SettingsError("AUTH_JWT_SECRET or AUTH_JWKS_URL is required but neither is set")
         if values["storage_backend"] == "s3" and not values["s3_bucket"]:
             raise SettingsError("S3_BUCKET is required when STORAGE_BACKEND=s3")
@@ -211,7 +216,10 @@ def _http_url(raw: str) -> str:
 
 def _secret(raw: str) -> str:
     if len(raw.encode()) < 32:
-        raise ValueError("must be at least 32 bytes (HS256 keys shorter than the hash are weak)")
+        raise ValueError(
+            f"must be at least 32 bytes, it has {len(raw.encode())}: "
+            "make one with `openssl rand -hex 32`"
+        )
     return raw
 
 

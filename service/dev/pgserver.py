@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -123,6 +124,7 @@ class LocalPostgres:
     def start(self) -> str:
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
+        self._clear_stale_pid()
         options = [
             f"-p {self.port}",
             "-c listen_addresses=127.0.0.1",
@@ -140,6 +142,26 @@ class LocalPostgres:
     def stop(self, mode: str = "fast") -> None:
         with contextlib.suppress(PostgresError):
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop")
+
+    def stop_command(self) -> str:
+        """The one shell command that stops this server, for a message to a person."""
+        return shlex.join(self._command("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "stop"))
+
+    def running_pid(self) -> int | None:
+        """The postmaster running on this data directory, if any (from its postmaster.pid)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if process_alive(pid, str(self.data_dir)) else None
+
+    def _clear_stale_pid(self) -> None:
+        """A postmaster.pid left by a server that no longer runs (killed, or the machine
+        restarted) is removed: its pid may since belong to another process, and then
+        Postgres would refuse to start ("lock file already exists")."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if pid_file.exists() and self.running_pid() is None:
+            pid_file.unlink(missing_ok=True)
 
     def restart(self) -> None:
         self.stop()
@@ -159,10 +181,14 @@ class LocalPostgres:
             "-E", "UTF8", "--locale=C", "--no-sync",
         )  # fmt: skip
 
-    def _run(self, program: str, *args: str) -> None:
+    def _command(self, program: str, *args: str) -> list[str]:
         command = [str(self.bin_dir / program), *args]
         if self._user is not None:
             command = ["runuser", "-u", self._user.pw_name, "--", *command]
+        return command
+
+    def _run(self, program: str, *args: str) -> None:
+        command = self._command(program, *args)
         # Output goes to a file, not a pipe: the server pg_ctl forks would hold a pipe open.
         with tempfile.TemporaryFile() as output:
             done = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False)
@@ -180,6 +206,24 @@ class LocalPostgres:
         except KeyError:
             subprocess.run(["useradd", "--system", "--no-create-home", RUN_AS], check=True)
             return pwd.getpwnam(RUN_AS)
+
+
+def process_alive(pid: int, marker: str) -> bool:
+    """Whether process `pid` runs and its command line contains `marker` (on Linux; elsewhere,
+    whether it runs): a pid from a file may since belong to something else entirely."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it runs, as another user
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no /proc here: trust the signal
+    except OSError:
+        return True
+    return marker in cmdline
 
 
 def _reachable(path: Path, user: pwd.struct_passwd) -> bool:
