@@ -1,6 +1,9 @@
 """The built-in job types, written on the public handler API (`service.sdk`) like any
 plugin: they are its examples."""
 
-from service.jobtypes.builtin import echo, markdown_html, noop, sleep
+from typing import Any
 
-JOB_TYPES = [echo.ECHO, sleep.SLEEP, markdown_html.MARKDOWN_HTML, noop.TEST]
+from service.jobtypes.builtin import echo, markdown_html, noop, sleep
+from service.sdk import JobType
+
+JOB_TYPES: list[JobType[Any]] = [echo.ECHO, sleep.SLEEP, markdown_html.MARKDOWN_HTML, noop.TEST]
