@@ -22,20 +22,35 @@ function token() { return $("token").value.trim(); }
 function company() { return $("company").value.trim(); }
 function companyPath() { return `api/companies/${encodeURIComponent(company())}`; }
 
-// A token given in the page's URL is removed from the address bar (so it is not
-// bookmarked or shared by accident) and kept, but it replaces a different saved
-// token only if the user says so: a link can carry someone else's token.
-function takeTokenFromUrl() {
+// What a link may carry, in its query or its fragment (`#company=acme`, which never
+// reaches a server): `access_token` and `company`. Both are removed from the address
+// bar, so a token is not bookmarked or shared by accident. The token is adopted only
+// when the user accepts (a link can carry someone else's token, or come from someone
+// who wants the user to act under theirs); declining leaves the saved token as it was.
+// The company is shown, and saved with the rest.
+function takeLinkParams() {
   const url = new URL(window.location.href);
-  const given = url.searchParams.get("access_token");
-  if (!given) return;
-  url.searchParams.delete("access_token");
-  history.replaceState(null, "", url.pathname + url.search + url.hash);
-  const saved = localStorage.getItem(KEYS.token);
-  const question = "This link carries an access token. Replace your saved token with it?\n"
-    + `Link's companies: ${companiesOf(given).join(", ") || "(unknown)"}`;
-  if (saved && saved !== given && !window.confirm(question)) return;
-  localStorage.setItem(KEYS.token, given);
+  const fragment = new URLSearchParams(url.hash.slice(1));
+  const read = (name) => url.searchParams.get(name) || fragment.get(name) || "";
+  const given = read("access_token");
+  const linkCompany = read("company");
+  for (const name of ["access_token", "company"]) {
+    url.searchParams.delete(name);
+    fragment.delete(name);
+  }
+  const hash = fragment.toString() ? `#${fragment}` : "";
+  history.replaceState(null, "", url.pathname + url.search + hash);
+  if (given && given !== localStorage.getItem(KEYS.token) && window.confirm(adoptQuestion(given))) {
+    localStorage.setItem(KEYS.token, given);
+  }
+  return linkCompany;
+}
+
+function adoptQuestion(given) {
+  const companies = companiesOf(given);
+  const names = companies.includes("*") ? "every company" : companies.join(", ") || "(unknown)";
+  return "This link carries an access token. Use it on this page (it replaces any saved one)?\n"
+    + `Its companies: ${names}. Accept only if you trust where the link came from.`;
 }
 
 function companiesOf(jwt) {
@@ -47,9 +62,9 @@ function companiesOf(jwt) {
   }
 }
 
-// Result links carry no token: the browser sends this same-site cookie with them
-// (the API takes a token from it on GET), so the token never sits in a URL that
-// could be copied, logged or leaked through a Referer.
+// Event streams and result links carry no token: the browser sends this same-site
+// cookie with them (the API takes a token from it on GET), so the token never sits in
+// a URL that could be copied, logged or leaked through a Referer. Set before any stream.
 function setTokenCookie() {
   const secure = window.location.protocol === "https:" ? "; Secure" : "";
   const value = token() ? encodeURIComponent(token()) : "";
@@ -58,12 +73,19 @@ function setTokenCookie() {
 }
 
 // The token's own `companies` claim fills the company list; a single one is chosen.
+// A token for every company ("*") has no list to offer: the field says to type an id.
 function suggestCompanies() {
   const list = $("company-list");
   list.replaceChildren();
-  const companies = companiesOf(token()).filter((c) => c !== "*");
+  const claimed = companiesOf(token());
+  const companies = claimed.filter((c) => c !== "*");
   for (const name of companies) list.append(new Option(name, name));
   if (!company() && companies.length === 1) $("company").value = companies[0];
+  const any = claimed.includes("*");
+  $("company").placeholder = any ? "type a company id" : "company id";
+  $("company-help").textContent = any
+    ? "This token may use every company: type the id of the company whose jobs to show."
+    : "";
 }
 
 async function api(path, options = {}) {
@@ -197,8 +219,9 @@ function watch(jobId) {
     setLive(jobId, "(waiting to go live)");
     return;
   }
-  const query = `access_token=${encodeURIComponent(token())}`;
-  const url = `${companyPath()}/content-jobs/${encodeURIComponent(jobId)}/events?${query}`;
+  // No token in this URL (it would sit in logs and history): EventSource cannot send an
+  // Authorization header, so the browser sends the same-site cookie setTokenCookie sets.
+  const url = `${companyPath()}/content-jobs/${encodeURIComponent(jobId)}/events`;
   const source = new EventSource(url);
   streams.set(jobId, source);
   setLive(jobId, "connecting…");
@@ -324,10 +347,9 @@ function fillTemplate() {
 }
 
 function init() {
-  takeTokenFromUrl();
+  const linkCompany = takeLinkParams();
   $("token").value = localStorage.getItem(KEYS.token) || "";
-  $("company").value = new URL(window.location.href).searchParams.get("company")
-    || localStorage.getItem(KEYS.company) || "";
+  $("company").value = linkCompany || localStorage.getItem(KEYS.company) || "";
   suggestCompanies();
   $("token").addEventListener("change", () => {
     suggestCompanies(); remember(); reload(); loadJobTypes();

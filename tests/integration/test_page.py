@@ -62,10 +62,12 @@ def test_nothing_is_loaded_from_elsewhere() -> None:
         assert "@import" not in text, path.name
 
 
-def test_the_script_uses_the_query_token_for_event_source_and_closes_ended_streams() -> None:
-    """EventSource cannot send headers; and one left open after the terminal event
-    would take the server's end of stream for a drop and reconnect forever."""
+def test_the_script_puts_no_token_in_a_url_and_closes_ended_streams() -> None:
+    """EventSource cannot send headers: it relies on the page's same-site cookie, never a
+    token in its URL (logs, history); and one left open after the terminal event would
+    take the server's end of stream for a drop and reconnect forever."""
     script = (STATIC_DIR / "app.js").read_text()
     assert "new EventSource(" in script
-    assert "access_token=" in script
+    assert "access_token=" not in script
+    assert "SameSite=Strict" in script and "Path=/api" in script
     assert "source.close()" in script

@@ -50,9 +50,15 @@ async def server(make_client: MakeClient) -> Client:
     return await make_client(role="all")
 
 
+async def accept(dialog: Any) -> None:
+    await dialog.accept()
+
+
 @pytest.fixture
 async def signed_in(server: Client, page: Any) -> Any:
-    """The page opened with a token in its URL (as `make run` prints it), company acme."""
+    """The page opened with a token in its URL (as `make run` prints it), adopted after the
+    user accepts, company acme."""
+    page.once("dialog", accept)
     await page.goto(f"{server.make_url('/')}?access_token={make_token('acme')}")
     await page.fill("#company", "acme")
     return page
@@ -118,6 +124,7 @@ async def test_type_picker_and_template_come_from_the_api(signed_in: Any) -> Non
 
 async def test_a_link_does_not_silently_replace_the_saved_token(server: Client, page: Any) -> None:
     mine, theirs = make_token("acme"), make_token("globex")
+    page.once("dialog", accept)
     await page.goto(f"{server.make_url('/')}?access_token={mine}")
     asked: list[str] = []
 
@@ -130,6 +137,67 @@ async def test_a_link_does_not_silently_replace_the_saved_token(server: Client, 
     assert await page.input_value("#token") == mine
     assert asked and "globex" in asked[0]
     assert "access_token" not in page.url
+
+
+async def test_a_linked_token_is_adopted_only_after_the_user_accepts(
+    server: Client, page: Any
+) -> None:
+    """Even with no token saved, a link's token is not taken silently: declined, the page
+    has no token; accepted, it has the link's."""
+    theirs = make_token("globex")
+    asked: list[str] = []
+
+    async def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        await (dialog.accept() if len(asked) == 2 else dialog.dismiss())
+
+    page.on("dialog", answer)
+    await page.goto(f"{server.make_url('/')}?access_token={theirs}")
+    await page.wait_for_function("() => document.readyState === 'complete'")
+    assert len(asked) == 1 and "globex" in asked[0]
+    assert await page.input_value("#token") == ""
+    assert await page.evaluate("localStorage.getItem('content-jobs.token')") in (None, "")
+    assert "access_token" not in page.url
+    await page.goto(f"{server.make_url('/')}?access_token={theirs}")
+    await page.wait_for_function("() => document.readyState === 'complete'")
+    assert len(asked) == 2
+    assert await page.input_value("#token") == theirs
+
+
+async def test_event_streams_carry_no_token_in_their_url(signed_in: Any) -> None:
+    """EventSource sends the same-site cookie; the token is in no stream's URL."""
+    streams: list[str] = []
+    signed_in.on(
+        "request", lambda request: streams.append(request.url) if "/events" in request.url else None
+    )
+    row = await submit(signed_in, '{"seconds": 0.6, "steps": 3}')
+    expect = playwright_api.expect
+    await expect(row.locator(".status")).to_have_text("done", timeout=15_000)
+    await expect(row.locator(".percent")).to_have_text("100%")
+    assert streams
+    assert not [url for url in streams if "access_token" in url]
+    cookies = await signed_in.context.cookies()
+    [cookie] = [c for c in cookies if c["name"] == "content_jobs_token"]
+    assert cookie["sameSite"] == "Strict" and cookie["path"].startswith("/api")
+
+
+async def test_the_company_in_the_link_is_shown(server: Client, page: Any) -> None:
+    """`#company=` in the dev link opens the page on that company's jobs; a token for every
+    company gets a company field that says to type an id."""
+    resp = await server.post(
+        "/api/companies/globex/content-jobs",
+        json={"jobType": "echo"},
+        headers={"Authorization": f"Bearer {make_token('*')}"},
+    )
+    job_id = (await resp.json())["jobId"]
+    page.on("dialog", accept)
+    await page.goto(f"{server.make_url('/')}?access_token={make_token('*')}#company=globex")
+    expect = playwright_api.expect
+    await expect(page.locator("#company")).to_have_value("globex")
+    await expect(page.locator(f'#jobs tr[data-job-id="{job_id}"]')).to_have_count(1)
+    assert "company=" not in page.url
+    await expect(page.locator("#company")).to_have_attribute("placeholder", "type a company id")
+    await expect(page.locator("#company-help")).to_contain_text("type the id of the company")
 
 
 async def test_result_links_carry_no_token(signed_in: Any) -> None:
