@@ -88,8 +88,8 @@ async def _send_until_terminal(
         for event in events:
             await _send(response, event)
             last_id = event.seq
-            if event.terminal:
-                return
+        if events and events[-1].terminal:
+            return  # the job's current state is terminal (a retried job's old end is not)
         last_id = await subscription.wait(last_id, sink)
         if subscription.dropped:
             raise ConnectionResetError("the client stopped reading")

@@ -18,6 +18,7 @@ import json
 import random
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self, TypedDict, cast
 
@@ -220,7 +221,10 @@ class ContentJobsClient:
         """The job's events until its terminal status, across dropped connections.
 
         The first event is the job's current state (unless `last_event_id` is
-        given: then the events after it). A dropped connection, a 5xx or a
+        given: then the events after it). A terminal event that later events follow
+        (the job was retried) is not the end: the watch ends when the server ends the
+        stream after a terminal event, or answers `204` (nothing after `last_event_id`,
+        and the job has ended). A dropped connection, a 5xx or a
         silent one is retried with `Last-Event-ID`; after `max_failures` in a
         row without an event it raises `ContentJobsError(0, ...)`. Any other
         HTTP error (404, 401, 403) is raised at once.
@@ -229,13 +233,16 @@ class ContentJobsClient:
         while True:
             parser = EventStreamParser()
             try:
+                ended = False
                 async with aclosing(self._stream(job_id, last_event_id, parser)) as events:
                     async for event in events:
-                        failures, last_event_id = 0, event.id
+                        failures, last_event_id, ended = 0, event.id, event.terminal
                         yield event
-                        if event.terminal:
-                            return
+                if ended:
+                    return
                 reason = "the server ended the stream before the job ended"
+            except _NothingAfter:
+                return
             except (aiohttp.ClientError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
             except ContentJobsError as exc:
@@ -261,12 +268,18 @@ class ContentJobsClient:
         url = self._job_url(job_id) / "events"
         async with self.session.get(url, headers=headers, timeout=timeout) as response:
             await _raise_for_status(response)
+            if response.status == HTTPStatus.NO_CONTENT:
+                raise _NothingAfter
             async for chunk in response.content.iter_any():
                 for raw in parser.feed(chunk):
                     yield _job_event(raw, last_event_id)
 
     def _job_url(self, job_id: str) -> URL:
         return self._jobs_url / "content-jobs" / job_id
+
+
+class _NothingAfter(Exception):
+    """`204` to a resumed stream: the job has ended and the client has every event."""
 
 
 def _job_event(raw: ServerSentEvent, previous_id: int | None) -> JobEvent:
