@@ -36,7 +36,7 @@ $(RUN_STAMP): pyproject.toml uv.lock
 install: $(STAMP)  ## create the venv and install the project with its dev tools
 
 .PHONY: run
-run: $(RUN_STAMP)  ## serve on :8080 (a local Postgres in ./.pgdata unless DATABASE_URL is set)
+run: $(RUN_STAMP)  ## serve on 127.0.0.1:8080 (PORT=8090 make run: another port; settings go before make; a local Postgres in ./.pgdata unless DATABASE_URL is set)
 	$(BIN)/content-jobs dev $(DEV_ARGS)
 
 .PHONY: lock

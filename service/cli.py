@@ -267,7 +267,10 @@ def _dev(args: argparse.Namespace) -> int:
         server = LocalPostgres(args.data_dir / "db", port=_dev_db_port(args.data_dir))
         env["DATABASE_URL"] = server.dsn
     if not env.get("AUTH_JWT_SECRET", "").strip():
-        env["AUTH_JWT_SECRET"] = _dev_secret(args.data_dir)
+        env["AUTH_JWT_SECRET"] = _dev_secret(args.data_dir / "dev-secret")
+    if env.get("WEBHOOK_ALLOWED_HOSTS", "").strip() and not env.get("WEBHOOK_SECRET", "").strip():
+        # one that stays: the companies' callback secrets are stored encrypted with it
+        env["WEBHOOK_SECRET"] = _dev_secret(args.data_dir / "webhook-secret")
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings.from_env(env, **overrides)
     _check_port_free(settings.host, settings.port)
@@ -293,10 +296,9 @@ def _dev(args: argparse.Namespace) -> int:
             (args.data_dir / "dev.pid").unlink(missing_ok=True)
 
 
-def _dev_secret(data_dir: Path) -> str:
-    """The dev server's signing secret, kept across runs so its tokens stay valid."""
-    secret_file = data_dir / "dev-secret"
-    data_dir.mkdir(parents=True, exist_ok=True)
+def _dev_secret(secret_file: Path) -> str:
+    """A secret of the dev server's, made once and kept, so what it signed stays valid."""
+    secret_file.parent.mkdir(parents=True, exist_ok=True)
     if not secret_file.exists():
         secret_file.write_text(secrets.token_urlsafe(32))
     return secret_file.read_text().strip()
@@ -366,7 +368,10 @@ def _print_dev_banner(settings: Settings, data_dir: Path, *, own_database: bool)
     assert settings.auth_jwt_secret is not None  # dev always has one
     token = issue_token(settings.auth_jwt_secret, ["*"], sub="dev", ttl=DEV_TOKEN_TTL_SECONDS)
     url = f"http://{_url_host(settings.host)}:{settings.port}"
-    export = f"export CONTENT_JOBS_URL={url} CONTENT_JOBS_TOKEN={token}"
+    export = (
+        f"export CONTENT_JOBS_URL={url} CONTENT_JOBS_TOKEN={token} "
+        f"CONTENT_JOBS_COMPANY={DEV_COMPANY}"
+    )
     data_dir.mkdir(parents=True, exist_ok=True)
     env_file = data_dir / "dev.env"
     env_file.write_text(export + "\n")

@@ -103,6 +103,7 @@ async def serve_one_job(process: asyncio.subprocess.Process, port: int) -> str:
     exported = dict(item.split("=", 1) for item in export.split())
     assert exported["CONTENT_JOBS_URL"] == url
     token = exported["CONTENT_JOBS_TOKEN"]
+    await read_until(process.stdout, r"job_types_loaded .*(markdown\.html)", 30)
     await read_until(process.stdout, r"(listener_connected)", 30)
     headers = {"Authorization": f"Bearer {token}"}
     base = f"{url}/api/companies/acme/content-jobs"
