@@ -183,3 +183,14 @@ def test_cli_prints_one_line_and_exits_2(
     monkeypatch.delenv("AUTH_JWT_SECRET")
     assert main(["token", "--company", "acme"]) == 2
     assert capsys.readouterr().err == "content-jobs: AUTH_JWT_SECRET is required but not set\n"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("FALSE", False), ("1", True)])
+def test_metrics_company_labels_are_off_unless_asked_for(raw: str, expected: bool) -> None:
+    assert Settings.from_env(BASE).metrics_company_labels is False
+    assert Settings.from_env({**BASE, "METRICS_COMPANY_LABELS": raw}).metrics_company_labels is (
+        expected
+    )
+    assert error_for(METRICS_COMPANY_LABELS="yes").startswith(
+        "METRICS_COMPANY_LABELS is invalid: 'yes' is not true or false"
+    )
