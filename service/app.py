@@ -26,6 +26,7 @@ from service.runner import Runner
 from service.settings import Settings, role_runs_api, role_runs_worker
 from service.storage import make_storage
 from service.store import Store
+from service.webhook_secrets import WebhookSecrets
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +57,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def database(app: web.Application) -> AsyncIterator[None]:
     """The pool, the notifier that announces what it commits, the store over both,
-    and the asset store with its storage backend."""
+    the asset store with its storage backend, and the companies' callback secrets."""
     settings = app[keys.SETTINGS]
     pool = await create_pool(
         settings.database_url, settings.db_pool_size, settings.db_statement_cache_size
@@ -68,6 +69,8 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[keys.STORE] = Store(pool, notifier)
     app[keys.QUOTA] = QueueQuota(app[keys.STORE], settings.company_max_queued)
     app[keys.ASSETS] = AssetStore(pool, await make_storage(settings, pool))
+    if settings.webhook_secret:
+        app[keys.WEBHOOK_SECRETS] = WebhookSecrets(pool, settings.webhook_secret)
     log.info("database_ready", pool_size=settings.db_pool_size, role=settings.role)
     yield
     await app[keys.ASSETS].close()
@@ -108,9 +111,9 @@ async def running(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     runner = app[keys.RUNNER]
     sender = None
-    if app[keys.CALLBACK_POLICY].enabled and settings.webhook_secret:
+    if app[keys.CALLBACK_POLICY].enabled and keys.WEBHOOK_SECRETS in app:
         sender = app[keys.CALLBACKS] = CallbackSender(
-            app[keys.POOL], settings.webhook_secret, app[keys.CALLBACK_POLICY], app[keys.METRICS]
+            app[keys.POOL], app[keys.WEBHOOK_SECRETS], app[keys.CALLBACK_POLICY], app[keys.METRICS]
         )
         runner.on_end = sender.wake
         sender.start()

@@ -1,32 +1,37 @@
-"""Completion callbacks: which URLs a job may name, how a delivery is signed, and the loop
-that workers run to send them.
+"""Completion callbacks: which URLs a job may name, and the loop that workers run to send
+them (signing: `service.webhook_signing`, the companies' secrets: `service.webhook_secrets`).
 
 Deliveries live in Postgres (a trigger writes one when a job with `callback_url` ends, in
 the same transaction), so they survive restarts; a worker holds a due delivery for
 `HOLD_SECONDS` while it sends it, so one killed mid-send is picked up by another.
 
 A tenant must not be able to make the service call its own network (SSRF): only hosts
-matching `WEBHOOK_ALLOWED_HOSTS` are accepted, and a host that is, or resolves to, a
-loopback, private, link-local or otherwise special address is refused unless that exact
-name is listed. The check runs at submit and again at every delivery, on the addresses
-the connection is actually made to (a resolver that refuses them), so a name that
-re-resolves elsewhere later (DNS rebinding) gets nowhere. Redirects are not followed.
+matching `WEBHOOK_ALLOWED_HOSTS` are accepted, and a host that is, or resolves to, an
+address that is not globally routable (loopback, private, link-local, CGNAT, 6to4, Teredo,
+a NAT64 address embedding any of these...) is refused unless that exact name is listed.
+The check runs at submit and again at every delivery, against the allow-list of the
+sending worker and on the addresses the connection is actually made to (a resolver that
+refuses them), so a name that re-resolves elsewhere later (DNS rebinding) gets nowhere.
+Redirects are not followed.
+
+Receivers cannot hold every sender: a worker sends up to `SENDERS` deliveries at once, each
+on its own, and the claim gives a company at most `PER_COMPANY` and a host at most
+`PER_HOST` of those in flight across all workers; a host that leaves `BREAKER_FAILURES`
+attempts in a row unanswered is left alone for `BREAKER_COOL_DOWN_SECONDS`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import ipaddress
 import random
 import socket
-import time
 import uuid
 from typing import Any
 
 import aiohttp
+import asyncpg
 import structlog
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
@@ -38,7 +43,8 @@ from service.errors import bad_request
 from service.jobs import Job
 from service.metrics import Metrics
 from service.queries import QUERIES
-from service.store import Executor
+from service.webhook_secrets import SecretUnreadable, WebhookSecrets
+from service.webhook_signing import signed_headers
 
 log = structlog.get_logger(__name__)
 
@@ -53,40 +59,39 @@ FIRST_RETRY_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 600.0
 #: how often an idle sender looks for due deliveries (it is also woken when a job ends here)
 POLL_SECONDS = 1.0
-BATCH = 20
-SIGNATURE_HEADER = "X-Content-Jobs-Signature"
+#: deliveries one worker sends at once
+SENDERS = 16
+#: deliveries in flight at once, across all workers, for one company and for one host
+PER_COMPANY = 4
+PER_HOST = 8
+#: unanswered attempts in a row (timeouts, refused or reset connections) that open a host's
+#: circuit breaker, and how long its deliveries then wait (each further failure renews it)
+BREAKER_FAILURES = 5
+BREAKER_COOL_DOWN_SECONDS = 60.0
+EVENT_HEADER = "X-Content-Jobs-Event"
 
 
 class HostNotAllowed(Exception):
     pass
 
 
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
-    t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), b"%d." % t + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
-
-
-def verify_signature(secret: str, header: str, body: bytes, tolerance: float = 300) -> bool:
-    """For receivers: the signature is ours and at most `tolerance` seconds old (replays of
-    an old delivery are refused). Compare in constant time."""
-    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+def _normal_host(host: str) -> str:
+    """A host as the allow-list compares it: lower case, no trailing dot, an IP literal without
+    brackets in its shortest form (`[::1]` in the list matches `http://[0:0::1]/`)."""
+    host = host.lower().rstrip(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     try:
-        t = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs(time.time() - t) > tolerance:
-        return False
-    expected = sign(secret, body, t).split(",", 1)[1].removeprefix("v1=")
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host
 
 
 class HostPolicy:
     """`WEBHOOK_ALLOWED_HOSTS`: exact names, or `*.suffix` for any name under a domain."""
 
     def __init__(self, patterns: tuple[str, ...]) -> None:
-        self.exact = frozenset(p.lower() for p in patterns if not p.startswith("*."))
+        self.exact = frozenset(_normal_host(p) for p in patterns if not p.startswith("*."))
         self.suffixes = tuple(p[1:].lower() for p in patterns if p.startswith("*."))
 
     @property
@@ -94,26 +99,51 @@ class HostPolicy:
         return bool(self.exact or self.suffixes)
 
     def allows_name(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
+        host = _normal_host(host)
         return host in self.exact or any(host.endswith(suffix) for suffix in self.suffixes)
 
     def allows_address(self, host: str, address: str) -> bool:
-        """Special addresses only for a host listed by its exact name."""
-        return host.lower().rstrip(".") in self.exact or _public(address)
+        """Addresses that are not globally routable only for a host listed by its exact name."""
+        return _normal_host(host) in self.exact or globally_routable(address)
 
 
-def _public(address: str) -> bool:
+#: IPv6 ranges refused whatever `is_global` says: 6to4 and Teredo tunnel to IPv4 addresses
+#: of anyone's choosing, local-use NAT64, and the IPv4-compatible and -translated forms
+_TUNNELS = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("2002::/16", "2001::/32", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+#: the well-known NAT64 prefix: routable as far as the IPv4 address it embeds is
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def globally_routable(address: str) -> bool:
+    """Whether a connection to `address` leaves for the public internet: `is_global`, no
+    multicast, and for IPv6 the IPv4 address a mapped or NAT64 address embeds is checked."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return globally_routable(str(ip.ipv4_mapped))
+        if ip in _NAT64:
+            return globally_routable(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+        if any(ip in net for net in _TUNNELS):
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def check_at_delivery(raw: str, policy: HostPolicy) -> None:
+    """The sending worker's own check of a URL accepted at submit: its host must still match
+    the allow-list, and an IP literal (which aiohttp connects to without asking the
+    resolver) must be routable unless listed."""
+    host = URL(raw).host or ""
+    if not policy.allows_name(host):
+        raise HostNotAllowed(f"host {host!r} is not in WEBHOOK_ALLOWED_HOSTS")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return  # a name: the connector's CheckedResolver checks what it resolves to
+    if not policy.allows_address(host, host):
+        raise HostNotAllowed(f"host {host!r} is a private or special address")
 
 
 async def check_callback_url(raw: Any, policy: HostPolicy) -> str:
@@ -175,23 +205,27 @@ def backoff(failed_attempts: int) -> float:
 
 
 class CallbackSender:
-    """The workers' delivery loop."""
+    """The workers' delivery loop: claims due deliveries while it has free senders, and sends
+    each on its own, so a slow receiver holds one sender, not a batch."""
 
-    def __init__(self, db: Executor, secret: str, policy: HostPolicy, metrics: Metrics) -> None:
+    def __init__(
+        self, db: asyncpg.Pool[Any], secrets: WebhookSecrets, policy: HostPolicy, metrics: Metrics
+    ) -> None:
         self._db = db
-        self._secret = secret
+        self._secrets = secrets
         self._policy = policy
         self._metrics = metrics
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
-        """A job ended here: a delivery may be due now."""
+        """A job ended here, or a sender came free: a delivery may be due now."""
         self._wake.set()
 
     def start(self) -> None:
-        connector = aiohttp.TCPConnector(resolver=CheckedResolver(self._policy), limit=50)
+        connector = aiohttp.TCPConnector(resolver=CheckedResolver(self._policy), limit=SENDERS)
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS),
@@ -199,61 +233,102 @@ class CallbackSender:
         self._task = asyncio.create_task(self._run(), name="callbacks")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stops sending; deliveries cut short are held until their hold runs out, then sent
+        by whichever worker claims them."""
+        for task in [self._task, *self._sending]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._session is not None:
             await self._session.close()
 
     async def _run(self) -> None:
         while True:
-            sent = 0
-            try:
-                rows = await self._db.fetch(QUERIES["claim_callbacks"], BATCH, HOLD_SECONDS)
-                sent = len(rows)
-                await asyncio.gather(*(self._deliver(row) for row in rows))
-            except DB_ERRORS as exc:
-                log.warning("callbacks_failed", error=str(exc))
-            if sent < BATCH:
+            free = SENDERS - len(self._sending)
+            claimed = 0
+            if free > 0:
+                try:
+                    rows = await self._claim(free)
+                except DB_ERRORS as exc:
+                    log.warning("callbacks_failed", error=str(exc))
+                    rows = []
+                claimed = len(rows)
+                for row in rows:
+                    task = asyncio.create_task(self._deliver(row), name="callback")
+                    self._sending.add(task)
+                    task.add_done_callback(self._sent)
+            if claimed == 0 or claimed < free:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(POLL_SECONDS):
                         await self._wake.wait()
                 self._wake.clear()
 
-    async def _deliver(self, row: Any) -> None:
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self.wake()
+
+    async def _claim(self, limit: int) -> list[asyncpg.Record]:
+        async with self._db.acquire() as conn, conn.transaction():
+            await conn.execute(QUERIES["lock_callback_claims"])
+            rows: list[asyncpg.Record] = await conn.fetch(
+                QUERIES["claim_callbacks"],
+                limit,
+                HOLD_SECONDS,
+                PER_COMPANY,
+                PER_HOST,
+                float(GIVE_UP_SECONDS),
+            )
+            return rows
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        """One attempt, or the end of a delivery past its 24 hours (not sent again)."""
         delivery_id: uuid.UUID = row["delivery_id"]
-        attempt = row["delivery_attempts"] + 1
-        body = dumps(Job.from_row(row).to_json())
-        headers = {
-            "Content-Type": "application/json",
-            "X-Content-Jobs-Event": "job.finished",
-            "X-Content-Jobs-Delivery": str(delivery_id),
-            SIGNATURE_HEADER: sign(self._secret, body),
-        }
         status: int | None = None
-        error: str | None = None
-        assert self._session is not None
-        try:
-            async with self._session.post(
-                row["url"], data=body, headers=headers, allow_redirects=False
-            ) as resp:
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError, HostNotAllowed, OSError) as exc:
-            error = str(exc) or type(exc).__name__
+        if row["age_seconds"] >= GIVE_UP_SECONDS:
+            attempt, error, answered = None, "given up: not delivered within 24 h", None
+        else:
+            attempt = row["delivery_attempts"] + 1
+            status, error, answered = await self._post(row)
         delivered = status is not None and 200 <= status < 300
-        too_old = row["age_seconds"] >= GIVE_UP_SECONDS
-        retry_in = None if delivered or too_old else backoff(attempt)
+        retry_in = None if delivered or attempt is None else backoff(attempt)
+        if retry_in is not None and row["age_seconds"] + retry_in >= GIVE_UP_SECONDS:
+            retry_in = None
         outcome = "delivered" if delivered else "failed" if retry_in is None else "retry"
         self._metrics.callback_deliveries.labels(outcome).inc()
         log.info("callback_attempt", delivery=str(delivery_id), status=status, error=error,
                  outcome=outcome, attempt=attempt)  # fmt: skip
-        await self._db.execute(
-            QUERIES["record_callback_attempt"],
-            delivery_id,
-            attempt,
-            status,
-            error,
-            delivered,
-            retry_in,
-        )
+        try:
+            await self._db.execute(
+                QUERIES["record_callback_attempt"],
+                delivery_id, attempt, status, error, delivered, retry_in,
+            )  # fmt: skip
+            if answered is not None:
+                await self._db.execute(
+                    QUERIES["record_callback_host"],
+                    row["host"], answered, BREAKER_FAILURES, BREAKER_COOL_DOWN_SECONDS,
+                )  # fmt: skip
+        except DB_ERRORS as exc:  # its hold runs out and it is tried again
+            log.warning("callback_record_failed", delivery=str(delivery_id), error=str(exc))
+
+    async def _post(self, row: asyncpg.Record) -> tuple[int | None, str | None, bool | None]:
+        """The HTTP status (None: no answer), the error, and whether the host answered (None:
+        it was not asked, which says nothing about it)."""
+        body = dumps(Job.from_row(row).to_json())
+        assert self._session is not None
+        try:
+            check_at_delivery(row["url"], self._policy)
+            secret = await self._secrets.current(row["company_id"])
+            headers = {
+                "Content-Type": "application/json",
+                EVENT_HEADER: "job.finished",
+                **signed_headers(secret.signing_keys, str(row["delivery_id"]), body),
+            }
+            async with self._session.post(
+                row["url"], data=body, headers=headers, allow_redirects=False
+            ) as resp:
+                return resp.status, None, True
+        except (HostNotAllowed, SecretUnreadable) as exc:
+            return None, str(exc), None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return None, str(exc) or type(exc).__name__, False

@@ -17,6 +17,7 @@ from service.quota import QueueQuota
 from service.runner import Runner
 from service.settings import Settings
 from service.store import Store
+from service.webhook_secrets import WebhookSecrets
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -25,6 +26,7 @@ STORE = web.AppKey("store", Store)
 QUOTA = web.AppKey("quota", QueueQuota)
 CALLBACK_POLICY = web.AppKey("callback_policy", HostPolicy)
 CALLBACKS = web.AppKey("callbacks", CallbackSender)
+WEBHOOK_SECRETS = web.AppKey("webhook_secrets", WebhookSecrets)
 ASSETS = web.AppKey("assets", AssetStore)
 LISTENER = web.AppKey("listener", Listener)
 RUNNER = web.AppKey("runner", Runner)

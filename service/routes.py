@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from service import asset_routes, batch, health, keys, stream
+from service import asset_routes, batch, health, keys, stream, webhook_routes
 from service.callbacks import check_callback_url
 from service.codec import dumps
 from service.errors import ApiError, bad_request, conflict, not_found
@@ -53,6 +53,7 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_post(JOBS_PATH + "/{jobId}/retry", retry_job)
     app.router.add_get("/api/job-types", list_job_types)
     app.router.add_get(JOBS_PATH + "/{jobId}/events", stream.job_events)
+    webhook_routes.setup(app)
 
 
 async def submit_job(request: web.Request) -> web.Response:

@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from service.callbacks import verify_signature
 from service.dev.pgserver import LocalPostgres
+from service.webhook_signing import verify_signature
 from tests.conftest import SECRET, Client, MakeClient, auth
 from tests.integration.helpers import job_path, jobs_path
 from tests.integration.test_replicas import HEADERS, JOBS
@@ -26,6 +26,7 @@ from tests.processes import Replica
 
 pytestmark = pytest.mark.timeout(90)
 HOOK_SECRET = "webhook-secret-that-is-long-enough-for-hmac"
+SECRET_PATH = "/api/companies/acme/webhook-secret"
 
 
 class Receiver:
@@ -87,7 +88,7 @@ async def callback_of(client: Client, job_id: str, state: str) -> dict[str, Any]
             await asyncio.sleep(0.05)
 
 
-async def test_a_finished_job_is_posted_signed(hooked: Client, receiver: Receiver) -> None:
+async def test_a_finished_job_is_posted_signed(hooked: Client, receiver: Receiver, db: Any) -> None:
     resp = await hooked.post(
         jobs_path(), json={"jobType": "echo", "input": {"a": 1}, "callbackUrl": receiver.url},
         headers=auth(),
@@ -98,8 +99,16 @@ async def test_a_finished_job_is_posted_signed(hooked: Client, receiver: Receive
     headers, body = receiver.received[0]
     assert headers["Content-Type"] == "application/json"
     assert headers["X-Content-Jobs-Event"] == "job.finished"
-    assert verify_signature(HOOK_SECRET, headers["X-Content-Jobs-Signature"], body)
-    assert not verify_signature("another-secret", headers["X-Content-Jobs-Signature"], body)
+    secret = (await (await hooked.get(SECRET_PATH, headers=auth())).json())["secret"]
+    assert verify_signature(secret, headers, body)
+    other = (await (await hooked.get(SECRET_PATH.replace("acme", "other"),
+                                     headers=auth("other"))).json())["secret"]  # fmt: skip
+    assert not verify_signature(other, headers, body)  # one company's receiver cannot forge
+    assert not verify_signature("whsec_" + HOOK_SECRET, headers, body)  # WEBHOOK_SECRET signs none
+    delivery_id = await db.fetchval(
+        "SELECT id FROM content_job_callbacks WHERE job_id = $1::uuid", job_id
+    )
+    assert headers["webhook-id"] == str(delivery_id)
     job = json.loads(body)
     assert (job["id"], job["status"], job["result"]) == (job_id, "done", {"a": 1})
     assert job["callbackUrl"] == receiver.url
@@ -116,7 +125,7 @@ async def test_a_500_is_retried_and_every_attempt_is_kept(
     )
     job_id = (await resp.json())["jobId"]
     await receiver.deliveries(2, timeout=15)  # the first retry comes within 5 s
-    ids = {headers["X-Content-Jobs-Delivery"] for headers, _ in receiver.received}
+    ids = {headers["webhook-id"] for headers, _ in receiver.received}
     assert len(ids) == 1  # the same delivery, tried again
     job = await callback_of(hooked, job_id, "delivered")
     assert job["callback"] == {"state": "delivered", "attempts": 2, "lastStatus": 200}
@@ -203,7 +212,7 @@ async def test_a_delivery_survives_its_worker_being_killed(
             second.start()
             await second.wait_ready()
             await receiver.deliveries(2, timeout=40)
-            ids = {headers["X-Content-Jobs-Delivery"] for headers, _ in receiver.received}
+            ids = {headers["webhook-id"] for headers, _ in receiver.received}
             assert len(ids) == 1
             async with asyncio.timeout(10):
                 while True:
