@@ -276,3 +276,33 @@ async def test_max_attempts_at_submit_is_kept(client: Client, max_attempts: int)
     job_id = (await submit(client, body))["jobId"]
     job = await (await client.get(job_path(job_id), headers=auth())).json()
     assert job["maxAttempts"] == max_attempts
+
+
+async def test_retry_starts_the_attempts_over(client: Client, store: Store) -> None:
+    """A job that failed on its last attempt (2 of 2) is queued again at attempt 1."""
+    job_id = uuid.UUID((await submit(client, {"jobType": "echo", "maxAttempts": 2}))["jobId"])
+    for _ in range(2):
+        [claimed] = await store.claim("w", 30.0, 1)
+        await store.fail_attempt(claimed, "transient", 0.0)
+    failed = await store.get("acme", job_id)
+    assert failed is not None and (failed.status, failed.attempts) == (Status.FAILED, 2)
+    resp = await client.post(job_path(job_id) + "/retry", headers=auth())
+    assert resp.status == 200
+    assert ((await resp.json())["status"], (await resp.json())["attempts"]) == ("queued", 1)
+
+
+async def test_retry_of_a_done_job_is_409_and_changes_nothing(
+    worker_client: Client,
+) -> None:
+    job_id = (await submit(worker_client, {"jobType": "echo", "input": {"a": 1}}))["jobId"]
+    done = await until_finished(worker_client, job_id)
+    assert done["status"] == "done"
+    resp = await worker_client.post(job_path(job_id) + "/retry", headers=auth())
+    assert resp.status == 409
+    assert "done" in (await resp.json())["error"]
+    after = await (await worker_client.get(job_path(job_id), headers=auth())).json()
+    assert (after["status"], after["result"], after["updatedAt"]) == (
+        "done",
+        {"a": 1},
+        done["updatedAt"],
+    )
