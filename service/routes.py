@@ -171,6 +171,10 @@ def job_id_of(request: web.Request) -> uuid.UUID:
         raise not_found() from None
 
 
+#: a submit whose body is empty or not an object: it names the one field every job needs
+NOT_AN_OBJECT = "request body must be a JSON object with a jobType"
+
+
 async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
         raw = await request.read()
@@ -179,9 +183,9 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise bad_request("request body must be a JSON object") from None
+        raise bad_request(NOT_AN_OBJECT) from None
     if not isinstance(body, dict):
-        raise bad_request("request body must be a JSON object")
+        raise bad_request(NOT_AN_OBJECT)
     check_body(body, may_hold_nul=b"\\u0000" in raw)
     return body
 

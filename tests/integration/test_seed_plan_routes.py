@@ -10,6 +10,8 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+
 from service.jobtypes import builtin
 from tests.conftest import Client, auth
 from tests.integration.helpers import error_of, job_path, jobs_path, submit
@@ -42,9 +44,12 @@ async def test_post_of_a_test_job_is_202_queued_within_200_ms(client: Client) ->
     assert min(timings) < 0.2, timings
 
 
-async def test_post_of_an_empty_body_is_400_naming_job_type(client: Client) -> None:
-    """Plan: a POST with an empty body (`{}`) is `400` whose `error` mentions `jobType`."""
-    resp = await client.post(jobs_path(), json={}, headers=auth())
+@pytest.mark.parametrize("raw", [b"", b"{}"])
+async def test_post_of_an_empty_body_is_400_naming_job_type(client: Client, raw: bytes) -> None:
+    """Plan: a POST with an empty body (no bytes, or `{}`) is `400` whose `error` mentions
+    `jobType`."""
+    headers = {**auth(), "Content-Type": "application/json"}
+    resp = await client.post(jobs_path(), data=raw, headers=headers)
     assert resp.status == 400
     assert "jobType" in await error_of(resp)
 

@@ -172,7 +172,7 @@ async def test_body_that_is_not_a_json_object_is_400(client: Client, raw: bytes)
         jobs_path(), data=raw, headers={**auth(), "Content-Type": "application/json"}
     )
     assert resp.status == 400
-    assert await error_of(resp) == "request body must be a JSON object"
+    assert await error_of(resp) == "request body must be a JSON object with a jobType"
 
 
 @pytest.mark.parametrize("job_input", [None, [], [1], "text", 3, True])
