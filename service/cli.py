@@ -132,11 +132,11 @@ def _client_commands(commands: Any) -> None:
     retry.add_argument("job_id", metavar="JOB_ID")
     retry.set_defaults(func=_retry)
 
-    job_types = commands.add_parser(
-        "job-types",
-        help="list the job types installed in this Python environment (with JOB_TYPE_MODULES); "
-        "a server's own: GET /api/job-types",
+    about = (
+        "list the job types installed in this Python environment (with JOB_TYPE_MODULES), "
+        "not a running server's: ask that one with GET /api/job-types"
     )
+    job_types = commands.add_parser("job-types", help=about, description=about)
     job_types.set_defaults(func=_job_types)
 
     watch = commands.add_parser(

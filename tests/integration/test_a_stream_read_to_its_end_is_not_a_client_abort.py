@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -18,7 +18,9 @@ from tests.integration.helpers import job_path, submit
 from tests.sse import read_events
 
 
-async def request_lines(logs: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+async def request_lines(
+    logs: list[MutableMapping[str, Any]], count: int
+) -> list[MutableMapping[str, Any]]:
     """The access-log lines of the event streams, once `count` of them are written."""
     async with asyncio.timeout(10):
         while True:
