@@ -285,6 +285,9 @@ class CallbackSender:
         """One attempt, or the end of a delivery past its 24 hours (not sent again)."""
         delivery_id: uuid.UUID = row["delivery_id"]
         status: int | None = None
+        error: str | None
+        answered: bool | None
+        attempt: int | None
         if row["age_seconds"] >= GIVE_UP_SECONDS:
             attempt, error, answered = None, "given up: not delivered within 24 h", None
         else:

@@ -36,7 +36,7 @@ def document() -> dict[str, Any]:
             "version": VERSION,
             "description": "Long-running content jobs over HTTP, live progress over SSE.",
         },
-        "paths": {**_job_paths(), **_asset_paths(), **_service_paths()},
+        "paths": {**_job_paths(), **_webhook_paths(), **_asset_paths(), **_service_paths()},
         "components": {
             "securitySchemes": SECURITY_SCHEMES,
             "schemas": {**_schemas(), **_submit_schemas()},
@@ -71,6 +71,43 @@ def _job_paths() -> dict[str, Any]:
         JOBS + "/{jobId}/events": {
             "parameters": [_ref("parameters", "companyId"), job],
             "get": EVENTS,
+        },
+    }
+
+
+def _webhook_paths() -> dict[str, Any]:
+    """The company's callback signing secret: editors only (viewers get `403`), `404` while
+    callbacks are off (no `WEBHOOK_SECRET`)."""
+    secret = {
+        "description": "The secret",
+        "content": _json(
+            _object(
+                secret={"type": "string", "pattern": "^whsec_[A-Za-z0-9+/]+=*$"}, createdAt=TIME
+            )
+        ),
+    }
+    path = "/api/companies/{companyId}/webhook-secret"
+
+    def operation(operation_id: str, summary: str, write: bool) -> dict[str, Any]:
+        return {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": ["callbacks"],
+            "security": WRITE_SECURITY if write else READ_SECURITY,
+            "responses": {"200": secret, **_errors(400, 401, 403, 404)},
+        }
+
+    company = [_ref("parameters", "companyId")]
+    return {
+        path: {
+            "parameters": company,
+            "get": operation("getWebhookSecret", "The company's callback signing secret", False),
+        },
+        path + ":rotate": {
+            "parameters": company,
+            "post": operation(
+                "rotateWebhookSecret", "A new signing secret; both sign deliveries for 24 h", True
+            ),
         },
     }
 

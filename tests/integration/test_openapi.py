@@ -87,6 +87,8 @@ def test_it_describes_every_route_of_the_contract() -> None:
         jobs + "/{jobId}/retry",
         jobs + "/{jobId}/events",
         "/api/job-types",
+        "/api/companies/{companyId}/webhook-secret",
+        "/api/companies/{companyId}/webhook-secret:rotate",
         assets,
         assets + "/content",
         "/",
