@@ -82,9 +82,10 @@ class Settings:
     company_max_running: int | None = None
     #: a company's waiting jobs, at most (429 at submit beyond)
     company_max_queued: int = 10_000
-    #: signs completion callbacks (HMAC-SHA256); required when WEBHOOK_ALLOWED_HOSTS is set
+    #: at least 32 bytes, required when WEBHOOK_ALLOWED_HOSTS is set: the key that encrypts each
+    #: company's own callback signing secret (`service.webhook_secrets`); it signs nothing itself
     webhook_secret: str | None = dataclasses.field(default=None, repr=False)
-    #: hosts a `callbackUrl` may name: exact names or `*.suffix`; empty: callbacks are off
+    #: hosts a `callbackUrl` may name: exact names, IP literals (`[::1]`) or `*.suffix`; empty: off
     webhook_allowed_hosts: tuple[str, ...] = ()
     #: a job's `input` as encoded JSON, at most (413 beyond)
     job_input_max_bytes: int = DEFAULT_INPUT_MAX_BYTES
