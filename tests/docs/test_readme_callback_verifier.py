@@ -26,7 +26,7 @@ def readme_verify() -> Verify:
     exec(code.group(1) + code.group(2), namespace)
     verify = namespace["verify"]
     assert callable(verify)
-    return verify  # type: ignore[return-value]
+    return verify
 
 
 def test_it_verifies_the_specifications_test_vector(readme_verify: Verify) -> None:
