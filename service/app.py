@@ -12,6 +12,7 @@ from aiohttp import web
 from service import health, jobtypes, keys, partitions
 from service.assets import AssetStore
 from service.auth import TokenVerifier
+from service.batch import MAX_CONCURRENT_BATCHES
 from service.callbacks import CallbackSender, HostPolicy
 from service.cors import setup_cors
 from service.db import create_pool
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics(company_labels=settings.metrics_company_labels)
     app[keys.CALLBACK_POLICY] = HostPolicy(settings.webhook_allowed_hosts)
+    app[keys.BATCH_SLOTS] = asyncio.Semaphore(MAX_CONCURRENT_BATCHES)
     app[keys.VERIFIER] = TokenVerifier(
         settings.auth_jwt_secret,
         jwks_url=settings.auth_jwks_url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -32,6 +33,8 @@ LISTENER = web.AppKey("listener", Listener)
 RUNNER = web.AppKey("runner", Runner)
 METRICS = web.AppKey("metrics", Metrics)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+#: the batches this replica may check at once (`service.batch.MAX_CONCURRENT_BATCHES`)
+BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
 
 CALLER = web.RequestKey("caller", Caller)
 REQUEST_ID = web.RequestKey("request_id", str)

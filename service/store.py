@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
+import orjson
 import uuid6
 
 from service.group_commit import GroupCommit
@@ -32,7 +33,8 @@ Executor: TypeAlias = (
 class NewJob:
     company_id: str
     job_type: str
-    input: dict[str, Any]
+    #: or, checked already, its encoded JSON (a batch keeps no parsed inputs around)
+    input: dict[str, Any] | orjson.Fragment
     source_task_id: str | None
     max_attempts: int
     priority: int = 0
@@ -42,6 +44,27 @@ class NewJob:
     callback_url: str | None = None
     idempotency_key: str | None = None
     idempotency_hash: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Submitted:
+    """A batch item's job as the batch answers it: not the whole row, whose input, decoded
+    back for a full batch, was up to a million objects alive at once (and the garbage
+    collector's pauses, walking them, stalled the event loop)."""
+
+    id: uuid.UUID
+    status: Status
+    created_at: datetime
+    #: False: the idempotency key's job, inserted earlier
+    created: bool
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record, created: bool) -> Submitted:
+        return cls(row["id"], Status(row["status"]), row["created_at"], created)
+
+
+#: rows of a batch inserted (and read back) per statement, all in the batch's transaction
+BATCH_INSERT_ROWS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,25 +201,24 @@ class Store:
             self.notifier.job_queued()
         return Job.from_row(row), created
 
-    async def submit_batch(
-        self, batch: list[NewJob]
-    ) -> list[tuple[Job, bool] | IdempotencyConflict]:
-        """Insert many jobs in one transaction: the ones without a key in one statement, each
-        keyed one as `submit` does (a conflicting key is that item's result, not the batch's
-        failure). Results in `batch`'s order."""
-        results: list[tuple[Job, bool] | IdempotencyConflict | None] = [None] * len(batch)
+    async def submit_batch(self, batch: list[NewJob]) -> list[Submitted | IdempotencyConflict]:
+        """Insert many jobs in one transaction: the ones without a key `BATCH_INSERT_ROWS` to
+        a statement, each keyed one as `submit` does (a conflicting key is that item's
+        result, not the batch's failure). Results in `batch`'s order."""
+        results: list[Submitted | IdempotencyConflict | None] = [None] * len(batch)
         plain = [i for i, new in enumerate(batch) if new.idempotency_key is None]
         async with self.pool.acquire() as conn, conn.transaction():
-            if plain:
-                rows = await insert_many(conn, [batch[i] for i in plain])
-                for i, row in zip(plain, rows, strict=True):
-                    results[i] = (Job.from_row(row), True)
+            for start in range(0, len(plain), BATCH_INSERT_ROWS):
+                part = plain[start : start + BATCH_INSERT_ROWS]
+                rows = await insert_many(conn, [batch[i] for i in part])
+                for i, row in zip(part, rows, strict=True):
+                    results[i] = Submitted.from_row(row, True)
             for i, new in enumerate(batch):
                 if new.idempotency_key is None:
                     continue
                 try:
                     row, created = await insert_keyed(conn, new)
-                    results[i] = (Job.from_row(row), created)
+                    results[i] = Submitted.from_row(row, created)
                 except IdempotencyConflict as exc:
                     results[i] = exc
         self.notifier.job_queued()

@@ -65,12 +65,15 @@ def parse_submission(body: dict[str, Any], settings: Settings, company_id: str) 
     )
 
 
-def check_body(body: dict[str, Any], *, may_hold_nul: bool = True) -> None:
+def check_body(body: dict[str, Any], *, may_hold_nul: bool = True, where: str = "") -> None:
     """What no job may hold: JSON nested past `MAX_JSON_DEPTH` (the encoders' limits are
-    not far above) and U+0000, which Postgres cannot store (`may_hold_nul=False` when the
-    raw bytes showed none: the common case costs no walk)."""
-    if json_depth_exceeds(body):
-        raise bad_request(f"request body is nested more than {MAX_JSON_DEPTH} levels deep")
+    not far above; the error names the field, after `where`, e.g. `jobs[3].`) and U+0000,
+    which Postgres cannot store (`may_hold_nul=False` when the raw bytes showed none: the
+    common case costs no walk)."""
+    for name, value in body.items():
+        if json_depth_exceeds(value, MAX_JSON_DEPTH - 1):  # the body itself is one level
+            field = f"{where}{name[:64]}"
+            raise bad_request(f"{field} is nested more than {MAX_JSON_DEPTH} levels deep")
     if may_hold_nul and _has_nul(body):
         raise bad_request("request body must not contain \\u0000 (Postgres cannot store it)")
 

@@ -89,3 +89,64 @@ async def test_an_item_postgres_would_refuse_fails_alone(client: Client, db: Any
     assert "jobId" in results[0] and "jobId" in results[2]
     assert results[1]["status"] == 400 and "runAt" in results[1]["error"]
     assert await db.fetchval("SELECT count(*) FROM content_jobs") == 2
+
+
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_an_input_nested_too_deep_is_that_items_400_naming_it(
+    client: Client, db: Any
+) -> None:
+    jobs = [{"jobType": "echo"}, {"jobType": "echo", "input": {"x": nested(70)}}]
+    status, body = await post(client, {"jobs": jobs})
+    assert status == 200
+    assert "jobId" in body["results"][0]
+    assert body["results"][1] == {
+        "error": "jobs[1].input is nested more than 64 levels deep",
+        "status": 400,
+    }
+    assert await db.fetchval("SELECT count(*) FROM content_jobs") == 1
+
+
+async def test_an_item_that_is_not_json_is_that_items_400(client: Client, db: Any) -> None:
+    """`NaN` is not JSON: the item holding it is refused, not the whole batch."""
+    raw = b'{"jobs": [{"jobType": "echo"}, {"jobType": "echo", "input": {"a": NaN}}]}'
+    headers = {**auth(), "Content-Type": "application/json"}
+    resp = await client.post(BATCH, data=raw, headers=headers)
+    assert resp.status == 200
+    results = (await resp.json())["results"]
+    assert "jobId" in results[0]
+    assert results[1]["status"] == 400 and "jobs[1]" in results[1]["error"]
+    assert await db.fetchval("SELECT count(*) FROM content_jobs") == 1
+
+
+async def test_a_batch_in_another_json_layout_is_read_alike(client: Client) -> None:
+    for raw in [
+        b'{"other": 1, "jobs": [{"jobType": "echo"}]}',
+        b'\n{ "jobs" :\n[ {"jobType": "echo"} ,{"jobType": "echo"}\n]\n}\n',
+        b'{"jobs": [{"jobType": "echo"}], "other": [1]}',
+    ]:
+        headers = {**auth(), "Content-Type": "application/json"}
+        resp = await client.post(BATCH, data=raw, headers=headers)
+        assert resp.status == 200, raw
+        assert all("jobId" in r for r in (await resp.json())["results"]), raw
+    resp = await client.post(BATCH, data=b'{"jobs": [{"jobType": "echo"},]}', headers=auth())
+    assert resp.status == 400
+
+
+async def test_a_batch_of_more_json_values_than_its_cap_is_413(client: Client, db: Any) -> None:
+    """Each input is within `JOB_INPUT_MAX_BYTES`; together they hold over a million values
+    (which parsed would be ~100 MB). Commas inside strings are not values."""
+    many = [{"jobType": "echo", "input": {"a": [0] * 110_000}} for _ in range(10)]
+    status, body = await post(client, {"jobs": many})
+    assert status == 413
+    assert "JSON values" in body["error"]
+    assert await db.fetchval("SELECT count(*) FROM content_jobs") == 0
+    prose = [{"jobType": "echo", "input": {"text": "[{," * 70_000}} for _ in range(10)]
+    status, body = await post(client, {"jobs": prose})
+    assert status == 200
+    assert all("jobId" in r for r in body["results"])

@@ -1,0 +1,81 @@
+"""API routes: a large `:batch` is parsed and checked off the event loop (`/healthz`, lease
+renewals and streams keep being answered meanwhile), and a replica checks at most
+`MAX_CONCURRENT_BATCHES` at once: one more is `503` with `Retry-After`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from service import keys
+from service.batch import BUSY_RETRY_AFTER_SECONDS, MAX_BATCH_VALUES, MAX_CONCURRENT_BATCHES
+from service.limits import MAX_JSON_DEPTH
+from tests.conftest import Client, auth
+from tests.integration.helpers import error_of, jobs_path
+
+BATCH = jobs_path() + ":batch"
+#: a free loop answers in ms, and ~0.15 s at worst on a loaded 2-core machine (a garbage
+#: collection, the GIL handed over by the checking thread); this batch held it 0.65-1 s
+HEALTHZ_WITHIN_SECONDS = 0.4
+
+
+def nested_input(depth: int) -> dict[str, Any]:
+    """~2,500 JSON values, most in small objects, ~50 levels deep: costly to check, within
+    every limit."""
+    value: Any = [[{"leaf": "of some thirty bytes", "n": 1}] * 60 for _ in range(5)]
+    for level in range(depth):
+        value = [value, [level] * 30] if level % 2 else {"k": value, "n": [level] * 30}
+    return {"x": value}
+
+
+async def test_healthz_answers_while_a_large_batch_is_checked(client: Client, db: Any) -> None:
+    jobs = [{"jobType": "echo", "input": nested_input(MAX_JSON_DEPTH - 14)} for _ in range(360)]
+    body = orjson.dumps({"jobs": jobs})
+    assert len(body) > 4 * 1024 * 1024
+    assert body.count(b",") + body.count(b"[") + body.count(b"{") < MAX_BATCH_VALUES
+    headers = {**auth(), "Content-Type": "application/json"}
+    batch = asyncio.create_task(client.post(BATCH, data=io.BytesIO(body), headers=headers))
+    slowest, probes = 0.0, 0
+    while not batch.done():
+        started = time.perf_counter()
+        resp = await client.get("/healthz")
+        assert resp.status == 200
+        slowest, probes = max(slowest, time.perf_counter() - started), probes + 1
+    resp = await batch
+    assert resp.status == 200, await resp.text()
+    assert all("jobId" in r for r in (await resp.json())["results"])
+    assert probes >= 3
+    assert slowest < HEALTHZ_WITHIN_SECONDS, (slowest, probes)
+    assert await db.fetchval("SELECT count(*) FROM content_jobs") == len(jobs)
+
+
+async def test_a_batch_over_the_replicas_cap_is_503_with_retry_after(client: Client) -> None:
+    release = asyncio.Event()
+
+    async def held_body() -> AsyncIterator[bytes]:
+        yield b'{"jobs": [{"jobType": "echo"}'
+        await release.wait()
+        yield b"]}"
+
+    headers = {**auth(), "Content-Type": "application/json"}
+    held = [
+        asyncio.create_task(client.post(BATCH, data=held_body(), headers=headers))
+        for _ in range(MAX_CONCURRENT_BATCHES)
+    ]
+    slots = client.app[keys.BATCH_SLOTS]
+    while not slots.locked():  # the held batches have their slots, and wait for their bodies
+        await asyncio.sleep(0.01)
+    over = await client.post(BATCH, json={"jobs": [{"jobType": "echo"}]}, headers=auth())
+    assert over.status == 503
+    assert over.headers["Retry-After"] == BUSY_RETRY_AFTER_SECONDS
+    assert "retry" in await error_of(over)
+    release.set()
+    for task in held:
+        assert (await task).status == 200
+    after = await client.post(BATCH, json={"jobs": [{"jobType": "echo"}]}, headers=auth())
+    assert after.status == 200
