@@ -95,7 +95,9 @@ async def test_a_receiver_that_never_answers_does_not_delay_another_company(
     started = time.monotonic()
     await submit_many(hooked, "acme", receiver.url, 1)
     await receiver.deliveries(1, timeout=20)
-    assert time.monotonic() - started < 3  # was 10 s and more: a batch waited for its slowest
+    # the job's run included (well under a second when idle); it was 10 s and more when a
+    # batch of deliveries waited for its slowest
+    assert time.monotonic() - started < 4
     assert silent.most_open <= callbacks.PER_COMPANY
 
 
