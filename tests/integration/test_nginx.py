@@ -6,6 +6,7 @@ Uses the repository's own `deploy/nginx.conf`, with only its ports changed.
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -13,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
+from service.batch import MAX_BATCH_BODY_BYTES
 from service.dev.pgserver import free_port
+from tests.conftest import Client, auth
 from tests.integration.test_replicas import (
     HEADERS,
     JOBS,
@@ -115,3 +119,29 @@ async def test_nginx_keeps_a_callers_request_id_and_makes_one_otherwise(
         async with session.get(f"{lb}/healthz") as resp:
             made = resp.headers["X-Request-ID"]
         assert made and made != "caller-42"
+
+
+async def test_nginx_lets_through_a_batch_the_api_accepts(client: Client, nginx: Any) -> None:
+    """The batch route's body may be `MAX_BATCH_BODY_BYTES` (16 MiB), not a single submit's
+    1 MiB: nginx refused anything past 2 MiB with its own 413."""
+    lb = nginx([client.server.port])
+    jobs = [{"jobType": "echo", "input": {"text": "x" * 150_000}} for _ in range(100)]
+    body = orjson.dumps({"jobs": jobs})
+    assert 8 * 1024 * 1024 < len(body) < MAX_BATCH_BODY_BYTES
+    headers = {**auth(), "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        async with asyncio.timeout(10):
+            while not await answers(session, f"{lb}/healthz"):
+                await asyncio.sleep(0.05)
+        url = f"{lb}{JOBS}:batch"
+        async with session.post(url, data=io.BytesIO(body), headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+            assert all("jobId" in r for r in (await resp.json())["results"])
+
+
+async def answers(session: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        async with session.get(url) as resp:
+            return resp.status == 200
+    except aiohttp.ClientConnectionError:
+        return False
