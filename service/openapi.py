@@ -304,7 +304,7 @@ BATCH: dict[str, Any] = {
                 }
             ),
         },
-        **_errors(400, 401, 403, 413, 429),
+        **_errors(400, 401, 403, 413, 429, 503),
     },
 }
 
@@ -430,7 +430,7 @@ ERROR_RESPONSES: dict[str, Any] = {
         (409, "Conflict"),
         (413, "Body over 1 MiB, or `input` over JOB_INPUT_MAX_BYTES"),
         (429, "Too many: the company's waiting jobs (COMPANY_MAX_QUEUED) or a caller's streams"),
-        (503, "The database is unreachable: retry after `Retry-After` seconds"),
+        (503, "Database unreachable, or (`:batch`) batches at capacity: retry after `Retry-After`"),
     )
 }
 ERROR_RESPONSES["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
