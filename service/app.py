@@ -110,7 +110,6 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
 async def running(app: web.Application) -> AsyncIterator[None]:
     """The runner, the completion-callback sender (when callbacks are on) and the upkeep of
     the events table's day partitions."""
-    settings = app[keys.SETTINGS]
     runner = app[keys.RUNNER]
     sender = None
     if app[keys.CALLBACK_POLICY].enabled and keys.WEBHOOK_SECRETS in app:
