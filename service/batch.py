@@ -34,7 +34,7 @@ from service.limits import MiB
 from service.middlewares import company_of
 from service.responses import json_response
 from service.settings import Settings
-from service.store import IdempotencyConflict, NewJob
+from service.store import IdempotencyConflict, NewJob, Refused
 from service.submission import check_body, parse_submission, with_idempotency
 
 MAX_BATCH_ITEMS = 1000
@@ -89,6 +89,10 @@ async def _submit(
             if isinstance(outcome, IdempotencyConflict):
                 message = "idempotencyKey was already used with a different request body"
                 results[index] = {"error": message, "status": 409}
+                continue
+            if isinstance(outcome, Refused):
+                message = f"jobs[{index}] holds a value the database refused: {outcome}"
+                results[index] = {"error": message, "status": 400}
                 continue
             if outcome.created:
                 metrics.jobs_submitted.labels(new.job_type).inc()

@@ -27,6 +27,8 @@ from service.queries import QUERIES
 Executor: TypeAlias = (
     "asyncpg.Pool[Any] | asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 )
+#: a pooled connection, for work in one transaction
+Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[Any]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +91,11 @@ class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different request body."""
 
 
+class Refused(Exception):
+    """Postgres refused a batch item's values (a data exception) that the submit checks let
+    through: that item's error, not the batch's."""
+
+
 async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]:
     """New jobs without idempotency keys in one statement; their rows in `batch`'s order."""
     ids = [new_job_id() for _ in batch]
@@ -123,6 +130,41 @@ async def finish_many(db: Executor, batch: list[Finish]) -> list[int | None]:
     )
     seqs: dict[uuid.UUID, int] = {row["id"]: row["event_seq"] for row in rows}
     return [seqs.get(f.job.id) for f in batch]
+
+
+async def _insert_batch(
+    conn: Conn, batch: list[NewJob]
+) -> list[Submitted | IdempotencyConflict | Refused]:
+    results: list[Submitted | IdempotencyConflict | Refused | None] = [None] * len(batch)
+    plain = [i for i, new in enumerate(batch) if new.idempotency_key is None]
+    for start in range(0, len(plain), BATCH_INSERT_ROWS):
+        part = plain[start : start + BATCH_INSERT_ROWS]
+        rows = await insert_many(conn, [batch[i] for i in part])
+        for i, row in zip(part, rows, strict=True):
+            results[i] = Submitted.from_row(row, True)
+    for i, new in enumerate(batch):
+        if new.idempotency_key is not None:
+            results[i] = await _insert_keyed_item(conn, new)
+    return [result for result in results if result is not None]
+
+
+async def _insert_alone(conn: Conn, new: NewJob) -> Submitted | IdempotencyConflict | Refused:
+    """One item of a batch in its own savepoint: a refusal undoes only this item."""
+    try:
+        async with conn.transaction():
+            if new.idempotency_key is not None:
+                return await _insert_keyed_item(conn, new)
+            return Submitted.from_row((await insert_many(conn, [new]))[0], True)
+    except asyncpg.DataError as exc:
+        return Refused(str(exc).split("\n")[0])
+
+
+async def _insert_keyed_item(conn: Conn, new: NewJob) -> Submitted | IdempotencyConflict:
+    try:
+        row, created = await insert_keyed(conn, new)
+    except IdempotencyConflict as exc:
+        return exc
+    return Submitted.from_row(row, created)
 
 
 async def insert_keyed(db: Executor, new: NewJob) -> tuple[asyncpg.Record, bool]:
@@ -201,28 +243,24 @@ class Store:
             self.notifier.job_queued()
         return Job.from_row(row), created
 
-    async def submit_batch(self, batch: list[NewJob]) -> list[Submitted | IdempotencyConflict]:
+    async def submit_batch(
+        self, batch: list[NewJob]
+    ) -> list[Submitted | IdempotencyConflict | Refused]:
         """Insert many jobs in one transaction: the ones without a key `BATCH_INSERT_ROWS` to
         a statement, each keyed one as `submit` does (a conflicting key is that item's
-        result, not the batch's failure). Results in `batch`'s order."""
-        results: list[Submitted | IdempotencyConflict | None] = [None] * len(batch)
-        plain = [i for i, new in enumerate(batch) if new.idempotency_key is None]
-        async with self.pool.acquire() as conn, conn.transaction():
-            for start in range(0, len(plain), BATCH_INSERT_ROWS):
-                part = plain[start : start + BATCH_INSERT_ROWS]
-                rows = await insert_many(conn, [batch[i] for i in part])
-                for i, row in zip(part, rows, strict=True):
-                    results[i] = Submitted.from_row(row, True)
-            for i, new in enumerate(batch):
-                if new.idempotency_key is None:
-                    continue
-                try:
-                    row, created = await insert_keyed(conn, new)
-                    results[i] = Submitted.from_row(row, created)
-                except IdempotencyConflict as exc:
-                    results[i] = exc
+        result, not the batch's failure). Results in `batch`'s order.
+
+        Should Postgres refuse some item's values, the transaction is rolled back and the
+        batch inserted again item by item, each in a savepoint: that item is `Refused`, the
+        others are still committed together."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                results = await _insert_batch(conn, batch)
+        except asyncpg.DataError:
+            async with self.pool.acquire() as conn, conn.transaction():
+                results = [await _insert_alone(conn, new) for new in batch]
         self.notifier.job_queued()
-        return [result for result in results if result is not None]
+        return results
 
     async def get(self, company_id: str, job_id: uuid.UUID) -> Job | None:
         row = await self.pool.fetchrow(QUERIES["get_job"], job_id, company_id)

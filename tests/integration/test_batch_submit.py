@@ -5,10 +5,12 @@ items committed in one transaction."""
 from __future__ import annotations
 
 import io
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
+from service.store import NewJob, Refused, Store, Submitted
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import jobs_path
 
@@ -150,3 +152,18 @@ async def test_a_batch_of_more_json_values_than_its_cap_is_413(client: Client, d
     status, body = await post(client, {"jobs": prose})
     assert status == 200
     assert all("jobId" in r for r in body["results"])
+
+
+async def test_a_value_the_database_refuses_fails_only_its_item(store: Store, db: Any) -> None:
+    """Should a value pass the submit checks yet be refused by Postgres (here a time that
+    overflows once in UTC, bypassing the checks), the other items are still committed."""
+    overflowing = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    batch = [
+        NewJob("acme", "echo", {"n": 1}, None, 3),
+        NewJob("acme", "echo", {"n": 2}, None, 3, run_at=overflowing),
+        NewJob("acme", "echo", {"n": 3}, None, 3, idempotency_key="k", idempotency_hash="h"),
+    ]
+    results = await store.submit_batch(batch)
+    assert isinstance(results[0], Submitted) and isinstance(results[2], Submitted)
+    assert isinstance(results[1], Refused) and "out of range" in str(results[1])
+    assert await db.fetchval("SELECT count(*) FROM content_jobs") == 2
