@@ -14,7 +14,7 @@ from bench.cluster import QUERIES as BENCH_QUERIES
 from bench.cluster import Cluster
 from bench.options import Options
 from bench.stats import fmt
-from service.queries import QUERIES
+from service.db.queries import QUERIES
 
 BATCH = 16
 

@@ -24,11 +24,11 @@ from typing import IO, Any
 
 import asyncpg
 
-from service import migrations
-from service.auth import issue_token
-from service.db import init_connection
+from service.api.auth import issue_token
+from service.db import migrations
+from service.db.pool import init_connection
+from service.db.queries import parse
 from service.dev.pgserver import LocalPostgres, free_port
-from service.queries import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = parse((Path(__file__).parent / "queries.sql").read_text())

@@ -10,7 +10,7 @@ import sys
 
 from bench.cluster import QUERIES as BENCH_QUERIES
 from service.cli import main
-from service.queries import QUERIES
+from service.db.queries import QUERIES
 
 if __name__ == "__main__":
     QUERIES["claim_jobs"] = BENCH_QUERIES["claim_jobs_fifo"]

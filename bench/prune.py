@@ -24,10 +24,10 @@ from bench.cluster import QUERIES as BENCH_QUERIES
 from bench.cluster import Cluster
 from bench.options import Options
 from bench.stats import fmt
-from service.assets import AssetStore
-from service.db import create_pool
-from service.prune import BATCH_SIZE, prune
-from service.storage.postgres import PostgresStorage
+from service.assets.storage.postgres import PostgresStorage
+from service.assets.store import AssetStore
+from service.db.pool import create_pool
+from service.db.prune import BATCH_SIZE, prune
 
 RETENTION = datetime.timedelta(days=30)
 

@@ -1,4 +1,4 @@
--- SQL of the benchmarks, parsed like sql/queries.sql (see service/queries.py).
+-- SQL of the benchmarks, parsed like sql/queries.sql (see service/db/queries.py).
 -- The service's own runtime SQL stays in sql/queries.sql; these only set up
 -- workloads and read their outcome back from the tables.
 

@@ -9,25 +9,27 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from service import health, jobtypes, keys, partitions
-from service.assets import AssetStore
-from service.auth import TokenVerifier
-from service.batch import MAX_CONCURRENT_BATCHES
-from service.callbacks import CallbackSender, HostPolicy
-from service.cors import setup_cors
-from service.db import create_pool
-from service.limits import MAX_BODY_BYTES
-from service.listener import Listener
+from service import jobtypes
+from service.api import health, keys
+from service.api.auth import TokenVerifier
+from service.api.batch import MAX_CONCURRENT_BATCHES
+from service.api.cors import setup_cors
+from service.api.middlewares import MIDDLEWARES, add_request_id_header
+from service.api.routes import setup_routes
+from service.assets.storage import make_storage
+from service.assets.store import AssetStore
+from service.db import partitions
+from service.db.pool import create_pool
+from service.db.store import Store
+from service.domain.limits import MAX_BODY_BYTES
+from service.domain.quota import QueueQuota
+from service.events.listener import Listener
+from service.events.notifier import Notifier
 from service.metrics import Metrics
-from service.middlewares import MIDDLEWARES, add_request_id_header
-from service.notifier import Notifier
-from service.quota import QueueQuota
-from service.routes import setup_routes
-from service.runner import Runner
 from service.settings import Settings, role_runs_api, role_runs_worker
-from service.storage import make_storage
-from service.store import Store
-from service.webhook_secrets import WebhookSecrets
+from service.webhooks.secrets import WebhookSecrets
+from service.worker.callbacks import CallbackSender, HostPolicy
+from service.worker.runner import Runner
 
 log = structlog.get_logger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from service.auth import DEFAULT_TTL_SECONDS
+from service.api.auth import DEFAULT_TTL_SECONDS
 from service.settings import ROLES, Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -186,7 +186,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, *, migrate: bool) -> int:
-    from service import logging, migrations, server
+    from service import logging, server
+    from service.db import migrations
 
     logging.configure(settings.log_format, settings.log_level)
     if migrate:
@@ -196,7 +197,8 @@ def _run(settings: Settings, *, migrate: bool) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from service import logging, migrations
+    from service import logging
+    from service.db import migrations
 
     database_url = os.environ.get("DATABASE_URL", "").strip()
     if not database_url:
@@ -211,7 +213,8 @@ def _prune(args: argparse.Namespace) -> int:
     """Runs where the service runs (same environment), e.g. as a daily CronJob."""
     import asyncio
 
-    from service import logging, prune
+    from service import logging
+    from service.db import prune
 
     settings = Settings.from_env(auth=False)  # it verifies no token: no AUTH_* needed
     logging.configure(settings.log_format, settings.log_level)
@@ -225,7 +228,7 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _duration(raw: str) -> timedelta:
-    from service.prune import parse_duration
+    from service.db.prune import parse_duration
 
     try:
         return parse_duration(raw)
@@ -240,7 +243,7 @@ def _batch_size(raw: str) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from service.auth import issue_token
+    from service.api.auth import issue_token
 
     secret = os.environ.get("AUTH_JWT_SECRET", "").strip()
     if not secret:
@@ -363,7 +366,7 @@ def _take_over(server: LocalPostgres, data_dir: Path) -> None:
 def _print_dev_banner(settings: Settings, data_dir: Path, *, own_database: bool) -> None:
     """Where to open, the token, and the lines to paste into another terminal (also written
     to DATA_DIR/dev.env, so a script can source them)."""
-    from service.auth import issue_token
+    from service.api.auth import issue_token
 
     assert settings.auth_jwt_secret is not None  # dev always has one
     token = issue_token(settings.auth_jwt_secret, ["*"], sub="dev", ttl=DEV_TOKEN_TTL_SECONDS)

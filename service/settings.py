@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar
 
-from service.limits import DEFAULT_INPUT_MAX_BYTES, MAX_BODY_BYTES
+from service.domain.limits import DEFAULT_INPUT_MAX_BYTES, MAX_BODY_BYTES
 
 Role = Literal["all", "api", "worker"]
 ROLES: tuple[Role, ...] = ("all", "api", "worker")
@@ -83,7 +83,7 @@ class Settings:
     #: a company's waiting jobs, at most (429 at submit beyond)
     company_max_queued: int = 10_000
     #: at least 32 bytes, required when WEBHOOK_ALLOWED_HOSTS is set: the key that encrypts each
-    #: company's own callback signing secret (`service.webhook_secrets`); it signs nothing itself
+    #: company's own callback signing secret (`service.webhooks.secrets`); it signs nothing itself
     webhook_secret: str | None = dataclasses.field(default=None, repr=False)
     #: hosts a `callbackUrl` may name: exact names, IP literals (`[::1]`) or `*.suffix`; empty: off
     webhook_allowed_hosts: tuple[str, ...] = ()

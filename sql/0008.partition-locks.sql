@@ -19,7 +19,7 @@
 --   this one has (content_job_events_default), so the detach is a plain one.
 -- * Every change waits at most 200 ms for its locks (lock_timeout, set for the function's
 --   duration): a change that cannot get them fails with lock_not_available at once, instead of
---   making every writer queue behind it, and `service/partitions.py` retries it later with
+--   making every writer queue behind it, and `service/db/partitions.py` retries it later with
 --   backoff. Writers wait for a change at most that long.
 
 CREATE OR REPLACE FUNCTION content_job_events_add_partitions(first_day date, last_day date)

@@ -1,5 +1,5 @@
--- Runtime SQL of content-jobs. Each block is one named query; `service/queries.py`
--- parses this file once and `service/store.py` is its only user.
+-- Runtime SQL of content-jobs. Each block is one named query; `service/db/queries.py`
+-- parses this file once and `service/db/store.py` is its only user.
 --
 -- Every state change is one statement that updates the job and bumps its
 -- `event_seq` under the row lock; the trigger of 0001.initial.sql appends the
@@ -305,8 +305,8 @@ SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS t(chan
 
 -- Assets
 --
--- `service/assets.py` owns `content_assets`; `service/storage/postgres.py` owns
--- `content_asset_objects` and `content_asset_chunks`; `service/prune.py` owns
+-- `service/assets/store.py` owns `content_assets`; `service/assets/storage/postgres.py` owns
+-- `content_asset_objects` and `content_asset_chunks`; `service/db/prune.py` owns
 -- the deletion of expired jobs.
 
 -- name: insert_object_chunk
@@ -370,7 +370,7 @@ SELECT now() - $1::interval;
 
 -- Completion callbacks
 --
--- `service/callbacks.py` owns `content_job_callbacks` and `content_job_callback_attempts`
+-- `service/worker/callbacks.py` owns `content_job_callbacks` and `content_job_callback_attempts`
 -- (the delivery rows themselves are written by the trigger of 0004.callbacks.sql).
 
 -- name: lock_callback_claims
@@ -476,7 +476,7 @@ FROM content_job_callbacks WHERE state = 'pending';
 
 -- Event partitions
 --
--- `service/partitions.py` keeps a partition ready for each coming day; prune drops old ones
+-- `service/db/partitions.py` keeps a partition ready for each coming day; prune drops old ones
 -- (the functions are in 0005.event-partitions.sql and 0008.partition-locks.sql). Each waits at
 -- most 200 ms for its locks, then fails with lock_not_available; partitions.py retries it.
 

@@ -20,15 +20,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from service import jobtypes, migrations
+from service import jobtypes
+from service.api.auth import issue_token
 from service.app import create_app
-from service.auth import issue_token
-from service.db import create_pool
+from service.db import migrations
+from service.db.pool import create_pool
+from service.db.store import Store
 from service.dev.pgserver import LocalPostgres
+from service.events.notifier import Notifier
 from service.logging import configure
-from service.notifier import Notifier
 from service.settings import Settings
-from service.store import Store
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
 TEMPLATE = "content_jobs_template"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from service.batch import MAX_BATCH_BODY_BYTES
-from service.limits import MAX_BODY_BYTES
-from service.routes import JOBS_PATH
+from service.api.batch import MAX_BATCH_BODY_BYTES
+from service.api.routes import JOBS_PATH
+from service.domain.limits import MAX_BODY_BYTES
 
 CONF = (Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf").read_text()
 UNITS = {"": 1, "k": 1024, "m": 1024 * 1024, "g": 1024 * 1024 * 1024}

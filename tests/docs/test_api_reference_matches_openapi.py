@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from service import jobtypes
-from service.openapi import document
+from service.api.openapi import document
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 

@@ -1,6 +1,6 @@
 """The README's "Completion callbacks" verifier, run as printed: it accepts Standard Webhooks
 signatures (the specification's own test vector among them) and answers False, never an
-exception, for anything malformed, like `service.webhook_signing.verify_signature`."""
+exception, for anything malformed, like `service.webhooks.signing.verify_signature`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from service.webhook_signing import new_key, secret_of, signed_headers, verify_signature
+from service.webhooks.signing import new_key, secret_of, signed_headers, verify_signature
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 Verify = Callable[..., bool]

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from service import migrations
+from service.db import migrations
 from service.dev.pgserver import LocalPostgres
 from tests.conftest import SECRET
 from tests.processes import Replica

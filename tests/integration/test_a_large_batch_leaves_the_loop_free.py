@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from service import keys
-from service.batch import BUSY_RETRY_AFTER_SECONDS, MAX_BATCH_VALUES, MAX_CONCURRENT_BATCHES
-from service.limits import MAX_JSON_DEPTH
+from service.api import keys
+from service.api.batch import BUSY_RETRY_AFTER_SECONDS, MAX_BATCH_VALUES, MAX_CONCURRENT_BATCHES
+from service.domain.limits import MAX_JSON_DEPTH
 from tests.conftest import Client, auth
 from tests.integration.helpers import error_of, jobs_path
 

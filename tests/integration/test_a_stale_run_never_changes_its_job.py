@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from service import keys
-from service.jobs import Job, Status
-from service.store import NewJob, Store
+from service.api import keys
+from service.db.store import NewJob, Store
+from service.domain.jobs import Job, Status
 from tests.conftest import Client, auth
 
 JOBS = "/api/companies/acme/content-jobs"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from service import keys
+from service.api import keys
 from tests.conftest import Client, auth
 from tests.integration.helpers import job_path, submit
 from tests.sse import read_events

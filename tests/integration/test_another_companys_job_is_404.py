@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from service.stream import NOT_FOUND_BODY
+from service.api.stream import NOT_FOUND_BODY
 from tests.conftest import Client, auth
 from tests.integration.helpers import error_of, insert_job, job_path
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from service.store import NewJob, Refused, Store, Submitted
+from service.db.store import NewJob, Refused, Store, Submitted
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import jobs_path
 

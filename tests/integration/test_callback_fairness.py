@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from service import callbacks
-from service.queries import QUERIES
+from service.db.queries import QUERIES
+from service.worker import callbacks
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import jobs_path
 from tests.integration.test_completion_callbacks import HOOK_SECRET, Receiver

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from service.dev.pgserver import LocalPostgres
-from service.webhook_signing import verify_signature
+from service.webhooks.signing import verify_signature
 from tests.conftest import SECRET, Client, MakeClient, auth
 from tests.integration.helpers import job_path, jobs_path
 from tests.integration.test_replicas import HEADERS, JOBS

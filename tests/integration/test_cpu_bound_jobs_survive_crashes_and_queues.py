@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from service.jobs import Job, Status
+from service.db.store import NewJob, Store
+from service.domain.jobs import Job, Status
 from service.jobtypes import REGISTRY
-from service.runner import Runner
 from service.sdk import JobType, PermanentError
 from service.settings import Settings
-from service.store import NewJob, Store
+from service.worker.runner import Runner
 
 
 class Work(BaseModel):

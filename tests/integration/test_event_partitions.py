@@ -15,12 +15,12 @@ import pytest
 from yoyo import get_backend
 from yoyo.migrations import MigrationList
 
-from service import migrations, partitions
-from service.assets import AssetStore
-from service.db import create_pool
-from service.prune import prune
-from service.storage.postgres import PostgresStorage
-from service.store import NewJob, Store, new_job_id
+from service.assets.storage.postgres import PostgresStorage
+from service.assets.store import AssetStore
+from service.db import migrations, partitions
+from service.db.pool import create_pool
+from service.db.prune import prune
+from service.db.store import NewJob, Store, new_job_id
 from tests.conftest import with_database
 
 DAYS_30 = datetime.timedelta(days=30)

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from service.jobs import QUEUED_CHANNEL, channel
+from service.domain.jobs import QUEUED_CHANNEL, channel
 from tests.conftest import Client, auth
 from tests.integration.helpers import job_path, submit, wait_for_notification
 

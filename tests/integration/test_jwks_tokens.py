@@ -210,7 +210,7 @@ async def test_a_provider_outage_is_a_prompt_503_and_one_fetch(
     """While the key set cannot be fetched, requests with an unknown kid do not queue behind
     one another's fetches: one fetch is tried, its failure is remembered, and every request
     meanwhile answers 503 with Retry-After at once."""
-    monkeypatch.setattr("service.auth.JWKS_FETCH_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr("service.api.auth.JWKS_FETCH_TIMEOUT_SECONDS", 0.5)
     client = await make_client(
         auth_jwks_url=await hanging.start(), auth_issuer=ISSUER, auth_audience=AUDIENCE
     )

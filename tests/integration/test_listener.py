@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from service import keys
+from service.api import keys
 from service.app import create_app
-from service.listener import Listener
+from service.events.listener import Listener
 from service.settings import Settings
 from tests.conftest import Client, MakeClient, auth
 from tests.sse import SseEvent, read_events

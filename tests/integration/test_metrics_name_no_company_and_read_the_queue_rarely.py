@@ -9,7 +9,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import keys
+from service.api import keys
 from service.metrics import QueueStats
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import jobs_path

@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from service.batch import MAX_BATCH_BODY_BYTES
+from service.api.batch import MAX_BATCH_BODY_BYTES
 from service.dev.pgserver import free_port
 from tests.conftest import Client, auth
 from tests.integration.test_replicas import (

@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from service.api.openapi import document
 from service.jobtypes import known_types
-from service.openapi import document
 from tests.conftest import Client, auth
 
 Operation = APIOperation[Any, Any, Any, Any]

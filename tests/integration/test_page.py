@@ -10,8 +10,8 @@ import re
 
 import pytest
 
+from service.api.pages import STATIC_DIR
 from service.jobtypes import known_types
-from service.pages import STATIC_DIR
 from tests.conftest import Client
 
 PAGE_IDS = ("token", "company", "job-type", "job-input", "submit", "jobs", "job-row", "notice")

@@ -15,12 +15,12 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from service import partitions
-from service.assets import AssetStore
-from service.db import create_pool
-from service.prune import prune
-from service.storage.postgres import PostgresStorage
-from service.store import NewJob, Store, new_job_id
+from service.assets.storage.postgres import PostgresStorage
+from service.assets.store import AssetStore
+from service.db import partitions
+from service.db.pool import create_pool
+from service.db.prune import prune
+from service.db.store import NewJob, Store, new_job_id
 
 #: a submit may wait this long for a partition change (it waits at most its lock_timeout)
 MARGIN_SECONDS = 1.0

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from service.jobs import Status
-from service.runner import Runner
+from service.db.store import NewJob, Store
+from service.domain.jobs import Status
 from service.settings import Settings
-from service.store import NewJob, Store
+from service.worker.runner import Runner
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import job_path, jobs_path, submit
 from tests.sse import collect

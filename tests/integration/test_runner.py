@@ -13,15 +13,15 @@ import asyncpg
 import pytest
 from pydantic import BaseModel
 
-from service import keys
+from service.api import keys
 from service.app import create_app
-from service.jobs import Job, Status
+from service.db.queries import QUERIES
+from service.db.store import NewJob, Store
+from service.domain.jobs import Job, Status
 from service.jobtypes import REGISTRY
-from service.queries import QUERIES
-from service.runner import Runner
 from service.sdk import JobContext, JobType
 from service.settings import Settings
-from service.store import NewJob, Store
+from service.worker.runner import Runner
 from tests.conftest import Client, auth
 from tests.sse import collect
 
@@ -253,7 +253,7 @@ async def test_a_final_write_that_keeps_failing_forgets_the_run(
 ) -> None:
     """A final write failing past its retry window must not leave the job `running` forever:
     the run is forgotten, its lease is no longer renewed, and the reaper takes the job."""
-    monkeypatch.setattr("service.runner.FINAL_WRITE_RETRY_SECONDS", 0.5)
+    monkeypatch.setattr("service.worker.runner.FINAL_WRITE_RETRY_SECONDS", 0.5)
 
     async def broken_finish(*args: Any, **kwargs: Any) -> None:
         raise OSError("database away")

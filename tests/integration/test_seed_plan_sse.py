@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from service import keys
+from service.api import keys
 from tests.conftest import Client, auth
 from tests.integration.helpers import job_path, submit
 from tests.sse import read_events

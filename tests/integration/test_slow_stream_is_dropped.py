@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from service import keys
+from service.api import keys
 from tests.conftest import MakeClient, auth
 from tests.sse import read_events
 

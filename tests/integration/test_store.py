@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from service.store import NewJob, Store
+from service.db.store import NewJob, Store
 
 
 def new_job(company: str = "acme", **job_input: Any) -> NewJob:

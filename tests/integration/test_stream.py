@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from service.auth import issue_token
+from service.api.auth import issue_token
 from tests.conftest import SECRET, Client, MakeClient, auth, make_token
 from tests.sse import collect, read_events
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.webhook_signing import verify_signature
+from service.webhooks.signing import verify_signature
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import jobs_path
 from tests.integration.test_completion_callbacks import HOOK_SECRET, Receiver

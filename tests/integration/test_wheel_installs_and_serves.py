@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from service import migrations
+from service.db import migrations
 from service.dev.pgserver import LocalPostgres, free_port
 from tests.conftest import SECRET, make_token
 from tests.integration.helpers import fresh_database

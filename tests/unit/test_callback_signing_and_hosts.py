@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from service.callbacks import HostPolicy, backoff, globally_routable
-from service.webhook_signing import new_key, secret_of, signed_headers, verify_signature
+from service.webhooks.signing import new_key, secret_of, signed_headers, verify_signature
+from service.worker.callbacks import HostPolicy, backoff, globally_routable
 
 SECRET = secret_of(b"k" * 32)
 

@@ -8,9 +8,9 @@ import uuid
 import jwt
 import pytest
 
-from service.auth import Caller, TokenVerifier, issue_token
-from service.errors import ApiError
-from service.jobs import Event
+from service.api.auth import Caller, TokenVerifier, issue_token
+from service.api.errors import ApiError
+from service.domain.jobs import Event
 
 SECRET = "unit-secret-that-is-long-enough-for-hs256"
 _VERIFIERS: dict[str, TokenVerifier] = {}

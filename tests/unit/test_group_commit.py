@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from service.group_commit import GroupCommit
+from service.db.group_commit import GroupCommit
 
 
 async def test_items_arriving_together_share_one_call() -> None:

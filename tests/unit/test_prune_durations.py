@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from service.prune import parse_duration
+from service.db.prune import parse_duration
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""`service/queries.py`: every runtime query is a named block of `sql/queries.sql`."""
+"""`service/db/queries.py`: every runtime query is a named block of `sql/queries.sql`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import service
-from service.queries import QUERIES, SQL_DIR, parse
+from service.db.queries import QUERIES, SQL_DIR, parse
 
 
 def test_parse_splits_named_blocks_and_drops_comments() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.asset_routes import content_disposition
-from service.ranges import Unsatisfiable, etag_matches, parse_range, requested_range
+from service.api.asset_routes import content_disposition
+from service.api.ranges import Unsatisfiable, etag_matches, parse_range, requested_range
 
 ETAG = '"abc"'
 

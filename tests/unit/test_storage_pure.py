@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from service.assets.storage import chunks_of, object_key
 from service.settings import Settings, SettingsError
-from service.storage import chunks_of, object_key
 
 
 def test_object_keys_are_namespaced_by_company_and_date() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import jwt
 import pytest
 
-from service.auth import Caller, TokenVerifier, check_company_access, issue_token
+from service.api.auth import Caller, TokenVerifier, check_company_access, issue_token
+from service.api.errors import ApiError
 from service.cli import main
-from service.errors import ApiError
 
 SECRET = "unit-test-secret-that-is-32-bytes-or-more"
 HOUR = time.time() + 3600

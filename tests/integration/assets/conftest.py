@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from service.assets import AssetStore
-from service.db import create_pool
-from service.storage import Storage
-from service.storage.postgres import PostgresStorage
-from service.storage.s3 import S3Storage
+from service.assets.storage import Storage
+from service.assets.storage.postgres import PostgresStorage
+from service.assets.storage.s3 import S3Storage
+from service.assets.store import AssetStore
+from service.db.pool import create_pool
 
 S3_REGION = "us-east-1"
 S3_CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}

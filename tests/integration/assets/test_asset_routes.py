@@ -9,9 +9,9 @@ import random
 
 import pytest
 
-from service import keys
-from service.assets import Asset
-from service.storage.postgres import CHUNK_SIZE
+from service.api import keys
+from service.assets.storage.postgres import CHUNK_SIZE
+from service.assets.store import Asset
 from tests.conftest import Client, MakeClient, auth, make_token
 from tests.integration.assets.conftest import s3_overrides
 

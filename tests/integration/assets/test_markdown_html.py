@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from service import keys
+from service.api import keys
 from tests.conftest import Client, MakeClient, auth
 
 JOBS = "/api/companies/acme/content-jobs"

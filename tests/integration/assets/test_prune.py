@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from service.assets import Asset, AssetStore
-from service.prune import prune
+from service.assets.store import Asset, AssetStore
+from service.db.prune import prune
 from tests.conftest import ROOT, SECRET
 
 DAYS_30 = timedelta(days=30)

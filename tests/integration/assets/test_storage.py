@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from service.storage import Chunks, ObjectNotFound, Storage, object_key
-from service.storage.postgres import CHUNK_SIZE, CHUNKS_PER_READ
-from service.storage.s3 import MIN_PART_SIZE, S3Storage
+from service.assets.storage import Chunks, ObjectNotFound, Storage, object_key
+from service.assets.storage.postgres import CHUNK_SIZE, CHUNKS_PER_READ
+from service.assets.storage.s3 import MIN_PART_SIZE, S3Storage
 
 MiB = 1024 * 1024
 

@@ -1,0 +1,42 @@
+"""The web page at `GET /`: submit jobs and watch them live, with no build step.
+
+The page is static (`service/api/static/`) except for one thing the server fills
+in: the job types, from the registry, so its `<select>` lists exactly the
+types this server runs and works before any script has loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from pathlib import Path
+
+from aiohttp import web
+
+from service.jobtypes import known_types
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+JOB_TYPE_OPTIONS = "<!--job-type-options-->"
+#: the page loads only its own files; a token it holds cannot be sent elsewhere by injected markup
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(
+        text=render_index(tuple(known_types())), content_type="text/html", headers=PAGE_HEADERS
+    )
+
+
+@functools.cache
+def render_index(job_types: tuple[str, ...]) -> str:
+    options = "".join(f"<option>{html.escape(name)}</option>" for name in job_types)
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return page.replace(JOB_TYPE_OPTIONS, options)

@@ -1,0 +1,1 @@
+"""Result files: the asset store and its storage backends (Postgres, S3)."""

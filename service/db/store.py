@@ -1,0 +1,441 @@
+"""Every operation on jobs and their events, through the named queries.
+
+The store owns `content_jobs` and `content_job_events`. Each state change is
+one statement (one transaction) that updates the job and appends its event;
+after the commit the store hands the change to the notifier, so no caller can
+forget to announce one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeAlias
+
+import asyncpg
+import orjson
+import uuid6
+
+from service.db.group_commit import GroupCommit
+from service.db.queries import QUERIES
+from service.domain.jobs import Event, Job, Status
+from service.events.notifier import Notifier
+
+#: what runs a query: the pool, or one connection of one's own
+Executor: TypeAlias = (
+    "asyncpg.Pool[Any] | asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
+)
+#: a pooled connection, for work in one transaction
+Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[Any]"
+
+
+@dataclasses.dataclass(frozen=True)
+class NewJob:
+    company_id: str
+    job_type: str
+    #: or, checked already, its encoded JSON (a batch keeps no parsed inputs around)
+    input: dict[str, Any] | orjson.Fragment
+    source_task_id: str | None
+    max_attempts: int
+    priority: int = 0
+    #: when it may start; None: `delay_seconds` after its insert (the database's clock)
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+    idempotency_hash: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Submitted:
+    """A batch item's job as the batch answers it: not the whole row, whose input, decoded
+    back for a full batch, was up to a million objects alive at once (and the garbage
+    collector's pauses, walking them, stalled the event loop)."""
+
+    id: uuid.UUID
+    status: Status
+    created_at: datetime
+    #: False: the idempotency key's job, inserted earlier
+    created: bool
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record, created: bool) -> Submitted:
+        return cls(row["id"], Status(row["status"]), row["created_at"], created)
+
+
+#: rows of a batch inserted (and read back) per statement, all in the batch's transaction
+BATCH_INSERT_ROWS = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Finish:
+    """A run's terminal write: `finish_jobs` applies many at once."""
+
+    job: Job
+    status: Status
+    result: Any
+    result_asset_id: uuid.UUID | None
+    error_message: str | None
+
+
+def new_job_id() -> uuid.UUID:
+    """A UUIDv7: time-ordered, so a day's jobs are one range of ids, which is how the events
+    table is partitioned (sql/0005.event-partitions.sql), and new rows land at the right end
+    of the primary key's index; its 74 random bits keep ids unguessable."""
+    return uuid6.uuid7()
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different request body."""
+
+
+class Refused(Exception):
+    """Postgres refused a batch item's values (a data exception) that the submit checks let
+    through: that item's error, not the batch's."""
+
+
+async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]:
+    """New jobs without idempotency keys in one statement; their rows in `batch`'s order."""
+    ids = [new_job_id() for _ in batch]
+    rows = await db.fetch(
+        QUERIES["insert_jobs"],
+        ids,
+        [new.company_id for new in batch],
+        [new.job_type for new in batch],
+        [new.input for new in batch],
+        [new.source_task_id for new in batch],
+        [new.max_attempts for new in batch],
+        [new.priority for new in batch],
+        [new.run_at for new in batch],
+        [new.delay_seconds for new in batch],
+        [new.callback_url for new in batch],
+    )
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[job_id] for job_id in ids]
+
+
+async def finish_many(db: Executor, batch: list[Finish]) -> list[int | None]:
+    """Terminal writes in one statement; each run's new event seq, or None where the job is
+    no longer that run's (cancelled, reaped), in `batch`'s order."""
+    rows = await db.fetch(
+        QUERIES["finish_jobs"],
+        [f.job.id for f in batch],
+        [f.job.run_token for f in batch],
+        [f.status.value for f in batch],
+        [f.result for f in batch],
+        [f.result_asset_id for f in batch],
+        [f.error_message for f in batch],
+    )
+    seqs: dict[uuid.UUID, int] = {row["id"]: row["event_seq"] for row in rows}
+    return [seqs.get(f.job.id) for f in batch]
+
+
+async def _insert_batch(
+    conn: Conn, batch: list[NewJob]
+) -> list[Submitted | IdempotencyConflict | Refused]:
+    results: list[Submitted | IdempotencyConflict | Refused | None] = [None] * len(batch)
+    plain = [i for i, new in enumerate(batch) if new.idempotency_key is None]
+    for start in range(0, len(plain), BATCH_INSERT_ROWS):
+        part = plain[start : start + BATCH_INSERT_ROWS]
+        rows = await insert_many(conn, [batch[i] for i in part])
+        for i, row in zip(part, rows, strict=True):
+            results[i] = Submitted.from_row(row, True)
+    for i, new in enumerate(batch):
+        if new.idempotency_key is not None:
+            results[i] = await _insert_keyed_item(conn, new)
+    return [result for result in results if result is not None]
+
+
+async def _insert_alone(conn: Conn, new: NewJob) -> Submitted | IdempotencyConflict | Refused:
+    """One item of a batch in its own savepoint: a refusal undoes only this item."""
+    try:
+        async with conn.transaction():
+            if new.idempotency_key is not None:
+                return await _insert_keyed_item(conn, new)
+            return Submitted.from_row((await insert_many(conn, [new]))[0], True)
+    except asyncpg.DataError as exc:
+        return Refused(str(exc).split("\n")[0])
+
+
+async def _insert_keyed_item(conn: Conn, new: NewJob) -> Submitted | IdempotencyConflict:
+    try:
+        row, created = await insert_keyed(conn, new)
+    except IdempotencyConflict as exc:
+        return exc
+    return Submitted.from_row(row, created)
+
+
+async def insert_keyed(db: Executor, new: NewJob) -> tuple[asyncpg.Record, bool]:
+    """A job with an idempotency key: (its row, True), or the key's job (row, False).
+
+    Concurrent submissions with one key meet at the unique constraint: one inserts, the
+    others wait for its commit and then read its row. A key past its 24 hours is released.
+    """
+    for _ in range(3):
+        row = await db.fetchrow(
+            QUERIES["insert_job"],
+            new_job_id(),
+            new.company_id,
+            new.job_type,
+            new.input,
+            new.source_task_id,
+            new.max_attempts,
+            new.idempotency_key,
+            new.idempotency_hash,
+            new.priority,
+            new.run_at,
+            new.delay_seconds,
+            new.callback_url,
+        )
+        if row is not None:
+            return row, True
+        existing = await db.fetchrow(
+            QUERIES["find_by_idempotency_key"], new.company_id, new.idempotency_key
+        )
+        if existing is None:
+            continue  # the key's holder was released meanwhile: insert again
+        if existing["key_expired"]:
+            await db.execute(
+                QUERIES["release_idempotency_key"], new.company_id, new.idempotency_key
+            )
+            continue
+        if existing["idempotency_hash"] != new.idempotency_hash:
+            raise IdempotencyConflict
+        return existing, False
+    raise RuntimeError("idempotency key kept changing hands")  # pragma: no cover
+
+
+@dataclasses.dataclass(frozen=True)
+class ListFilter:
+    status: str | None = None
+    job_type: str | None = None
+    source_task_id: str | None = None
+    #: keyset cursor: (createdAt, id) of the last job of the previous page
+    after: tuple[datetime, uuid.UUID] | None = None
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool[Any], notifier: Notifier) -> None:
+        self.pool = pool
+        self.notifier = notifier
+        self._inserts: GroupCommit[NewJob, asyncpg.Record] = GroupCommit(
+            lambda batch: insert_many(pool, batch), "insert-batcher"
+        )
+        self._finishes: GroupCommit[Finish, int | None] = GroupCommit(
+            lambda batch: finish_many(pool, batch), "finish-batcher"
+        )
+
+    async def submit(self, new: NewJob) -> tuple[Job, bool]:
+        """Insert a job; with an idempotency key, return the key's job instead (created=False).
+
+        Either way the job is committed when this returns. Concurrent submissions
+        with one key meet at the unique constraint: one inserts, the others wait
+        for its commit and then read its row.
+        """
+        if new.idempotency_key is None:
+            inserted = await self._inserts.run(new)
+            self.notifier.job_queued()
+            return Job.from_row(inserted), True
+        row, created = await insert_keyed(self.pool, new)
+        if created:
+            self.notifier.job_queued()
+        return Job.from_row(row), created
+
+    async def submit_batch(
+        self, batch: list[NewJob]
+    ) -> list[Submitted | IdempotencyConflict | Refused]:
+        """Insert many jobs in one transaction: the ones without a key `BATCH_INSERT_ROWS` to
+        a statement, each keyed one as `submit` does (a conflicting key is that item's
+        result, not the batch's failure). Results in `batch`'s order.
+
+        Should Postgres refuse some item's values, the transaction is rolled back and the
+        batch inserted again item by item, each in a savepoint: that item is `Refused`, the
+        others are still committed together."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                results = await _insert_batch(conn, batch)
+        except asyncpg.DataError:
+            async with self.pool.acquire() as conn, conn.transaction():
+                results = [await _insert_alone(conn, new) for new in batch]
+        self.notifier.job_queued()
+        return results
+
+    async def get(self, company_id: str, job_id: uuid.UUID) -> Job | None:
+        row = await self.pool.fetchrow(QUERIES["get_job"], job_id, company_id)
+        return Job.from_row(row) if row else None
+
+    async def snapshot(self, company_id: str, job_id: uuid.UUID) -> Event | None:
+        """The job's current state as a `status` event numbered with its newest event's seq."""
+        row = await self.pool.fetchrow(QUERIES["get_job_snapshot"], job_id, company_id)
+        if row is None:
+            return None
+        return Event(job_id=job_id, seq=row["event_seq"], type="status", data=row["snapshot"])
+
+    async def list_jobs(self, company_id: str, where: ListFilter, limit: int) -> list[Job]:
+        after_time, after_id = where.after or (None, None)
+        rows = await self.pool.fetch(
+            QUERIES["list_jobs"],
+            company_id,
+            where.status,
+            where.job_type,
+            where.source_task_id,
+            after_time,
+            after_id,
+            limit,
+        )
+        return [Job.from_row(row) for row in rows]
+
+    async def cancel(self, company_id: str, job_id: uuid.UUID) -> Job | None:
+        """Cancel a queued or running job; None when it is missing or already terminal."""
+        row = await self.pool.fetchrow(QUERIES["cancel_job"], job_id, company_id)
+        return self._announced(row)
+
+    async def events_after(self, job_id: uuid.UUID, seq: int) -> list[Event]:
+        rows = await self.pool.fetch(QUERIES["events_after"], job_id, seq)
+        return [Event.from_row(row) for row in rows]
+
+    async def events_after_many(self, after: dict[uuid.UUID, int]) -> dict[uuid.UUID, list[Event]]:
+        """The new events of several jobs at once: {job id: events after its seq, in order}."""
+        rows = await self.pool.fetch(
+            QUERIES["events_after_many"], list(after), list(after.values())
+        )
+        events: dict[uuid.UUID, list[Event]] = {}
+        for row in rows:
+            events.setdefault(row["job_id"], []).append(Event.from_row(row))
+        return events
+
+    async def event_seqs(self, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        rows = await self.pool.fetch(QUERIES["event_seqs"], list(job_ids))
+        return {row["id"]: row["event_seq"] for row in rows}
+
+    async def queue_stats(self) -> list[tuple[str, int, int, float]]:
+        """Per company: (company, ready jobs, jobs waiting on run_at, oldest ready age)."""
+        rows = await self.pool.fetch(QUERIES["queue_stats"])
+        return [(r["company_id"], r["ready"], r["delayed"], r["oldest_ready"]) for r in rows]
+
+    # --- the runner's transitions -------------------------------------------------
+
+    async def retry(self, company_id: str, job_id: uuid.UUID) -> Job | None:
+        """Queue a failed or cancelled job again; None when it is missing or not retryable."""
+        row = await self.pool.fetchrow(QUERIES["retry_job"], job_id, company_id)
+        if row is not None:
+            self.notifier.job_queued()
+        return self._announced(row)
+
+    async def queued_count(self, company_id: str, up_to: int) -> int:
+        count: int = await self.pool.fetchval(QUERIES["queued_count"], company_id, up_to)
+        return count
+
+    async def claim(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        limit: int,
+        company_max_running: int | None = None,
+        cpu_types: Sequence[str] = (),
+        cpu_free: int = 0,
+    ) -> list[Job]:
+        """Up to `limit` ready jobs, now running under this worker's lease, each with a run
+        token of its own; of the `cpu_types`, at most `cpu_free` jobs."""
+        rows = await self.pool.fetch(
+            QUERIES["claim_jobs"],
+            worker_id,
+            lease_seconds,
+            limit,
+            company_max_running,
+            list(cpu_types),
+            cpu_free,
+        )
+        jobs = [Job.from_row(row) for row in rows]
+        for job in jobs:
+            self.notifier.job_changed(job.id, job.event_seq)
+        return jobs
+
+    # Every write of a run is fenced by the run's token (`job.run_token`, from its claim):
+    # once the job was cancelled, reaped or retried, the run can no longer change it, even
+    # when the same worker claims it again.
+
+    async def set_progress(self, job: Job, percent: int, message: str | None) -> None:
+        seq = await self.pool.fetchval(
+            QUERIES["set_progress"], job.id, job.run_token, percent, message
+        )
+        if seq is not None:
+            self.notifier.job_changed(job.id, seq)
+
+    async def finish(
+        self,
+        job: Job,
+        status: Status,
+        *,
+        result: Any = None,
+        result_asset_id: uuid.UUID | None = None,
+        error_message: str | None = None,
+    ) -> bool:
+        """End this run as done or failed; False if the job is no longer this run's. Runs that
+        end together share one statement and one commit (group commit)."""
+        finish = Finish(job, status, result, result_asset_id, error_message)
+        seq = await self._finishes.run(finish)
+        if seq is None:
+            return False
+        self.notifier.job_changed(job.id, seq)
+        return True
+
+    async def seconds_to_next_run(self) -> float | None:
+        """Seconds until the earliest waiting job that is not ready yet may start."""
+        seconds: float | None = await self.pool.fetchval(QUERIES["next_run_at"])
+        return seconds
+
+    async def fail_attempt(self, job: Job, error_message: str, retry_in: float) -> Job | None:
+        """A transient failure: queued again after `retry_in` seconds, or failed at the limit."""
+        row = await self.pool.fetchrow(
+            QUERIES["fail_attempt"], job.id, job.run_token, error_message, retry_in
+        )
+        if row is not None and row["status"] == "queued":
+            self.notifier.job_queued()
+        return self._announced(row)
+
+    async def requeue(self, job: Job) -> Job | None:
+        row = await self.pool.fetchrow(QUERIES["requeue_job"], job.id, job.run_token)
+        if row is not None:
+            self.notifier.job_queued()
+        return self._announced(row)
+
+    # The lease path takes the runner's own connection (`via`), so a pool saturated by
+    # requests or runs cannot hold up the renewals that keep those runs alive.
+
+    async def renew_leases(
+        self, runs: Sequence[Job], lease_seconds: float, via: Executor | None = None
+    ) -> set[int]:
+        """Extends the leases of these runs' jobs; the tokens of the runs still holding theirs."""
+        rows = await (via or self.pool).fetch(
+            QUERIES["renew_leases"],
+            [job.id for job in runs],
+            [job.run_token for job in runs],
+            lease_seconds,
+        )
+        return {row["run_token"] for row in rows}
+
+    async def still_running(self, runs: Sequence[Job], via: Executor | None = None) -> set[int]:
+        """The tokens of the runs whose job is still theirs (not cancelled, reaped or retried)."""
+        rows = await (via or self.pool).fetch(
+            QUERIES["still_running"], [job.id for job in runs], [job.run_token for job in runs]
+        )
+        return {row["run_token"] for row in rows}
+
+    async def reap_expired_leases(self, limit: int = 100, via: Executor | None = None) -> list[Job]:
+        rows = await (via or self.pool).fetch(QUERIES["reap_expired_leases"], limit)
+        jobs = [Job.from_row(row) for row in rows]
+        for job in jobs:
+            self.notifier.job_changed(job.id, job.event_seq)
+        if any(not job.status.terminal for job in jobs):
+            self.notifier.job_queued()
+        return jobs
+
+    def _announced(self, row: asyncpg.Record | None) -> Job | None:
+        if row is None:
+            return None
+        job = Job.from_row(row)
+        self.notifier.job_changed(job.id, job.event_seq)
+        return job

@@ -1,0 +1,1 @@
+"""The domain: jobs, statuses, limits, submission and quota rules. No I/O, no HTTP."""

@@ -1,0 +1,153 @@
+"""The job model: statuses, the transition rules and the JSON shapes. No I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from service.domain.codec import dumps
+
+#: a database row: asyncpg's Record, or any mapping with the same keys
+Row = Mapping[str, Any] | asyncpg.Record
+
+
+class Status(enum.StrEnum):
+    #: waiting for a worker
+    QUEUED = "queued"
+    #: claimed by a worker holding a lease
+    RUNNING = "running"
+    #: finished with a result (terminal)
+    DONE = "done"
+    #: the handler raised, timed out or ran out of attempts (terminal)
+    FAILED = "failed"
+    #: cancelled by a client (terminal)
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    id: uuid.UUID
+    company_id: str
+    job_type: str
+    status: Status
+    input: dict[str, Any]
+    source_task_id: str | None
+    progress_percent: int
+    progress_message: str | None
+    result: Any
+    result_asset_id: uuid.UUID | None
+    error_message: str | None
+    attempts: int
+    max_attempts: int
+    priority: int
+    run_at: datetime
+    callback_url: str | None
+    event_seq: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    #: the latest completion callback's state (`GET` of one job only; None elsewhere)
+    callback: dict[str, Any] | None = None
+    #: the token of the job's latest claim: every write of a run is fenced by it (internal,
+    #: never shown to clients; None in rows that do not carry it, such as list pages)
+    run_token: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Job:
+        values = {name: row[name] for name in _REQUIRED if name != "status"}
+        return cls(
+            **values,
+            status=Status(row["status"]),
+            callback=row.get("callback"),
+            run_token=row.get("run_token"),
+        )
+
+    def to_json(self, *, detail: bool = True) -> dict[str, Any]:
+        """The job resource of docs/api.md; without `detail` (list items), no input or result."""
+        data = {
+            "id": self.id,
+            "companyId": self.company_id,
+            "jobType": self.job_type,
+            "status": self.status.value,
+            "input": self.input,
+            "sourceTaskId": self.source_task_id,
+            "progress": {"percent": self.progress_percent, "message": self.progress_message},
+            "result": self.result,
+            "resultAssetId": self.result_asset_id,
+            "errorMessage": self.error_message,
+            "attempts": self.attempts,
+            "maxAttempts": self.max_attempts,
+            "priority": self.priority,
+            "runAt": self.run_at,
+            "callbackUrl": self.callback_url,
+            "createdAt": self.created_at,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "updatedAt": self.updated_at,
+        }
+        if detail:
+            data["callback"] = self.callback
+        else:
+            del data["input"], data["result"]
+        return data
+
+
+_REQUIRED = [f.name for f in dataclasses.fields(Job) if f.default is dataclasses.MISSING]
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One row of a job's history: what the event stream sends, with `seq` as its id."""
+
+    job_id: uuid.UUID
+    seq: int
+    type: str
+    data: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Row) -> Event:
+        return cls(job_id=row["job_id"], seq=row["seq"], type=row["event_type"], data=row["data"])
+
+    @property
+    def terminal(self) -> bool:
+        return self.type == "status" and Status(self.data["status"]).terminal
+
+    @functools.cached_property
+    def frame(self) -> bytes:
+        """The event as it goes over the wire (SSE, `\r\n` lines as aiohttp-sse writes them),
+        encoded once however many streams send it."""
+        return b"id: %d\r\nevent: %s\r\ndata: %s\r\n\r\n" % (
+            self.seq,
+            self.type.encode(),
+            dumps(self.data),
+        )
+
+    @functools.cached_property
+    def chunk(self) -> bytes:
+        """The frame as one HTTP/1.1 chunk: what a parked stream's transport is given
+        directly (`Subscription.wake`), also encoded once for all streams."""
+        return b"%x\r\n%b\r\n" % (len(self.frame), self.frame)
+
+
+def channel(job_id: uuid.UUID) -> str:
+    """The NOTIFY channel of one job (well under Postgres's 63-byte limit)."""
+    return f"content_job:{job_id}"
+
+
+#: the channel idle workers listen on; its payload is empty
+QUEUED_CHANNEL = "content_jobs_queued"

@@ -1,0 +1,153 @@
+"""A submit body to a `NewJob`: every check of the contract's submit row, in its order.
+
+One function for the single submit and for each item of a batch, so both answer
+the same `400` (naming the field) for the same mistake. No I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from service.api.errors import ApiError, bad_request
+from service.db.store import NewJob
+from service.domain.codec import dumps
+from service.domain.limits import EARLIEST_TIME, LATEST_TIME, MAX_JSON_DEPTH, json_depth_exceeds
+from service.jobtypes import REGISTRY, InvalidInput, known_types, validate_input
+from service.settings import Settings
+
+PRIORITY_RANGE = (-100, 100)
+MAX_ATTEMPTS_RANGE = (1, 25)
+#: `delaySeconds` and `runAt` reach at most this far ahead
+MAX_DELAY_SECONDS = 366 * 24 * 3600
+MAX_SOURCE_TASK_ID = 255
+
+
+def parse_submission(body: dict[str, Any], settings: Settings, company_id: str) -> NewJob:
+    """The job a body asks for (without its idempotency key); `ApiError` names what is wrong."""
+    job_type = body.get("jobType")
+    if not isinstance(job_type, str) or not job_type.strip():
+        raise bad_request("jobType is required")
+    declared = REGISTRY.get(job_type)
+    if declared is None:
+        raise bad_request(f"unknown jobType {job_type!r}; known types: {', '.join(known_types())}")
+    job_input = body.get("input", {})
+    if not isinstance(job_input, dict):
+        raise bad_request("input must be a JSON object")
+    if len(dumps(job_input)) > settings.job_input_max_bytes:
+        raise ApiError(
+            413, f"input is larger than JOB_INPUT_MAX_BYTES ({settings.job_input_max_bytes} bytes)"
+        )
+    source_task_id = body.get("sourceTaskId")
+    if source_task_id is not None and not isinstance(source_task_id, str):
+        raise bad_request("sourceTaskId must be a string")
+    if source_task_id is not None and len(source_task_id) > MAX_SOURCE_TASK_ID:
+        raise bad_request(f"sourceTaskId must be at most {MAX_SOURCE_TASK_ID} characters")
+    try:
+        validate_input(declared, job_input)
+    except InvalidInput as exc:
+        raise bad_request(str(exc)) from None
+    return NewJob(
+        company_id=company_id,
+        job_type=job_type,
+        input=job_input,
+        source_task_id=source_task_id,
+        max_attempts=_int_in(body, "maxAttempts", MAX_ATTEMPTS_RANGE)
+        or declared.max_attempts
+        or settings.job_max_attempts,
+        priority=_int_in(body, "priority", PRIORITY_RANGE) or 0,
+        run_at=_run_at(body),
+        delay_seconds=_delay(body),
+    )
+
+
+def check_body(body: dict[str, Any], *, may_hold_nul: bool = True, where: str = "") -> None:
+    """What no job may hold: JSON nested past `MAX_JSON_DEPTH` (the encoders' limits are
+    not far above; the error names the field, after `where`, e.g. `jobs[3].`) and U+0000,
+    which Postgres cannot store (`may_hold_nul=False` when the raw bytes showed none: the
+    common case costs no walk)."""
+    for name, value in body.items():
+        if json_depth_exceeds(value, MAX_JSON_DEPTH - 1):  # the body itself is one level
+            field = f"{where}{name[:64]}"
+            raise bad_request(f"{field} is nested more than {MAX_JSON_DEPTH} levels deep")
+    if may_hold_nul and _has_nul(body):
+        raise bad_request("request body must not contain \\u0000 (Postgres cannot store it)")
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether any string or key in parsed JSON holds U+0000 (iterative: JSON nests deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def with_idempotency(new: NewJob, body: dict[str, Any], key: str | None) -> NewJob:
+    """The job with its idempotency key and the hash of the request it stands for: the
+    same key with a different body is a conflict, however its fields are ordered."""
+    if key is None:
+        return new
+    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return dataclasses.replace(new, idempotency_key=key, idempotency_hash=digest)
+
+
+def _int_in(body: dict[str, Any], name: str, bounds: tuple[int, int]) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise bad_request(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def _delay(body: dict[str, Any]) -> float | None:
+    """`delaySeconds`: counted from the job's insert, in the database's clock."""
+    delay = body.get("delaySeconds")
+    if delay is None:
+        return None
+    if isinstance(delay, bool) or not isinstance(delay, int | float):
+        raise bad_request("delaySeconds must be a number")
+    if not 0 <= delay <= MAX_DELAY_SECONDS:
+        raise bad_request(f"delaySeconds must be from 0 to {MAX_DELAY_SECONDS}")
+    return float(delay)
+
+
+def _run_at(body: dict[str, Any]) -> datetime | None:
+    """`runAt` (ISO-8601; a time without a zone is UTC); not with `delaySeconds`."""
+    raw_at = body.get("runAt")
+    if raw_at is not None and body.get("delaySeconds") is not None:
+        raise bad_request("give runAt or delaySeconds, not both")
+    if raw_at is None:
+        return None
+    when = parse_time(raw_at)
+    if when is None:
+        raise bad_request("runAt must be an ISO-8601 date-time, like 2026-01-31T12:00:00Z")
+    latest = min(LATEST_TIME, datetime.now(UTC) + timedelta(seconds=MAX_DELAY_SECONDS))
+    if not EARLIEST_TIME <= when <= latest:
+        raise bad_request("runAt must be from 1970-01-01T00:00:00Z to a year from now")
+    return when
+
+
+def parse_time(raw: Any) -> datetime | None:
+    """A client's ISO-8601 time in UTC (one without a zone is UTC), or None when it is not
+    one; whether it is in `EARLIEST_TIME`..`LATEST_TIME` is the caller's to check and name."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        when = datetime.fromisoformat(raw)
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # year 1 at +01:00 is before year 1 in UTC
+        return None

@@ -1,0 +1,337 @@
+"""Completion callbacks: which URLs a job may name, and the loop that workers run to send
+them (signing: `service.webhooks.signing`, the companies' secrets: `service.webhooks.secrets`).
+
+Deliveries live in Postgres (a trigger writes one when a job with `callback_url` ends, in
+the same transaction), so they survive restarts; a worker holds a due delivery for
+`HOLD_SECONDS` while it sends it, so one killed mid-send is picked up by another.
+
+A tenant must not be able to make the service call its own network (SSRF): only hosts
+matching `WEBHOOK_ALLOWED_HOSTS` are accepted, and a host that is, or resolves to, an
+address that is not globally routable (loopback, private, link-local, CGNAT, 6to4, Teredo,
+a NAT64 address embedding any of these...) is refused unless that exact name is listed.
+The check runs at submit and again at every delivery, against the allow-list of the
+sending worker and on the addresses the connection is actually made to (a resolver that
+refuses them), so a name that re-resolves elsewhere later (DNS rebinding) gets nowhere.
+Redirects are not followed.
+
+Receivers cannot hold every sender: a worker sends up to `SENDERS` deliveries at once, each
+on its own, and the claim gives a company at most `PER_COMPANY` and a host at most
+`PER_HOST` of those in flight across all workers; a host that leaves `BREAKER_FAILURES`
+attempts in a row unanswered is left alone for `BREAKER_COOL_DOWN_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import random
+import socket
+import uuid
+from typing import Any
+
+import aiohttp
+import asyncpg
+import structlog
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from yarl import URL
+
+from service.api.errors import bad_request
+from service.db.pool import DB_ERRORS
+from service.db.queries import QUERIES
+from service.domain.codec import dumps
+from service.domain.jobs import Job
+from service.metrics import Metrics
+from service.webhooks.secrets import SecretUnreadable, WebhookSecrets
+from service.webhooks.signing import signed_headers
+
+log = structlog.get_logger(__name__)
+
+#: a delivery is tried for this long after the job ended, then given up
+GIVE_UP_SECONDS = 24 * 3600
+#: an attempt with no answer within this is a failure
+REQUEST_TIMEOUT_SECONDS = 10.0
+#: how long a worker holds a delivery it is sending (more than one request's timeout)
+HOLD_SECONDS = 15.0
+#: the first retry within this, then doubling, capped at MAX_BACKOFF_SECONDS
+FIRST_RETRY_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 600.0
+#: how often an idle sender looks for due deliveries (it is also woken when a job ends here)
+POLL_SECONDS = 1.0
+#: deliveries one worker sends at once
+SENDERS = 16
+#: deliveries in flight at once, across all workers, for one company and for one host
+PER_COMPANY = 4
+PER_HOST = 8
+#: unanswered attempts in a row (timeouts, refused or reset connections) that open a host's
+#: circuit breaker, and how long its deliveries then wait (each further failure renews it)
+BREAKER_FAILURES = 5
+BREAKER_COOL_DOWN_SECONDS = 60.0
+EVENT_HEADER = "X-Content-Jobs-Event"
+
+
+class HostNotAllowed(Exception):
+    pass
+
+
+def _normal_host(host: str) -> str:
+    """A host as the allow-list compares it: lower case, no trailing dot, an IP literal without
+    brackets in its shortest form (`[::1]` in the list matches `http://[0:0::1]/`)."""
+    host = host.lower().rstrip(".")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host
+
+
+class HostPolicy:
+    """`WEBHOOK_ALLOWED_HOSTS`: exact names, or `*.suffix` for any name under a domain."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.exact = frozenset(_normal_host(p) for p in patterns if not p.startswith("*."))
+        self.suffixes = tuple(p[1:].lower() for p in patterns if p.startswith("*."))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.exact or self.suffixes)
+
+    def allows_name(self, host: str) -> bool:
+        host = _normal_host(host)
+        return host in self.exact or any(host.endswith(suffix) for suffix in self.suffixes)
+
+    def allows_address(self, host: str, address: str) -> bool:
+        """Addresses that are not globally routable only for a host listed by its exact name."""
+        return _normal_host(host) in self.exact or globally_routable(address)
+
+
+#: IPv6 ranges refused whatever `is_global` says: 6to4 and Teredo tunnel to IPv4 addresses
+#: of anyone's choosing, local-use NAT64, and the IPv4-compatible and -translated forms
+_TUNNELS = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("2002::/16", "2001::/32", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+#: the well-known NAT64 prefix: routable as far as the IPv4 address it embeds is
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def globally_routable(address: str) -> bool:
+    """Whether a connection to `address` leaves for the public internet: `is_global`, no
+    multicast, and for IPv6 the IPv4 address a mapped or NAT64 address embeds is checked."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return globally_routable(str(ip.ipv4_mapped))
+        if ip in _NAT64:
+            return globally_routable(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+        if any(ip in net for net in _TUNNELS):
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def check_at_delivery(raw: str, policy: HostPolicy) -> None:
+    """The sending worker's own check of a URL accepted at submit: its host must still match
+    the allow-list, and an IP literal (which aiohttp connects to without asking the
+    resolver) must be routable unless listed."""
+    host = URL(raw).host or ""
+    if not policy.allows_name(host):
+        raise HostNotAllowed(f"host {host!r} is not in WEBHOOK_ALLOWED_HOSTS")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return  # a name: the connector's CheckedResolver checks what it resolves to
+    if not policy.allows_address(host, host):
+        raise HostNotAllowed(f"host {host!r} is a private or special address")
+
+
+async def check_callback_url(raw: Any, policy: HostPolicy) -> str:
+    """The submit-time check of `callbackUrl`: a `400` that says what is wrong."""
+    if not isinstance(raw, str) or len(raw) > 2000:
+        raise bad_request("callbackUrl must be an http(s) URL of at most 2000 characters")
+    if not policy.enabled:
+        raise bad_request("callbackUrl: callbacks are off (WEBHOOK_ALLOWED_HOSTS is empty)")
+    try:
+        url = URL(raw)
+        url.host  # noqa: B018 -- decodes the host: a bad punycode label is a UnicodeError
+    except ValueError:  # UnicodeError is one
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise bad_request("callbackUrl must be an http(s) URL")
+    if not policy.allows_name(url.host):
+        raise bad_request(f"callbackUrl: host {url.host!r} is not in WEBHOOK_ALLOWED_HOSTS")
+    try:
+        await _checked_addresses(url.host, url.port or 0, policy)
+    except HostNotAllowed as exc:
+        raise bad_request(f"callbackUrl: {exc}") from None
+    return raw
+
+
+async def _checked_addresses(host: str, port: int, policy: HostPolicy) -> list[ResolveResult]:
+    try:
+        found = await DefaultResolver().resolve(host, port, socket.AF_UNSPEC)
+    except OSError:
+        raise HostNotAllowed(f"host {host!r} does not resolve") from None
+    except UnicodeError:  # IDNA refuses it (an empty or 64+ character label) before any lookup
+        raise HostNotAllowed(f"host {host!r} is not a valid host name") from None
+    for result in found:
+        if not policy.allows_address(host, result["host"]):
+            raise HostNotAllowed(f"host {host!r} resolves to a private or special address")
+    return found
+
+
+class CheckedResolver(AbstractResolver):
+    """aiohttp's resolver, refusing what the policy refuses: the check is on the very
+    addresses the connection goes to."""
+
+    def __init__(self, policy: HostPolicy) -> None:
+        self._policy = policy
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return await _checked_addresses(host, port, self._policy)
+
+    async def close(self) -> None:
+        return None
+
+
+def backoff(failed_attempts: int) -> float:
+    """The wait after `failed_attempts` failures: 5 s, 10 s, 20 s ... capped at 10 minutes,
+    each between half and all of that (jitter)."""
+    ceiling = min(MAX_BACKOFF_SECONDS, FIRST_RETRY_SECONDS * 2.0 ** (failed_attempts - 1))
+    return ceiling * (0.5 + random.random() / 2)
+
+
+class CallbackSender:
+    """The workers' delivery loop: claims due deliveries while it has free senders, and sends
+    each on its own, so a slow receiver holds one sender, not a batch."""
+
+    def __init__(
+        self, db: asyncpg.Pool[Any], secrets: WebhookSecrets, policy: HostPolicy, metrics: Metrics
+    ) -> None:
+        self._db = db
+        self._secrets = secrets
+        self._policy = policy
+        self._metrics = metrics
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """A job ended here, or a sender came free: a delivery may be due now."""
+        self._wake.set()
+
+    def start(self) -> None:
+        connector = aiohttp.TCPConnector(resolver=CheckedResolver(self._policy), limit=SENDERS)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS),
+        )
+        self._task = asyncio.create_task(self._run(), name="callbacks")
+
+    async def close(self) -> None:
+        """Stops sending; deliveries cut short are held until their hold runs out, then sent
+        by whichever worker claims them."""
+        for task in [self._task, *self._sending]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._session is not None:
+            await self._session.close()
+
+    async def _run(self) -> None:
+        while True:
+            free = SENDERS - len(self._sending)
+            claimed = 0
+            if free > 0:
+                try:
+                    rows = await self._claim(free)
+                except DB_ERRORS as exc:
+                    log.warning("callbacks_failed", error=str(exc))
+                    rows = []
+                claimed = len(rows)
+                for row in rows:
+                    task = asyncio.create_task(self._deliver(row), name="callback")
+                    self._sending.add(task)
+                    task.add_done_callback(self._sent)
+            if claimed == 0 or claimed < free:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(POLL_SECONDS):
+                        await self._wake.wait()
+                self._wake.clear()
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self.wake()
+
+    async def _claim(self, limit: int) -> list[asyncpg.Record]:
+        async with self._db.acquire() as conn, conn.transaction():
+            await conn.execute(QUERIES["lock_callback_claims"])
+            rows: list[asyncpg.Record] = await conn.fetch(
+                QUERIES["claim_callbacks"],
+                limit,
+                HOLD_SECONDS,
+                PER_COMPANY,
+                PER_HOST,
+                float(GIVE_UP_SECONDS),
+            )
+            return rows
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        """One attempt, or the end of a delivery past its 24 hours (not sent again)."""
+        delivery_id: uuid.UUID = row["delivery_id"]
+        status: int | None = None
+        error: str | None
+        answered: bool | None
+        attempt: int | None
+        if row["age_seconds"] >= GIVE_UP_SECONDS:
+            attempt, error, answered = None, "given up: not delivered within 24 h", None
+        else:
+            attempt = row["delivery_attempts"] + 1
+            status, error, answered = await self._post(row)
+        delivered = status is not None and 200 <= status < 300
+        retry_in = None if delivered or attempt is None else backoff(attempt)
+        if retry_in is not None and row["age_seconds"] + retry_in >= GIVE_UP_SECONDS:
+            retry_in = None
+        outcome = "delivered" if delivered else "failed" if retry_in is None else "retry"
+        self._metrics.callback_deliveries.labels(outcome).inc()
+        log.info("callback_attempt", delivery=str(delivery_id), status=status, error=error,
+                 outcome=outcome, attempt=attempt)  # fmt: skip
+        try:
+            await self._db.execute(
+                QUERIES["record_callback_attempt"],
+                delivery_id, attempt, status, error, delivered, retry_in,
+            )  # fmt: skip
+            if answered is not None:
+                await self._db.execute(
+                    QUERIES["record_callback_host"],
+                    row["host"], answered, BREAKER_FAILURES, BREAKER_COOL_DOWN_SECONDS,
+                )  # fmt: skip
+        except DB_ERRORS as exc:  # its hold runs out and it is tried again
+            log.warning("callback_record_failed", delivery=str(delivery_id), error=str(exc))
+
+    async def _post(self, row: asyncpg.Record) -> tuple[int | None, str | None, bool | None]:
+        """The HTTP status (None: no answer), the error, and whether the host answered (None:
+        it was not asked, which says nothing about it)."""
+        body = dumps(Job.from_row(row).to_json())
+        assert self._session is not None
+        try:
+            check_at_delivery(row["url"], self._policy)
+            secret = await self._secrets.current(row["company_id"])
+            headers = {
+                "Content-Type": "application/json",
+                EVENT_HEADER: "job.finished",
+                **signed_headers(secret.signing_keys, str(row["delivery_id"]), body),
+            }
+            async with self._session.post(
+                row["url"], data=body, headers=headers, allow_redirects=False
+            ) as resp:
+                return resp.status, None, True
+        except (HostNotAllowed, SecretUnreadable) as exc:
+            return None, str(exc), None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return None, str(exc) or type(exc).__name__, False

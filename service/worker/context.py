@@ -1,0 +1,135 @@
+"""The `JobContext` a handler gets: what it may know about its run and what it may do.
+
+Progress writes are coalesced (at most one per `PROGRESS_INTERVAL` per job, the
+latest value wins), so a handler may report as often as it likes. Every write is
+guarded by the run's token in the store: a run that lost its job can no longer
+change it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterable
+from typing import Any
+
+import structlog
+
+from service.assets.store import AssetStore
+from service.db.store import Store
+from service.domain.codec import without_nul
+from service.domain.jobs import Job
+
+log = structlog.get_logger(__name__)
+
+#: progress is written at most this often per job; the latest value wins
+PROGRESS_INTERVAL = 0.1
+
+
+class RunContext:
+    """One run of one job, as its handler sees it (implements `service.sdk.JobContext`)."""
+
+    def __init__(
+        self,
+        job: Job,
+        input: Any,
+        worker_id: str,
+        store: Store,
+        assets: AssetStore | None,
+    ) -> None:
+        self.job = job
+        #: the input as the type's model (set once validated)
+        self.input = input
+        self._worker_id = worker_id
+        self._store = store
+        self._assets = assets
+        self._cancelled = asyncio.Event()
+        self.log = log.bind(
+            job_id=str(job.id), job_type=job.job_type, company=job.company_id, attempt=job.attempts
+        )
+        self._latest: tuple[int, str | None] | None = None
+        self._written: tuple[int, str | None] | None = None
+        self._last_write = 0.0
+        self._delayed: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
+        self.result_asset_id: uuid.UUID | None = None
+
+    @property
+    def job_id(self) -> str:
+        return str(self.job.id)
+
+    @property
+    def company_id(self) -> str:
+        return self.job.company_id
+
+    @property
+    def attempt(self) -> int:
+        return self.job.attempts
+
+    @property
+    def max_attempts(self) -> int:
+        return self.job.max_attempts
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    async def wait_cancelled(self) -> None:
+        await self._cancelled.wait()
+
+    def cancel(self) -> None:
+        """The runner's word that this run must stop (cancelled, lease lost, shutdown)."""
+        self._cancelled.set()
+
+    async def progress(self, percent: int, message: str | None = None) -> None:
+        text = None if message is None else without_nul(str(message))
+        self._latest = (max(0, min(100, int(percent))), text)
+        wait = self._last_write + PROGRESS_INTERVAL - time.monotonic()
+        if wait <= 0 and self._delayed is None:
+            await self._write()
+        elif self._delayed is None:
+            self._delayed = asyncio.create_task(self._write_later(max(wait, 0)))
+
+    async def store_asset(
+        self,
+        data: bytes | AsyncIterable[bytes],
+        content_type: str,
+        filename: str | None = None,
+    ) -> str:
+        """Store a result file; the job's `resultAssetId` is set when it is marked done."""
+        if self._assets is None:
+            raise RuntimeError("asset storage is not configured for this runner")
+        asset = await self._assets.put(
+            self.job.company_id, self.job.id, data, content_type, filename
+        )
+        self.result_asset_id = asset.id
+        return str(asset.id)
+
+    async def flush(self) -> None:
+        """Write the last reported progress before the job ends, so its event comes first."""
+        self.discard()
+        await self._write()
+
+    def discard(self) -> None:
+        """Drop a pending delayed write: nothing may be written after the job ended."""
+        if self._delayed is not None:
+            self._delayed.cancel()
+            self._delayed = None
+
+    async def _write_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._delayed = None
+        await self._write()
+
+    async def _write(self) -> None:
+        async with self._writing:  # flush() waits for a write in flight
+            latest = self._latest
+            if latest is None or latest == self._written:
+                return
+            self._written = latest
+            self._last_write = time.monotonic()
+            try:
+                await self._store.set_progress(self.job, *latest)
+            except Exception as exc:
+                self.log.warning("progress_write_failed", error=str(exc))
