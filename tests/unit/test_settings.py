@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from service.cli import main
-from service.settings import Settings, SettingsError
+from service.settings import GROUPS, SETTINGS, Settings, SettingsError
 
 SECRET = "s" * 32
 URL = "postgresql://app:hunter2-password@db.internal:5432/jobs"
@@ -194,3 +194,71 @@ def test_metrics_company_labels_are_off_unless_asked_for(raw: str, expected: boo
     assert error_for(METRICS_COMPANY_LABELS="yes").startswith(
         "METRICS_COMPANY_LABELS is invalid: 'yes' is not true or false"
     )
+
+
+#: the variables CONTRACT.md names: renaming one breaks every deployment that sets it
+CONTRACT_VARIABLES = (
+    "DATABASE_URL", "AUTH_JWT_SECRET", "HOST", "PORT", "ROLE", "LOG_FORMAT", "LOG_LEVEL",
+    "DB_POOL_SIZE", "RUNNER_CONCURRENCY", "JOB_LEASE_SECONDS", "JOB_MAX_ATTEMPTS",
+    "SSE_HEARTBEAT_SECONDS", "SHUTDOWN_GRACE_SECONDS", "AUTH_JWKS_URL", "AUTH_ISSUER",
+    "AUTH_AUDIENCE", "JOB_TYPE_MODULES", "JOB_INPUT_MAX_BYTES", "COMPANY_MAX_QUEUED",
+    "COMPANY_MAX_RUNNING", "SSE_MAX_STREAMS_PER_CALLER", "WEBHOOK_SECRET",
+    "WEBHOOK_ALLOWED_HOSTS", "METRICS_PORT", "METRICS_COMPANY_LABELS",
+)  # fmt: skip
+#: fields that are not read from the environment (tests tune them)
+INTERNAL_FIELDS = {"sweep_interval_seconds", "poll_interval_seconds"}
+
+
+def test_every_field_is_declared_with_its_variable() -> None:
+    """A field added without `setting(...)` would be read from nowhere and documented nowhere."""
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    assert set(SETTINGS) == fields - INTERNAL_FIELDS
+    envs = [declared.env for declared in SETTINGS.values()]
+    assert len(envs) == len(set(envs))
+    assert set(CONTRACT_VARIABLES) <= set(envs)
+
+
+def test_each_declaration_has_one_line_of_doc_and_a_known_group() -> None:
+    for name, declared in SETTINGS.items():
+        assert declared.doc and "\n" not in declared.doc and "|" not in declared.doc, name
+        assert declared.group in GROUPS, name
+    assert {declared.group for declared in SETTINGS.values()} == set(GROUPS)
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_each_declared_variable_is_read(name: str) -> None:
+    """`from_env` reads every declaration: an invalid value of any of them names it."""
+    declared = SETTINGS[name]
+    if declared.parse is str:  # any text is valid: it is taken as it is
+        assert getattr(Settings.from_env({**BASE, declared.env: " x y "}), name) == "x y"
+        return
+    message = error_for(**{declared.env: "\x00 not valid"})
+    assert message.startswith(f"{declared.env} is invalid: ")
+
+
+def test_an_unset_variable_takes_the_default_it_is_documented_with() -> None:
+    """The README's default column comes from the same declaration as the value."""
+    settings = Settings.from_env(BASE)
+    assert SETTINGS["port"].shown_default == "`8080`" and settings.port == 8080
+    assert SETTINGS["job_lease_seconds"].shown_default == "`30`"
+    assert settings.job_lease_seconds == 30.0
+    assert SETTINGS["metrics_company_labels"].shown_default == "`false`"
+    assert SETTINGS["company_max_running"].shown_default == "none"
+    assert settings.company_max_running is None
+    assert SETTINGS["s3_prefix"].shown_default == "empty" and settings.s3_prefix == ""
+    assert SETTINGS["database_url"].shown_default == "required"
+
+
+def test_each_instance_has_its_own_mapping_default() -> None:
+    assert Settings.from_env(BASE).job_type_timeouts == {}
+    assert Settings.from_env(BASE).job_type_timeouts is not (
+        Settings.from_env(BASE).job_type_timeouts
+    )
+
+
+def test_replace_keeps_the_other_values() -> None:
+    """`dataclasses.replace(settings, ...)`, used throughout the tests, still works."""
+    settings = Settings.from_env({**BASE, "PORT": "9000"})
+    changed = dataclasses.replace(settings, runner_concurrency=4)
+    assert (changed.port, changed.runner_concurrency) == (9000, 4)
+    assert changed.auth_jwt_secret == SECRET
