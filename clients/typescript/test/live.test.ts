@@ -10,6 +10,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import { describe, test } from "node:test";
 
 import { ContentJobsClient, ContentJobsError, type JobEvent } from "../src/index.js";
+import { MiniEventSource } from "./mini-eventsource.js";
 
 const url = process.env["CONTENT_JOBS_URL"];
 const secret = process.env["CONTENT_JOBS_JWT_SECRET"] ?? "";
@@ -181,6 +182,23 @@ describe("against a live service", { skip }, () => {
     assert.ok(streams.length >= 2, "the stream ended at the token's expiry and was resumed");
     assert.ok(streams.slice(1).every((s) => s.lastEventId !== undefined), "each resumed from its last id");
     await assertNoGap(jobId, seen);
+  });
+
+  test("watch over EventSource, as in a browser: token in the query, to done, no gap", async () => {
+    const jobs = client(url ?? "", { EventSource: MiniEventSource, tokenInQuery: true });
+    const { jobId } = await jobs.submit({ jobType: "sleep", input: { seconds: 0.6, steps: 4 } });
+    const seen: Seen[] = [];
+    const job = await jobs.watch(jobId, recorder(seen));
+    assert.equal(job.status, "done");
+    assert.equal(seen.at(-1)?.data.status, "done");
+    await assertNoGap(jobId, seen);
+    const opened = MiniEventSource.urls.filter((u) => u.includes(jobId));
+    assert.equal(opened.length, 1);
+    assert.match(opened[0] ?? "", /\?access_token=ey/);
+    await assert.rejects(
+      jobs.watch(randomUUID()),
+      (error: unknown) => error instanceof ContentJobsError && error.status === 404,
+    );
   });
 
   test("an unknown job is a ContentJobsError 404", async () => {
