@@ -12,14 +12,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from service import __version__
 from service.api.auth import DEFAULT_TTL_SECONDS
+from service.client.console import EXIT_CODES, EXIT_ERROR
+from service.domain.jobs import Status
+from service.domain.limits import MAX_ATTEMPTS_RANGE, MAX_PAGE_SIZE, PRIORITY_RANGE
 from service.settings import ROLES, Settings, SettingsError
 
 if TYPE_CHECKING:
     from service.client import ContentJobsClient
     from service.dev.pgserver import LocalPostgres
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled")
+STATUSES = tuple(status.value for status in Status)
 DEFAULT_URL = "http://127.0.0.1:8080"
 #: `dev` listens on loopback unless asked otherwise: it prints a token for every company
 DEV_HOST = "127.0.0.1"
@@ -27,9 +31,12 @@ DEV_HOST = "127.0.0.1"
 DEV_COMPANY = "acme"
 #: the token `dev` prints: long enough for a day of work, and it still expires
 DEV_TOKEN_TTL_SECONDS = 24 * 3600
-EXIT_STATUS = """\
-exit status: 0 the job is done, 1 it failed, 2 it was cancelled,
-3 the API or the network failed (usage errors exit 2, as argparse does)"""
+EXIT_STATUS = (
+    "exit status: "
+    + ", ".join(f"{code} {status}" for status, code in EXIT_CODES.items())
+    + f" (how the job ended),\n{EXIT_ERROR} the API or the network failed"
+    + " (usage errors exit 2, as argparse does)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="content-jobs", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve the API and/or run jobs")
@@ -114,9 +122,11 @@ def _client_commands(commands: Any) -> None:
         "--input", metavar="JSON", type=_json_object, default={}, help="the input, a JSON object"
     )
     submit.add_argument("--source-task-id", metavar="ID", help="the task this job belongs to")
-    submit.add_argument("--priority", type=int, help="-100..100, higher first (default 0)")
+    low, high = PRIORITY_RANGE
+    submit.add_argument("--priority", type=int, help=f"{low}..{high}, higher first (default 0)")
     submit.add_argument("--delay", type=float, metavar="SECONDS", help="start no sooner")
-    submit.add_argument("--max-attempts", type=int, metavar="N", help="1..25 attempts")
+    low, high = MAX_ATTEMPTS_RANGE
+    submit.add_argument("--max-attempts", type=int, metavar="N", help=f"{low}..{high} attempts")
     submit.add_argument("--callback-url", metavar="URL", help="POSTed the job when it ends")
     submit.add_argument("--follow", action="store_true", help="show progress until it ends")
     submit.set_defaults(func=_submit)
@@ -440,7 +450,6 @@ def _call(client: ContentJobsClient, command: Callable[[ContentJobsClient], Awai
     import aiohttp
 
     from service.client import ContentJobsError
-    from service.client.console import EXIT_ERROR
 
     async def run() -> int:
         async with client:
@@ -526,7 +535,9 @@ def _jobs(args: argparse.Namespace) -> int:
         from service.client.console import jobs_table
 
         found: list[Job] = []
-        async with aclosing(jobs.list(status=args.status, page_size=min(args.limit, 200))) as it:
+        async with aclosing(
+            jobs.list(status=args.status, page_size=min(args.limit, MAX_PAGE_SIZE))
+        ) as it:
             async for job in it:
                 found.append(job)
                 if len(found) == args.limit:

@@ -33,6 +33,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from service import __version__
+
 #: companies named in the queue gauges (with company labels on); the others are summed as `other`
 TOP_COMPANIES = 20
 #: the queue statistics are read again at most this often
@@ -59,6 +61,9 @@ class Metrics:
         # the process (CPU, memory, open files) and the interpreter (GC, version)
         for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
             r.register(collector)
+        # which release each replica runs (the usual `_info` gauge: always 1)
+        build = Gauge("content_jobs_build_info", "The running version", ["version"], registry=r)
+        build.labels(__version__).set(1)
         self.http_requests = Counter(
             "content_jobs_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
         )

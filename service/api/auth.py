@@ -29,6 +29,7 @@ import jwt
 from aiohttp import web
 
 from service.api.errors import ApiError
+from service.domain.limits import COMPANY_ID_MESSAGE, COMPANY_ID_PATTERN
 
 COOKIE_NAME = "content_jobs_token"
 QUERY_PARAM = "access_token"
@@ -44,7 +45,7 @@ JWKS_FETCH_TIMEOUT_SECONDS = 5.0
 JWKS_FAILURE_SECONDS = 15.0
 #: `content-jobs token`'s default lifetime
 DEFAULT_TTL_SECONDS = 3600
-COMPANY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+COMPANY_ID = re.compile(COMPANY_ID_PATTERN)
 #: role claim -> may write; absent means editor, anything else is refused
 ROLES = {None: True, "editor": True, "viewer": False}
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
@@ -284,7 +285,7 @@ async def authenticate(request: web.Request, verifier: TokenVerifier) -> Caller:
 def check_company_access(caller: Caller, company_id: str, *, write: bool) -> None:
     """400 for a malformed company id, 403 when the caller may not use it (or only read)."""
     if not COMPANY_ID.fullmatch(company_id):
-        raise ApiError(400, "companyId must be 1-64 characters of A-Z, a-z, 0-9, _ or -")
+        raise ApiError(400, COMPANY_ID_MESSAGE)
     if not caller.may_use(company_id):
         raise ApiError(403, "forbidden: no access to this company")
     if write and caller.viewer:

@@ -32,12 +32,11 @@ from service.api.middlewares import company_of
 from service.api.responses import json_response
 from service.db.store import IdempotencyConflict, NewJob, Refused
 from service.domain.codec import dumps
-from service.domain.limits import MiB
+from service.domain.limits import MAX_BATCH_ITEMS, MAX_IDEMPOTENCY_KEY, MiB
 from service.domain.submission import check_body, parse_submission, with_idempotency
 from service.settings import Settings
 from service.worker.callbacks import check_callback_url
 
-MAX_BATCH_ITEMS = 1000
 #: a full batch of typical inputs; larger bodies are 413 before they are read
 MAX_BATCH_BODY_BYTES = 16 * MiB
 #: JSON values (objects, arrays, strings, numbers...) in one batch body, about 1,000 per job
@@ -202,8 +201,10 @@ def _check_item(item: Any, index: int, settings: Settings, company_id: str) -> _
     check_body(item, where=f"jobs[{index}].")
     new = parse_submission(item, settings, company_id)
     key = item.get("idempotencyKey")
-    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
-        raise bad_request("idempotencyKey must be a string of 1 to 200 characters")
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY):
+        raise bad_request(
+            f"idempotencyKey must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )
     body = {k: v for k, v in item.items() if k != "idempotencyKey"}
     new = with_idempotency(new, body, key)
     # encoded now, so the parsed input goes with this item (a batch's inputs, parsed, were

@@ -18,11 +18,11 @@ from service.api.auth import QUERY_PARAM, Caller, authenticate, check_company_ac
 from service.api.errors import ApiError
 from service.api.responses import error_response
 from service.db.pool import database_unavailable
-from service.domain.limits import MAX_BODY_MESSAGE
+from service.domain.limits import MAX_BODY_MESSAGE, REQUEST_ID_PATTERN
 
 log = structlog.get_logger("service.http")
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 #: what a request is logged and counted as when its client went away before the answer
 #: (nginx's convention); never a 500, which would page someone for a closed browser tab
 CLIENT_CLOSED = 499

@@ -12,11 +12,24 @@ from typing import Any
 
 from aiohttp import web
 
+from service import __version__
 from service.api.responses import json_response
-from service.domain.submission import MAX_ATTEMPTS_RANGE, MAX_DELAY_SECONDS, PRIORITY_RANGE
+from service.domain.jobs import Status
+from service.domain.limits import (
+    COMPANY_ID_PATTERN,
+    DEFAULT_PAGE_SIZE,
+    MAX_ATTEMPTS_RANGE,
+    MAX_BATCH_ITEMS,
+    MAX_CALLBACK_URL,
+    MAX_DELAY_SECONDS,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_PAGE_SIZE,
+    MAX_SOURCE_TASK_ID,
+    PRIORITY_RANGE,
+)
 from service.jobtypes import REGISTRY, known_types
 
-VERSION = "0.2.0"
+VERSION = __version__
 JOBS = "/api/companies/{companyId}/content-jobs"
 ASSETS = "/api/companies/{companyId}/assets/{assetId}"
 #: GET routes also take the token from a cookie or the query: `EventSource` sends no headers
@@ -196,7 +209,7 @@ SUBMIT: dict[str, Any] = {
             "name": "Idempotency-Key",
             "in": "header",
             "description": "The same key returns the first request's job for 24 h.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
         }
     ],
     "requestBody": {"required": True, "content": _json(_ref("schemas", "SubmitRequest"))},
@@ -219,7 +232,12 @@ LIST: dict[str, Any] = {
         {
             "name": "limit",
             "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_PAGE_SIZE,
+                "default": DEFAULT_PAGE_SIZE,
+            },
         },
         {
             "name": "cursor",
@@ -253,7 +271,9 @@ CANCEL: dict[str, Any] = {
 
 BATCH: dict[str, Any] = {
     "operationId": "submitBatch",
-    "summary": "Submit up to 1,000 jobs in one transaction; a result per item, in order",
+    "summary": (
+        f"Submit up to {MAX_BATCH_ITEMS:,} jobs in one transaction; a result per item, in order"
+    ),
     "tags": ["jobs"],
     "security": WRITE_SECURITY,
     "requestBody": {
@@ -266,10 +286,16 @@ BATCH: dict[str, Any] = {
                     "jobs": {
                         "type": "array",
                         "minItems": 1,
-                        "maxItems": 1000,
+                        "maxItems": MAX_BATCH_ITEMS,
                         "items": {
                             "allOf": [_ref("schemas", "SubmitRequest")],
-                            "properties": {"idempotencyKey": {"type": "string"}},
+                            "properties": {
+                                "idempotencyKey": {
+                                    "type": "string",
+                                    "minLength": 1,
+                                    "maxLength": MAX_IDEMPOTENCY_KEY,
+                                }
+                            },
                         },
                     }
                 },
@@ -414,7 +440,7 @@ PARAMETERS: dict[str, Any] = {
         "name": "companyId",
         "in": "path",
         "required": True,
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+        "schema": {"type": "string", "pattern": f"^{COMPANY_ID_PATTERN}$"},
     },
     "jobId": {"name": "jobId", "in": "path", "required": True, "schema": {"type": "string"}},
     "assetId": {"name": "assetId", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -466,7 +492,7 @@ def _schemas() -> dict[str, Any]:
     event_fields = ("jobId", "status", "progress", "resultAssetId", "errorMessage")
     return {
         "JobType": {"type": "string", "enum": known_types()},
-        "Status": {"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]},
+        "Status": {"type": "string", "enum": [status.value for status in Status]},
         "Progress": _object(
             percent={"type": "integer", "minimum": 0, "maximum": 100},
             message=_nullable("string"),
@@ -485,7 +511,7 @@ def _schemas() -> dict[str, Any]:
             retry=_object(baseSeconds={"type": "number"}, maxSeconds={"type": "number"}),
             cpuBound={"type": "boolean"},
         ),
-        "Submitted": _object(jobId=UUID, status={"const": "queued"}, createdAt=TIME),
+        "Submitted": _object(jobId=UUID, status={"const": Status.QUEUED.value}, createdAt=TIME),
         "Asset": _object(
             id=UUID,
             jobId=UUID,
@@ -503,7 +529,7 @@ def _schemas() -> dict[str, Any]:
 
 
 SUBMIT_OPTIONS: dict[str, Any] = {
-    "sourceTaskId": {"type": "string", "maxLength": 255},
+    "sourceTaskId": {"type": "string", "maxLength": MAX_SOURCE_TASK_ID},
     "runAt": {"type": "string", "format": "date-time", "description": "Start no sooner"},
     "delaySeconds": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
     "priority": {
@@ -517,7 +543,12 @@ SUBMIT_OPTIONS: dict[str, Any] = {
         "minimum": MAX_ATTEMPTS_RANGE[0],
         "maximum": MAX_ATTEMPTS_RANGE[1],
     },
-    "callbackUrl": {"type": "string", "format": "uri", "description": "POSTed the job at its end"},
+    "callbackUrl": {
+        "type": "string",
+        "format": "uri",
+        "maxLength": MAX_CALLBACK_URL,
+        "description": "POSTed the job at its end",
+    },
 }
 
 

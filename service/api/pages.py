@@ -1,8 +1,10 @@
 """The web page at `GET /`: submit jobs and watch them live, with no build step.
 
-The page is static (`service/api/static/`) except for one thing the server fills
-in: the job types, from the registry, so its `<select>` lists exactly the
-types this server runs and works before any script has loaded.
+The page is static (`service/api/static/`) except for what the server fills in:
+the job types, from the registry, so its `<select>` lists exactly the types this
+server runs and works before any script has loaded; and the statuses and the
+company id pattern, from their one definition (`service/domain`), which the page's
+script and form read instead of spelling them again.
 """
 
 from __future__ import annotations
@@ -13,10 +15,21 @@ from pathlib import Path
 
 from aiohttp import web
 
+from service.domain.jobs import RETRYABLE, TERMINAL, Status
+from service.domain.limits import COMPANY_ID_PATTERN
 from service.jobtypes import known_types
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 JOB_TYPE_OPTIONS = "<!--job-type-options-->"
+#: what else index.html leaves to the server: space-separated statuses (`data-*` attributes
+#: of `<html>`, read by app.js) and the company input's pattern (as an HTML `pattern`, whose
+#: `v`-flag syntax wants a `-` in a class escaped)
+PAGE_VALUES = {
+    "<!--terminal-statuses-->": " ".join(sorted(TERMINAL)),
+    "<!--retryable-statuses-->": " ".join(sorted(RETRYABLE)),
+    "<!--queued-status-->": Status.QUEUED.value,
+    "<!--company-id-pattern-->": COMPANY_ID_PATTERN.replace("-]", "\\-]"),
+}
 #: the page loads only its own files; a token it holds cannot be sent elsewhere by injected markup
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -39,4 +52,6 @@ async def index(request: web.Request) -> web.Response:
 def render_index(job_types: tuple[str, ...]) -> str:
     options = "".join(f"<option>{html.escape(name)}</option>" for name in job_types)
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    for marker, value in PAGE_VALUES.items():
+        page = page.replace(marker, html.escape(value))
     return page.replace(JOB_TYPE_OPTIONS, options)

@@ -23,15 +23,19 @@ from service.api.responses import json_response
 from service.db.store import IdempotencyConflict, ListFilter, Store
 from service.domain.codec import dumps
 from service.domain.jobs import Job, Status
-from service.domain.limits import EARLIEST_TIME, LATEST_TIME
+from service.domain.limits import (
+    DEFAULT_PAGE_SIZE,
+    EARLIEST_TIME,
+    LATEST_TIME,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_PAGE_SIZE,
+)
 from service.domain.submission import check_body, parse_submission, parse_time, with_idempotency
 from service.jobtypes import REGISTRY, describe
 from service.worker.callbacks import check_callback_url
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"
 ASSETS_PATH = "/api/companies/{companyId}/assets"
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 50
 
 
 def setup_routes(app: web.Application, *, api: bool) -> None:
@@ -81,8 +85,8 @@ async def submit_job(request: web.Request) -> web.Response:
 
 def _idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= 200:
-        raise bad_request("Idempotency-Key must be 1 to 200 characters")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise bad_request(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
     if key is not None and not _storable(key):
         raise bad_request("Idempotency-Key must be UTF-8 text")
     return key
@@ -202,11 +206,11 @@ def _storable(text: str) -> bool:
 
 def _limit(raw: str | None) -> int:
     if raw is None:
-        return DEFAULT_LIMIT
+        return DEFAULT_PAGE_SIZE
     # plain ASCII digits only: int() would also take " 5", "+5", "5_0" and non-Latin digits
     limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise bad_request(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise bad_request(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}")
     return limit
 
 

@@ -20,16 +20,18 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Literal, Self, TypedDict, cast
+from typing import Any, Self, TypedDict, cast
 
 import aiohttp
 from yarl import URL
 
+from service import __version__
 from service.client.sse_parser import EventStreamParser, ServerSentEvent
+from service.domain.jobs import TERMINAL as TERMINAL
+from service.domain.jobs import Status as Status
+from service.domain.limits import DEFAULT_PAGE_SIZE
 
-Status = Literal["queued", "running", "done", "failed", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"done", "failed", "cancelled"})
-USER_AGENT = "content-jobs-client/0.1"
+USER_AGENT = f"content-jobs-client/{__version__}"
 
 
 class Progress(TypedDict):
@@ -41,7 +43,8 @@ class Job(TypedDict):
     id: str
     companyId: str
     jobType: str
-    status: Status
+    #: a `Status` value, as the JSON has it (a plain string: compare it with `Status.DONE`...)
+    status: str
     input: dict[str, Any]
     sourceTaskId: str | None
     progress: Progress
@@ -57,7 +60,8 @@ class Job(TypedDict):
 
 class Submitted(TypedDict):
     jobId: str
-    status: Status
+    #: a `Status` value, as the JSON has it (a plain string: compare it with `Status.DONE`...)
+    status: str
     createdAt: str
 
 
@@ -198,7 +202,7 @@ class ContentJobsClient:
         status: str | None = None,
         job_type: str | None = None,
         source_task_id: str | None = None,
-        page_size: int = 50,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncGenerator[Job, None]:
         """Every matching job, newest first, fetching pages by the `Link: rel="next"` header."""
         query = {"limit": str(page_size)}

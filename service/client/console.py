@@ -12,9 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from service.client import Job, JobEvent
+from service.domain.jobs import Status
 
-#: exit status of `submit --follow` and `watch`, by the job's final status
-EXIT_CODES = {"done": 0, "failed": 1, "cancelled": 2}
+#: exit status of `submit --follow` and `watch`, by the job's final status (each terminal
+#: status has one: `tests/unit/test_one_definition_per_concept.py`)
+EXIT_CODES: dict[str, int] = {Status.DONE: 0, Status.FAILED: 1, Status.CANCELLED: 2}
 #: exit status when the API or the network failed us, not the job
 EXIT_ERROR = 3
 BAR_WIDTH = 24

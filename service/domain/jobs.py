@@ -19,6 +19,11 @@ Row = Mapping[str, Any] | asyncpg.Record
 
 
 class Status(enum.StrEnum):
+    """A job's status: the one list of them. The Python client, the CLI, the OpenAPI
+    document and the web page (filled in by `service/api/pages.py`) read it from here; the
+    SQL's CHECK constraint is held to it by a test
+    (`tests/integration/test_database_constraints_match_the_domain.py`)."""
+
     #: waiting for a worker
     QUEUED = "queued"
     #: claimed by a worker holding a lease
@@ -36,6 +41,8 @@ class Status(enum.StrEnum):
 
 
 TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+#: what a client may retry (`POST .../retry`; the `retry` query checks the same)
+RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
 
 
 @dataclasses.dataclass(frozen=True)

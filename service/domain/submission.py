@@ -16,15 +16,18 @@ import orjson
 from service.api.errors import ApiError, bad_request
 from service.db.store import NewJob
 from service.domain.codec import dumps
-from service.domain.limits import EARLIEST_TIME, LATEST_TIME, MAX_JSON_DEPTH, json_depth_exceeds
+from service.domain.limits import (
+    EARLIEST_TIME,
+    LATEST_TIME,
+    MAX_ATTEMPTS_RANGE,
+    MAX_DELAY_SECONDS,
+    MAX_JSON_DEPTH,
+    MAX_SOURCE_TASK_ID,
+    PRIORITY_RANGE,
+    json_depth_exceeds,
+)
 from service.jobtypes import REGISTRY, InvalidInput, known_types, validate_input
 from service.settings import Settings
-
-PRIORITY_RANGE = (-100, 100)
-MAX_ATTEMPTS_RANGE = (1, 25)
-#: `delaySeconds` and `runAt` reach at most this far ahead
-MAX_DELAY_SECONDS = 366 * 24 * 3600
-MAX_SOURCE_TASK_ID = 255
 
 
 def parse_submission(body: dict[str, Any], settings: Settings, company_id: str) -> NewJob:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pydantic
 
+from service.domain.limits import MAX_ATTEMPTS_RANGE
 from service.sdk import JobType
 from service.settings import SettingsError
 
@@ -104,8 +105,10 @@ def _check(where: str, job_type: JobType[Any]) -> None:
         )
     elif job_type.timeout_seconds is not None and not job_type.timeout_seconds > 0:
         problem = "timeout_seconds must be positive"
-    elif job_type.max_attempts is not None and not 1 <= job_type.max_attempts <= 25:
-        problem = "max_attempts must be from 1 to 25"
+    elif job_type.max_attempts is not None and not (
+        MAX_ATTEMPTS_RANGE[0] <= job_type.max_attempts <= MAX_ATTEMPTS_RANGE[1]
+    ):
+        problem = "max_attempts must be from {} to {}".format(*MAX_ATTEMPTS_RANGE)
     if problem:
         raise JobTypeError(f"job type {job_type.name!r} from {where} is invalid: {problem}")
 

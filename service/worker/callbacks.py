@@ -37,11 +37,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
+from service import __version__
 from service.api.errors import bad_request
 from service.db.pool import DB_ERRORS
 from service.db.queries import QUERIES
 from service.domain.codec import dumps
 from service.domain.jobs import Job
+from service.domain.limits import MAX_CALLBACK_URL
 from service.metrics import Metrics
 from service.webhooks.secrets import SecretUnreadable, WebhookSecrets
 from service.webhooks.signing import signed_headers
@@ -148,8 +150,10 @@ def check_at_delivery(raw: str, policy: HostPolicy) -> None:
 
 async def check_callback_url(raw: Any, policy: HostPolicy) -> str:
     """The submit-time check of `callbackUrl`: a `400` that says what is wrong."""
-    if not isinstance(raw, str) or len(raw) > 2000:
-        raise bad_request("callbackUrl must be an http(s) URL of at most 2000 characters")
+    if not isinstance(raw, str) or len(raw) > MAX_CALLBACK_URL:
+        raise bad_request(
+            f"callbackUrl must be an http(s) URL of at most {MAX_CALLBACK_URL} characters"
+        )
     if not policy.enabled:
         raise bad_request("callbackUrl: callbacks are off (WEBHOOK_ALLOWED_HOSTS is empty)")
     try:
@@ -229,6 +233,7 @@ class CallbackSender:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS),
+            headers={"User-Agent": f"content-jobs/{__version__}"},
         )
         self._task = asyncio.create_task(self._run(), name="callbacks")
 

@@ -154,4 +154,4 @@ def test_input_must_be_a_json_object(capsys: pytest.CaptureFixture[str]) -> None
 def test_help_documents_the_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["watch", "--help"])
-    assert "0 the job is done, 1 it failed, 2 it was cancelled" in capsys.readouterr().out
+    assert "0 done, 1 failed, 2 cancelled (how the job ended)" in capsys.readouterr().out

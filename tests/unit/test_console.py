@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from service.client import Job, JobEvent, Status
+from service.client import Job, JobEvent
 from service.client.console import EventPrinter, exit_code, jobs_table, plain_line, progress_line
 
 
@@ -80,7 +80,7 @@ def test_exit_codes() -> None:
 
 
 def test_jobs_table_aligns_columns_and_shows_errors_before_messages() -> None:
-    def job(job_id: str, status: Status, percent: int, error: str | None = None) -> Job:
+    def job(job_id: str, status: str, percent: int, error: str | None = None) -> Job:
         return {
             "id": job_id, "companyId": "acme", "jobType": "sleep", "status": status,
             "input": {}, "sourceTaskId": None, "progress": {"percent": percent, "message": "m"},

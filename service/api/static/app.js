@@ -6,7 +6,11 @@
 // event id it has already shown and any change to a job that has already ended.
 "use strict";
 
-const TERMINAL = new Set(["done", "failed", "cancelled"]);
+// The statuses, as the server defines them (filled into <html data-*> by service/api/pages.py).
+const STATUSES = document.documentElement.dataset;
+const TERMINAL = new Set(STATUSES.terminal.split(" "));
+const RETRYABLE = new Set(STATUSES.retryable.split(" "));
+const QUEUED = STATUSES.queued;
 // Browsers open at most 6 HTTP/1.1 connections per origin: leave room for fetches.
 const MAX_STREAMS = 4;
 const LIST_LIMIT = 20;
@@ -178,7 +182,7 @@ function applyState(row, state) {
   row.querySelector(".message").textContent = progress.message || "";
   row.querySelector(".error").textContent = attemptText(state);
   row.querySelector(".cancel").hidden = TERMINAL.has(state.status);
-  row.querySelector(".retry").hidden = !["failed", "cancelled"].includes(state.status);
+  row.querySelector(".retry").hidden = !RETRYABLE.has(state.status);
   if (state.attempts) row.querySelector(".attempts").textContent = attemptsOf(state);
   showResult(row, state.resultAssetId);
 }
@@ -186,7 +190,7 @@ function applyState(row, state) {
 // A queued job with an error is waiting to retry: say which attempt failed and when the next starts.
 function attemptText(state) {
   const error = state.errorMessage || "";
-  if (state.status !== "queued" || !error) return error;
+  if (state.status !== QUEUED || !error) return error;
   const when = state.runAt ? ` (next try ${state.runAt.replace("T", " ").slice(11, 19)})` : "";
   return `retrying: ${error}${when}`;
 }
@@ -247,7 +251,7 @@ function onJobEvent(jobId, event) {
   if (id) row.dataset.lastEventId = String(id);
   const state = JSON.parse(event.data);
   applyState(row, state);
-  if (event.type === "status" && state.status === "queued" && state.errorMessage) {
+  if (event.type === "status" && state.status === QUEUED && state.errorMessage) {
     noteFailedAttempt(row, state.errorMessage);
   }
   // events carry the state, not attempts or runAt: fetch those when the status changes
@@ -290,7 +294,7 @@ async function retry(jobId) {
   try {
     const row = rowOf(jobId);
     const job = await api(`/content-jobs/${encodeURIComponent(jobId)}/retry`, { method: "POST" });
-    row.dataset.status = "queued"; // a retried job may change again
+    row.dataset.status = QUEUED; // a retried job may change again
     applyState(row, job);
     watch(jobId);
   } catch (error) {

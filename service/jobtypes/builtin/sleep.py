@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.domain.limits import MAX_ATTEMPTS_RANGE
 from service.sdk import JobContext, JobType, PermanentError, RetryPolicy, TransientError
 
 MAX_SECONDS = 3600
@@ -25,7 +26,10 @@ class SleepInput(BaseModel):
         None, ge=1, le=1000, description="Fail for good at this step (a permanent error)"
     )
     failAttempts: int = Field(  # noqa: N815
-        0, ge=0, le=25, description="The first k attempts fail with a transient error"
+        0,
+        ge=0,
+        le=MAX_ATTEMPTS_RANGE[1],
+        description="The first k attempts fail with a transient error",
     )
 
 
