@@ -1,15 +1,15 @@
-"""The application factory: settings in, a wired aiohttp application out."""
+"""The application factory (the composition root): settings in, a wired aiohttp application
+out. Components are built once here and held by the app under the typed keys of
+`service.api.keys` (the worker's own under keys its modules declare)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
 
-from service import jobtypes
 from service.api import health, keys
 from service.api.auth import TokenVerifier
 from service.api.batch import MAX_CONCURRENT_BATCHES
@@ -18,27 +18,31 @@ from service.api.middlewares import MIDDLEWARES, add_request_id_header
 from service.api.routes import setup_routes
 from service.assets.storage import make_storage
 from service.assets.store import AssetStore
-from service.db import partitions
 from service.db.pool import create_pool
 from service.db.store import Store
 from service.domain.limits import MAX_BODY_BYTES
 from service.domain.quota import QueueQuota
 from service.events.listener import Listener
 from service.events.notifier import Notifier
+from service.jobtypes import JobTypes, load
 from service.metrics import Metrics
 from service.settings import Settings, role_runs_api, role_runs_worker
+from service.webhooks.hosts import HostPolicy
 from service.webhooks.secrets import WebhookSecrets
-from service.worker.callbacks import CallbackSender, HostPolicy
-from service.worker.runner import Runner
 
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings) -> web.Application:
-    jobtypes.load(settings.job_type_modules)
+def create_app(settings: Settings, job_types: JobTypes | None = None) -> web.Application:
+    """The application of one replica: the HTTP face when its role serves the API, and the
+    worker's part (imported only then) when its role runs jobs. The job types are loaded
+    here, once (built-in, entry points, `JOB_TYPE_MODULES`), unless a test brings its own."""
+    if job_types is None:
+        job_types = load(settings.job_type_modules)
     middlewares = [health.operator_port, *MIDDLEWARES] if settings.metrics_port else MIDDLEWARES
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[keys.SETTINGS] = settings
+    app[keys.JOB_TYPES] = job_types
     app[keys.METRICS] = Metrics(company_labels=settings.metrics_company_labels)
     app[keys.CALLBACK_POLICY] = HostPolicy(settings.webhook_allowed_hosts)
     app[keys.BATCH_SLOTS] = asyncio.Semaphore(MAX_CONCURRENT_BATCHES)
@@ -49,11 +53,17 @@ def create_app(settings: Settings) -> web.Application:
         audience=settings.auth_audience,
     )
     app.cleanup_ctx.append(database)
-    app.cleanup_ctx.append(listening)
-    if role_runs_worker(settings.role):
-        app.cleanup_ctx.append(running)
     app.on_response_prepare.append(add_request_id_header)
-    app.on_shutdown.append(begin_shutdown)
+    app.on_shutdown.append(end_streams)
+    if role_runs_worker(settings.role):
+        from service.worker import lifecycle  # an API replica never loads the worker
+
+        app.cleanup_ctx.append(lifecycle.prepare)
+        app.cleanup_ctx.append(listening)
+        app.cleanup_ctx.append(lifecycle.running)
+        app.on_shutdown.append(lifecycle.stop)
+    else:
+        app.cleanup_ctx.append(listening)
     setup_routes(app, api=role_runs_api(settings.role))
     setup_cors(app, settings.cors_origins)
     return app
@@ -70,7 +80,12 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     notifier.start()
     app[keys.POOL] = pool
     app[keys.NOTIFIER] = notifier
-    app[keys.STORE] = Store(pool, notifier)
+    app[keys.STORE] = Store(
+        pool,
+        notifier,
+        watch_dsn=settings.database_url,
+        statement_cache_size=settings.db_statement_cache_size,
+    )
     app[keys.QUOTA] = QueueQuota(app[keys.STORE], settings.company_max_queued)
     app[keys.ASSETS] = AssetStore(pool, await make_storage(settings, pool))
     if settings.webhook_secret:
@@ -78,6 +93,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     log.info("database_ready", pool_size=settings.db_pool_size, role=settings.role)
     yield
     await app[keys.ASSETS].close()
+    await app[keys.STORE].close()
     await notifier.close()
     await pool.close()
 
@@ -86,17 +102,11 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
     """The replica's one LISTEN connection: job channels for streams, the queue for workers."""
     settings = app[keys.SETTINGS]
     metrics = app[keys.METRICS]
-    runner = None
-    if role_runs_worker(settings.role):
-        runner = app[keys.RUNNER] = Runner(
-            app[keys.STORE], settings, metrics=metrics, assets=app[keys.ASSETS]
-        )
-        metrics.watch("content_jobs_running_jobs", lambda: len(runner.runs))
     listener = Listener(
         settings.listen_url,
         app[keys.STORE],
         sweep_interval=settings.sweep_interval_seconds,
-        on_queued=runner.wake if runner else None,
+        on_queued=app.get(keys.ON_QUEUED),
     )
     app[keys.LISTENER] = listener
     metrics.watch("content_jobs_sse_streams_open", lambda: listener.stream_count)
@@ -109,30 +119,6 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
     await listener.close()
 
 
-async def running(app: web.Application) -> AsyncIterator[None]:
-    """The runner, the completion-callback sender (when callbacks are on) and the upkeep of
-    the events table's day partitions."""
-    runner = app[keys.RUNNER]
-    sender = None
-    if app[keys.CALLBACK_POLICY].enabled and keys.WEBHOOK_SECRETS in app:
-        sender = app[keys.CALLBACKS] = CallbackSender(
-            app[keys.POOL], app[keys.WEBHOOK_SECRETS], app[keys.CALLBACK_POLICY], app[keys.METRICS]
-        )
-        runner.on_end = sender.wake
-        sender.start()
-    runner.start()
-    maintenance = asyncio.create_task(partitions.keep_ahead_forever(app[keys.POOL]))
-    log.info("runner_started", worker_id=runner.worker_id, callbacks=sender is not None)
-    yield
-    maintenance.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await maintenance
-    if sender is not None:
-        await sender.close()
-
-
-async def begin_shutdown(app: web.Application) -> None:
-    """End open event streams, and give running jobs their grace before requeueing them."""
+async def end_streams(app: web.Application) -> None:
+    """End open event streams at once: aiohttp waits for open handlers at shutdown."""
     app[keys.LISTENER].shutdown()
-    if keys.RUNNER in app:
-        await app[keys.RUNNER].stop()

@@ -8,7 +8,7 @@ import socket
 import structlog
 from aiohttp import web
 
-from service import jobtypes
+from service.api import keys
 from service.app import create_app
 from service.settings import Settings
 
@@ -20,7 +20,7 @@ def run(settings: Settings) -> None:
     and this returns (the command exits 0: a stop asked for is not a failure)."""
     tune_gc()
     app = create_app(settings)
-    log.info("job_types_loaded", job_types=jobtypes.known_types())
+    log.info("job_types_loaded", job_types=app[keys.JOB_TYPES].names())
     web.run_app(
         app,
         host=settings.host,

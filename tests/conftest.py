@@ -20,7 +20,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from service import jobtypes
 from service.api.auth import issue_token
 from service.app import create_app
 from service.db import migrations
@@ -28,6 +27,7 @@ from service.db.pool import create_pool
 from service.db.store import Store
 from service.dev.pgserver import LocalPostgres
 from service.events.notifier import Notifier
+from service.jobtypes import JobTypes, load
 from service.logging import configure
 from service.settings import Settings
 
@@ -37,8 +37,6 @@ _counter = itertools.count()
 
 # info, so tests can assert the canonical request log line with capture_logs
 configure("console", "info")
-# the built-in job types, for tests below the application (create_app loads them too)
-jobtypes.load()
 
 
 def with_database(dsn: str, name: str) -> str:
@@ -89,6 +87,13 @@ async def database_url(pg_server: str, template_db: str) -> AsyncIterator[str]:
         await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+def job_types() -> JobTypes:
+    """The installed job types, as `create_app` loads them; a test that needs a handler of
+    its own adds it to a copy (`job_types.plus(...)`), never to a shared registry."""
+    return load()
 
 
 @pytest.fixture

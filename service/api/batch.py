@@ -27,15 +27,18 @@ import orjson
 from aiohttp import web
 
 from service.api import keys
-from service.api.errors import ApiError, bad_request
+from service.api.errors import ApiError, as_http, bad_request
 from service.api.middlewares import company_of
 from service.api.responses import json_response
-from service.db.store import IdempotencyConflict, NewJob, Refused
+from service.db.store import IdempotencyConflict, Refused
 from service.domain.codec import dumps
+from service.domain.errors import ClientError
+from service.domain.jobs import NewJob
 from service.domain.limits import MAX_BATCH_ITEMS, MAX_IDEMPOTENCY_KEY, MiB
 from service.domain.submission import check_body, parse_submission, with_idempotency
+from service.jobtypes import JobTypes
 from service.settings import Settings
-from service.worker.callbacks import check_callback_url
+from service.webhooks.hosts import check_callback_url
 
 #: a full batch of typical inputs; larger bodies are 413 before they are read
 MAX_BATCH_BODY_BYTES = 16 * MiB
@@ -66,7 +69,8 @@ async def submit_batch(request: web.Request) -> web.Response:
     async with slots:
         raw = await _read(request)
         settings = request.app[keys.SETTINGS]
-        checked = await asyncio.to_thread(check_batch, raw, settings, company_id)
+        job_types = request.app[keys.JOB_TYPES]
+        checked = await asyncio.to_thread(check_batch, raw, settings, job_types, company_id)
         del raw
         return await _submit(request, company_id, checked)
 
@@ -119,7 +123,7 @@ async def _read(request: web.Request) -> bytearray:
 
 
 def check_batch(
-    raw: bytes | bytearray, settings: Settings, company_id: str
+    raw: bytes | bytearray, settings: Settings, job_types: JobTypes, company_id: str
 ) -> list[_Checked | ApiError]:
     """Each item's job or its error, in order (runs in a thread: no I/O, no event loop);
     `ApiError` for a body that is not a batch at all."""
@@ -147,9 +151,9 @@ def check_batch(
         time.sleep(0)  # lets the event loop's thread have the GIL between items
         try:
             item = item if texts is None else _parse_item(item, index)
-            checked.append(_check_item(item, index, settings, company_id))
-        except ApiError as exc:
-            checked.append(exc)
+            checked.append(_check_item(item, index, settings, job_types, company_id))
+        except (ApiError, ClientError) as exc:
+            checked.append(as_http(exc))
     return checked
 
 
@@ -195,11 +199,13 @@ def _parse_item(text: str, index: int) -> Any:
         raise bad_request(f"jobs[{index}] is not valid JSON ({exc})") from None
 
 
-def _check_item(item: Any, index: int, settings: Settings, company_id: str) -> _Checked:
+def _check_item(
+    item: Any, index: int, settings: Settings, job_types: JobTypes, company_id: str
+) -> _Checked:
     if not isinstance(item, dict):
         raise bad_request("each job must be a JSON object")
     check_body(item, where=f"jobs[{index}].")
-    new = parse_submission(item, settings, company_id)
+    new = parse_submission(item, settings, job_types, company_id)
     key = item.get("idempotencyKey")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY):
         raise bad_request(
@@ -219,8 +225,8 @@ async def _with_callback(request: web.Request, item: _Checked | ApiError) -> New
         return item if isinstance(item, ApiError) else item.new
     try:
         url = await check_callback_url(item.callback_url, request.app[keys.CALLBACK_POLICY])
-    except ApiError as exc:
-        return exc
+    except (ApiError, ClientError) as exc:
+        return as_http(exc)
     return dataclasses.replace(item.new, callback_url=url)
 
 

@@ -1,8 +1,12 @@
-"""Every typed key of the aiohttp application and its requests, in one place."""
+"""The typed keys of the HTTP face's components and of its requests, in one place.
+
+The worker's components declare their own keys (`service.worker.runner.RUNNER`,
+`service.worker.callbacks.CALLBACKS`): nothing here imports the worker."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -14,25 +18,27 @@ from service.db.store import Store
 from service.domain.quota import QueueQuota
 from service.events.listener import Listener
 from service.events.notifier import Notifier
+from service.jobtypes import JobTypes
 from service.metrics import Metrics
 from service.settings import Settings
+from service.webhooks.hosts import HostPolicy
 from service.webhooks.secrets import WebhookSecrets
-from service.worker.callbacks import CallbackSender, HostPolicy
-from service.worker.runner import Runner
 
 SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 NOTIFIER = web.AppKey("notifier", Notifier)
 STORE = web.AppKey("store", Store)
+#: the installed job types, loaded once by `create_app`
+JOB_TYPES = web.AppKey("job_types", JobTypes)
 QUOTA = web.AppKey("quota", QueueQuota)
 CALLBACK_POLICY = web.AppKey("callback_policy", HostPolicy)
-CALLBACKS = web.AppKey("callbacks", CallbackSender)
 WEBHOOK_SECRETS = web.AppKey("webhook_secrets", WebhookSecrets)
 ASSETS = web.AppKey("assets", AssetStore)
 LISTENER = web.AppKey("listener", Listener)
-RUNNER = web.AppKey("runner", Runner)
 METRICS = web.AppKey("metrics", Metrics)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
+#: what the listener calls when a job is queued (the runner's wake, on replicas that run jobs)
+ON_QUEUED: web.AppKey[Callable[[], None]] = web.AppKey("on_queued")
 #: the batches this replica may check at once (`service.api.batch.MAX_CONCURRENT_BATCHES`)
 BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
 

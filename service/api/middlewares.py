@@ -15,9 +15,10 @@ from multidict import MultiDict
 
 from service.api import keys
 from service.api.auth import QUERY_PARAM, Caller, authenticate, check_company_access
-from service.api.errors import ApiError
+from service.api.errors import ApiError, as_http
 from service.api.responses import error_response
 from service.db.pool import database_unavailable
+from service.domain.errors import ClientError
 from service.domain.limits import MAX_BODY_MESSAGE, REQUEST_ID_PATTERN
 
 log = structlog.get_logger("service.http")
@@ -112,6 +113,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.message, exc.headers)
+    except ClientError as exc:
+        http = as_http(exc)
+        return error_response(http.status, http.message, http.headers)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, MAX_BODY_MESSAGE)
     except web.HTTPException as exc:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from service import __version__
+from service.api import keys
 from service.api.responses import json_response
 from service.domain.jobs import Status
 from service.domain.limits import (
@@ -27,7 +28,7 @@ from service.domain.limits import (
     MAX_SOURCE_TASK_ID,
     PRIORITY_RANGE,
 )
-from service.jobtypes import REGISTRY, known_types
+from service.jobtypes import JobTypes
 
 VERSION = __version__
 JOBS = "/api/companies/{companyId}/content-jobs"
@@ -38,10 +39,11 @@ WRITE_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    return json_response(document())
+    return json_response(document(request.app[keys.JOB_TYPES]))
 
 
-def document() -> dict[str, Any]:
+def document(job_types: JobTypes) -> dict[str, Any]:
+    """The OpenAPI document of this server, whose submit schemas are its `job_types`."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -52,7 +54,7 @@ def document() -> dict[str, Any]:
         "paths": {**_job_paths(), **_webhook_paths(), **_asset_paths(), **_service_paths()},
         "components": {
             "securitySchemes": SECURITY_SCHEMES,
-            "schemas": {**_schemas(), **_submit_schemas()},
+            "schemas": {**_schemas(job_types), **_submit_schemas(job_types)},
             "parameters": PARAMETERS,
             "responses": ERROR_RESPONSES,
         },
@@ -488,10 +490,10 @@ JOB_FIELDS: dict[str, Any] = {
 }
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(job_types: JobTypes) -> dict[str, Any]:
     event_fields = ("jobId", "status", "progress", "resultAssetId", "errorMessage")
     return {
-        "JobType": {"type": "string", "enum": known_types()},
+        "JobType": {"type": "string", "enum": job_types.names()},
         "Status": {"type": "string", "enum": [status.value for status in Status]},
         "Progress": _object(
             percent={"type": "integer", "minimum": 0, "maximum": 100},
@@ -552,12 +554,12 @@ SUBMIT_OPTIONS: dict[str, Any] = {
 }
 
 
-def _submit_schemas() -> dict[str, Any]:
+def _submit_schemas(job_types: JobTypes) -> dict[str, Any]:
     """`SubmitRequest`: one body schema per installed type, told apart by `jobType`; their
     models' nested definitions become components of their own."""
     schemas: dict[str, Any] = {}
     variants = {}
-    for name, job_type in REGISTRY.items():
+    for name, job_type in job_types.items():
         component = "Submit_" + "".join(c if c.isalnum() else "_" for c in name)
         schema = job_type.input_model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from service.api import keys
 from service.domain.jobs import RETRYABLE, TERMINAL, Status
 from service.domain.limits import COMPANY_ID_PATTERN
-from service.jobtypes import known_types
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 JOB_TYPE_OPTIONS = "<!--job-type-options-->"
@@ -44,7 +44,9 @@ PAGE_HEADERS = {
 
 async def index(request: web.Request) -> web.Response:
     return web.Response(
-        text=render_index(tuple(known_types())), content_type="text/html", headers=PAGE_HEADERS
+        text=render_index(tuple(request.app[keys.JOB_TYPES].names())),
+        content_type="text/html",
+        headers=PAGE_HEADERS,
     )
 
 

@@ -20,7 +20,8 @@ from service.api.middlewares import company_of
 from service.api.openapi import openapi_json
 from service.api.pages import STATIC_DIR, index
 from service.api.responses import json_response
-from service.db.store import IdempotencyConflict, ListFilter, Store
+from service.db.ports import Commands
+from service.db.store import IdempotencyConflict, ListFilter
 from service.domain.codec import dumps
 from service.domain.jobs import Job, Status
 from service.domain.limits import (
@@ -31,8 +32,7 @@ from service.domain.limits import (
     MAX_PAGE_SIZE,
 )
 from service.domain.submission import check_body, parse_submission, parse_time, with_idempotency
-from service.jobtypes import REGISTRY, describe
-from service.worker.callbacks import check_callback_url
+from service.webhooks.hosts import check_callback_url
 
 JOBS_PATH = "/api/companies/{companyId}/content-jobs"
 ASSETS_PATH = "/api/companies/{companyId}/assets"
@@ -63,7 +63,9 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
 async def submit_job(request: web.Request) -> web.Response:
     company_id = company_of(request, write=True)
     body = await _json_object(request)
-    new = parse_submission(body, request.app[keys.SETTINGS], company_id)
+    new = parse_submission(
+        body, request.app[keys.SETTINGS], request.app[keys.JOB_TYPES], company_id
+    )
     if body.get("callbackUrl") is not None:
         url = await check_callback_url(body["callbackUrl"], request.app[keys.CALLBACK_POLICY])
         new = dataclasses.replace(new, callback_url=url)
@@ -129,38 +131,36 @@ async def get_job(request: web.Request) -> web.Response:
 async def retry_job(request: web.Request) -> web.Response:
     """A failed or cancelled job starts afresh; its event stream goes on with the next ids."""
     return await _transition(
-        request, Store.retry, "only failed or cancelled jobs can be retried; this one is {}"
+        request,
+        lambda jobs: jobs.retry,
+        "only failed or cancelled jobs can be retried; this one is {}",
     )
 
 
 async def list_job_types(request: web.Request) -> web.Response:
     """The installed job types with their input schemas (any valid token)."""
     settings = request.app[keys.SETTINGS]
-    return json_response(
-        [
-            describe(t, settings.job_max_attempts, settings.timeout_for(t.name, t.timeout_seconds))
-            for t in REGISTRY.values()
-        ]
-    )
+    job_types = request.app[keys.JOB_TYPES]
+    return json_response(job_types.describe(settings.job_max_attempts, settings.timeout_for))
 
 
 async def cancel_job(request: web.Request) -> web.Response:
-    return await _transition(request, Store.cancel, "job is already {}")
+    return await _transition(request, lambda jobs: jobs.cancel, "job is already {}")
 
 
 async def _transition(
     request: web.Request,
-    change: Callable[[Store, str, uuid.UUID], Awaitable[Job | None]],
+    change: Callable[[Commands], Callable[[str, uuid.UUID], Awaitable[Job | None]]],
     refusal: str,
 ) -> web.Response:
     """A client's state change of one job: the job after it, else 404 for a job that is not
     there and 409 (`refusal` with the job's status) for one whose status forbids it."""
     company_id = company_of(request, write=True)
     job_id = job_id_of(request)
-    store = request.app[keys.STORE]
-    job = await change(store, company_id, job_id)
+    jobs: Commands = request.app[keys.STORE]
+    job = await change(jobs)(company_id, job_id)
     if job is None:
-        current = await store.get(company_id, job_id)
+        current = await jobs.get(company_id, job_id)
         if current is None:
             raise not_found()
         raise conflict(refusal.format(current.status.value))

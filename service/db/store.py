@@ -8,6 +8,7 @@ forget to announce one.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
@@ -15,12 +16,12 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
-import orjson
 import uuid6
 
 from service.db.group_commit import GroupCommit
+from service.db.pool import DB_ERRORS, connect
 from service.db.queries import QUERIES
-from service.domain.jobs import Event, Job, Status
+from service.domain.jobs import Ended, Event, Job, NewJob, Status
 from service.events.notifier import Notifier
 
 #: what runs a query: the pool, or one connection of one's own
@@ -29,23 +30,6 @@ Executor: TypeAlias = (
 )
 #: a pooled connection, for work in one transaction
 Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[Any]"
-
-
-@dataclasses.dataclass(frozen=True)
-class NewJob:
-    company_id: str
-    job_type: str
-    #: or, checked already, its encoded JSON (a batch keeps no parsed inputs around)
-    input: dict[str, Any] | orjson.Fragment
-    source_task_id: str | None
-    max_attempts: int
-    priority: int = 0
-    #: when it may start; None: `delay_seconds` after its insert (the database's clock)
-    run_at: datetime | None = None
-    delay_seconds: float | None = None
-    callback_url: str | None = None
-    idempotency_key: str | None = None
-    idempotency_hash: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,7 +58,7 @@ class Finish:
     """A run's terminal write: `finish_jobs` applies many at once."""
 
     job: Job
-    status: Status
+    status: Ended
     result: Any
     result_asset_id: uuid.UUID | None
     error_message: str | None
@@ -217,9 +201,29 @@ class ListFilter:
 
 
 class Store:
-    def __init__(self, pool: asyncpg.Pool[Any], notifier: Notifier) -> None:
+    """Jobs in Postgres, for all three callers (`service.db.ports`): `Commands` (the API),
+    `EventLog` (streams, the listener) and `RunLeases` (the runner).
+
+    The lease watch (`renew_leases`, `still_running`, `reap_expired_leases`) runs on a
+    connection of its own when `watch_dsn` is given (the application's store), so a pool
+    saturated by requests or runs cannot hold up the renewals that keep those runs alive;
+    without it (a test's store), on the pool.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        notifier: Notifier,
+        *,
+        watch_dsn: str | None = None,
+        statement_cache_size: int = 100,
+    ) -> None:
         self.pool = pool
         self.notifier = notifier
+        self._watch_dsn = watch_dsn
+        self._statement_cache_size = statement_cache_size
+        self._watch_conn: asyncpg.Connection[Any] | None = None
+        self._watching = asyncio.Lock()  # one statement at a time on that connection
         self._inserts: GroupCommit[NewJob, asyncpg.Record] = GroupCommit(
             lambda batch: insert_many(pool, batch), "insert-batcher"
         )
@@ -367,7 +371,7 @@ class Store:
     async def finish(
         self,
         job: Job,
-        status: Status,
+        status: Ended,
         *,
         result: Any = None,
         result_asset_id: uuid.UUID | None = None,
@@ -402,14 +406,11 @@ class Store:
             self.notifier.job_queued()
         return self._announced(row)
 
-    # The lease path takes the runner's own connection (`via`), so a pool saturated by
-    # requests or runs cannot hold up the renewals that keep those runs alive.
+    # The watch: on its own connection (see the class's docstring).
 
-    async def renew_leases(
-        self, runs: Sequence[Job], lease_seconds: float, via: Executor | None = None
-    ) -> set[int]:
+    async def renew_leases(self, runs: Sequence[Job], lease_seconds: float) -> set[int]:
         """Extends the leases of these runs' jobs; the tokens of the runs still holding theirs."""
-        rows = await (via or self.pool).fetch(
+        rows = await self._watch_fetch(
             QUERIES["renew_leases"],
             [job.id for job in runs],
             [job.run_token for job in runs],
@@ -417,21 +418,42 @@ class Store:
         )
         return {row["run_token"] for row in rows}
 
-    async def still_running(self, runs: Sequence[Job], via: Executor | None = None) -> set[int]:
+    async def still_running(self, runs: Sequence[Job]) -> set[int]:
         """The tokens of the runs whose job is still theirs (not cancelled, reaped or retried)."""
-        rows = await (via or self.pool).fetch(
+        rows = await self._watch_fetch(
             QUERIES["still_running"], [job.id for job in runs], [job.run_token for job in runs]
         )
         return {row["run_token"] for row in rows}
 
-    async def reap_expired_leases(self, limit: int = 100, via: Executor | None = None) -> list[Job]:
-        rows = await (via or self.pool).fetch(QUERIES["reap_expired_leases"], limit)
+    async def reap_expired_leases(self, limit: int = 100) -> list[Job]:
+        rows = await self._watch_fetch(QUERIES["reap_expired_leases"], limit)
         jobs = [Job.from_row(row) for row in rows]
         for job in jobs:
             self.notifier.job_changed(job.id, job.event_seq)
         if any(not job.status.terminal for job in jobs):
             self.notifier.job_queued()
         return jobs
+
+    async def close(self) -> None:
+        """Drop the watch's connection (the pool and the notifier are their owner's)."""
+        if self._watch_conn is not None:
+            self._watch_conn.terminate()
+            self._watch_conn = None
+
+    async def _watch_fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        if self._watch_dsn is None:
+            return await self.pool.fetch(query, *args)
+        async with self._watching:
+            try:
+                if self._watch_conn is None or self._watch_conn.is_closed():
+                    self._watch_conn = await asyncio.wait_for(
+                        connect(self._watch_dsn, "content-jobs-leases", self._statement_cache_size),
+                        timeout=5,
+                    )
+                return await self._watch_conn.fetch(query, *args)
+            except DB_ERRORS:
+                await self.close()  # a fresh connection next time: this one may be wedged
+                raise
 
     def _announced(self, row: asyncpg.Record | None) -> Job | None:
         if row is None:

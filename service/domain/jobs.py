@@ -6,16 +6,20 @@ import dataclasses
 import enum
 import functools
 import uuid
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Protocol, TypeAlias
 
-import asyncpg
+import orjson
 
 from service.domain.codec import dumps
 
-#: a database row: asyncpg's Record, or any mapping with the same keys
-Row = Mapping[str, Any] | asyncpg.Record
+
+class Row(Protocol):
+    """A database row as the domain reads it: asyncpg's Record, or any mapping with the
+    same keys (the domain does no I/O and does not know asyncpg)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+    def get(self, key: str, /) -> Any: ...
 
 
 class Status(enum.StrEnum):
@@ -43,6 +47,9 @@ class Status(enum.StrEnum):
 TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
 #: what a client may retry (`POST .../retry`; the `retry` query checks the same)
 RETRYABLE = frozenset({Status.FAILED, Status.CANCELLED})
+
+#: how a run may end its job itself (cancelled is a client's doing, never a run's)
+Ended: TypeAlias = Literal[Status.DONE, Status.FAILED]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,3 +165,22 @@ def channel(job_id: uuid.UUID) -> str:
 
 #: the channel idle workers listen on; its payload is empty
 QUEUED_CHANNEL = "content_jobs_queued"
+
+
+@dataclasses.dataclass(frozen=True)
+class NewJob:
+    """A job to insert, as a submission asks for it (checked by `service.domain.submission`)."""
+
+    company_id: str
+    job_type: str
+    #: or, checked already, its encoded JSON (a batch keeps no parsed inputs around)
+    input: dict[str, Any] | orjson.Fragment
+    source_task_id: str | None
+    max_attempts: int
+    priority: int = 0
+    #: when it may start; None: `delay_seconds` after its insert (the database's clock)
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+    idempotency_hash: str | None = None

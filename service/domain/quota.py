@@ -10,16 +10,20 @@ against runaway backlogs, approximate by design.
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
-from service.api.errors import ApiError
-from service.db.store import Store
+from service.domain.errors import OverQuota
 
 REFRESH_SECONDS = 1.0
-RETRY_AFTER_SECONDS = "5"
+RETRY_AFTER_SECONDS = 5
+
+
+class QueuedCounts(Protocol):
+    async def queued_count(self, company_id: str, up_to: int) -> int: ...
 
 
 class QueueQuota:
-    def __init__(self, store: Store, limit: int) -> None:
+    def __init__(self, store: QueuedCounts, limit: int) -> None:
         self._store = store
         self._limit = limit
         self._counts: dict[str, tuple[int, float]] = {}
@@ -32,10 +36,9 @@ class QueueQuota:
             count, read_at = await self._store.queued_count(company_id, self._limit), now
         if count + jobs > self._limit:
             self._counts[company_id] = (count, read_at)
-            raise ApiError(
-                429,
+            raise OverQuota(
                 f"company has {self._limit} or more jobs waiting (COMPANY_MAX_QUEUED)",
-                {"Retry-After": RETRY_AFTER_SECONDS},
+                retry_after=RETRY_AFTER_SECONDS,
             )
         self._counts[company_id] = (count + jobs, read_at)
         if len(self._counts) > 100_000:  # a bound on memory: forget and read again

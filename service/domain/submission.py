@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-from service.api.errors import ApiError, bad_request
-from service.db.store import NewJob
 from service.domain.codec import dumps
+from service.domain.errors import InvalidRequest, TooLarge
+from service.domain.jobs import NewJob
 from service.domain.limits import (
     EARLIEST_TIME,
     LATEST_TIME,
@@ -26,34 +26,39 @@ from service.domain.limits import (
     PRIORITY_RANGE,
     json_depth_exceeds,
 )
-from service.jobtypes import REGISTRY, InvalidInput, known_types, validate_input
+from service.jobtypes import InvalidInput, JobTypes, validate_input
 from service.settings import Settings
 
 
-def parse_submission(body: dict[str, Any], settings: Settings, company_id: str) -> NewJob:
-    """The job a body asks for (without its idempotency key); `ApiError` names what is wrong."""
+def parse_submission(
+    body: dict[str, Any], settings: Settings, job_types: JobTypes, company_id: str
+) -> NewJob:
+    """The job a body asks for (without its idempotency key), of one of `job_types`;
+    `ApiError` names what is wrong."""
     job_type = body.get("jobType")
     if not isinstance(job_type, str) or not job_type.strip():
-        raise bad_request("jobType is required")
-    declared = REGISTRY.get(job_type)
+        raise InvalidRequest("jobType is required")
+    declared = job_types.get(job_type)
     if declared is None:
-        raise bad_request(f"unknown jobType {job_type!r}; known types: {', '.join(known_types())}")
+        raise InvalidRequest(
+            f"unknown jobType {job_type!r}; known types: {', '.join(job_types.names())}"
+        )
     job_input = body.get("input", {})
     if not isinstance(job_input, dict):
-        raise bad_request("input must be a JSON object")
+        raise InvalidRequest("input must be a JSON object")
     if len(dumps(job_input)) > settings.job_input_max_bytes:
-        raise ApiError(
-            413, f"input is larger than JOB_INPUT_MAX_BYTES ({settings.job_input_max_bytes} bytes)"
+        raise TooLarge(
+            f"input is larger than JOB_INPUT_MAX_BYTES ({settings.job_input_max_bytes} bytes)"
         )
     source_task_id = body.get("sourceTaskId")
     if source_task_id is not None and not isinstance(source_task_id, str):
-        raise bad_request("sourceTaskId must be a string")
+        raise InvalidRequest("sourceTaskId must be a string")
     if source_task_id is not None and len(source_task_id) > MAX_SOURCE_TASK_ID:
-        raise bad_request(f"sourceTaskId must be at most {MAX_SOURCE_TASK_ID} characters")
+        raise InvalidRequest(f"sourceTaskId must be at most {MAX_SOURCE_TASK_ID} characters")
     try:
         validate_input(declared, job_input)
     except InvalidInput as exc:
-        raise bad_request(str(exc)) from None
+        raise InvalidRequest(str(exc)) from None
     return NewJob(
         company_id=company_id,
         job_type=job_type,
@@ -76,9 +81,9 @@ def check_body(body: dict[str, Any], *, may_hold_nul: bool = True, where: str = 
     for name, value in body.items():
         if json_depth_exceeds(value, MAX_JSON_DEPTH - 1):  # the body itself is one level
             field = f"{where}{name[:64]}"
-            raise bad_request(f"{field} is nested more than {MAX_JSON_DEPTH} levels deep")
+            raise InvalidRequest(f"{field} is nested more than {MAX_JSON_DEPTH} levels deep")
     if may_hold_nul and _has_nul(body):
-        raise bad_request("request body must not contain \\u0000 (Postgres cannot store it)")
+        raise InvalidRequest("request body must not contain \\u0000 (Postgres cannot store it)")
 
 
 def _has_nul(value: Any) -> bool:
@@ -112,7 +117,7 @@ def _int_in(body: dict[str, Any], name: str, bounds: tuple[int, int]) -> int | N
         return None
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise bad_request(f"{name} must be an integer from {low} to {high}")
+        raise InvalidRequest(f"{name} must be an integer from {low} to {high}")
     return value
 
 
@@ -122,9 +127,9 @@ def _delay(body: dict[str, Any]) -> float | None:
     if delay is None:
         return None
     if isinstance(delay, bool) or not isinstance(delay, int | float):
-        raise bad_request("delaySeconds must be a number")
+        raise InvalidRequest("delaySeconds must be a number")
     if not 0 <= delay <= MAX_DELAY_SECONDS:
-        raise bad_request(f"delaySeconds must be from 0 to {MAX_DELAY_SECONDS}")
+        raise InvalidRequest(f"delaySeconds must be from 0 to {MAX_DELAY_SECONDS}")
     return float(delay)
 
 
@@ -132,15 +137,15 @@ def _run_at(body: dict[str, Any]) -> datetime | None:
     """`runAt` (ISO-8601; a time without a zone is UTC); not with `delaySeconds`."""
     raw_at = body.get("runAt")
     if raw_at is not None and body.get("delaySeconds") is not None:
-        raise bad_request("give runAt or delaySeconds, not both")
+        raise InvalidRequest("give runAt or delaySeconds, not both")
     if raw_at is None:
         return None
     when = parse_time(raw_at)
     if when is None:
-        raise bad_request("runAt must be an ISO-8601 date-time, like 2026-01-31T12:00:00Z")
+        raise InvalidRequest("runAt must be an ISO-8601 date-time, like 2026-01-31T12:00:00Z")
     latest = min(LATEST_TIME, datetime.now(UTC) + timedelta(seconds=MAX_DELAY_SECONDS))
     if not EARLIEST_TIME <= when <= latest:
-        raise bad_request("runAt must be from 1970-01-01T00:00:00Z to a year from now")
+        raise InvalidRequest("runAt must be from 1970-01-01T00:00:00Z to a year from now")
     return when
 
 

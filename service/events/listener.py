@@ -23,7 +23,7 @@ import asyncpg
 import structlog
 
 from service.db.pool import DB_ERRORS, connect
-from service.db.store import Store
+from service.db.ports import EventLog
 from service.domain.jobs import QUEUED_CHANNEL, Event, channel
 
 log = structlog.get_logger(__name__)
@@ -39,7 +39,9 @@ def _seq(event: Event) -> int:
 class Topic:
     """One job's events as this replica knows them, shared by the job's streams."""
 
-    def __init__(self, job_id: uuid.UUID, store: Store, on_hint: Callable[[Topic], None]) -> None:
+    def __init__(
+        self, job_id: uuid.UUID, store: EventLog, on_hint: Callable[[Topic], None]
+    ) -> None:
         self.job_id = job_id
         self.subscriptions: set[Subscription] = set()
         self._store = store
@@ -177,7 +179,7 @@ class Listener:
     def __init__(
         self,
         dsn: str,
-        store: Store,
+        store: EventLog,
         *,
         sweep_interval: float = 1.0,
         on_queued: Callable[[], None] | None = None,

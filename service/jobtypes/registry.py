@@ -1,4 +1,8 @@
-"""The installed job types: found once at start-up, then looked up by name.
+"""The installed job types: found once at start-up (`load`), then looked up by name.
+
+There is no module-global registry: `load` returns a `JobTypes`, which the app factory
+keeps (`service.api.keys.JOB_TYPES`) and hands to the runner and to whatever checks a
+submission; a test builds its own (`load().plus(...)`) instead of patching a global.
 
 Types come from three places, in this order: the built-in ones, the entry-point
 group `content_jobs.job_types` of every installed distribution (an entry point
@@ -14,7 +18,7 @@ import asyncio
 import importlib
 import importlib.metadata
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import pydantic
@@ -26,9 +30,6 @@ from service.settings import SettingsError
 ENTRY_POINT_GROUP = "content_jobs.job_types"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
-#: name -> declaration of every installed type (filled by `load`)
-REGISTRY: dict[str, JobType[Any]] = {}
-
 
 class JobTypeError(SettingsError):
     """A job type cannot be installed; the message names it and where it came from (a
@@ -39,8 +40,51 @@ class InvalidInput(ValueError):
     """The input does not fit the job type; the message names the field path."""
 
 
-def load(modules: Iterable[str] = ()) -> dict[str, JobType[Any]]:
-    """Find every type (built-in, entry points, `modules`) and make them the registry."""
+class JobTypes(Mapping[str, JobType[Any]]):
+    """Job types by name, in name order: an immutable value, one per application."""
+
+    def __init__(self, types: Iterable[JobType[Any]] = ()) -> None:
+        by_name: dict[str, JobType[Any]] = {}
+        for job_type in types:
+            if job_type.name in by_name:
+                raise JobTypeError(f"job type {job_type.name!r} is declared twice")
+            by_name[job_type.name] = job_type
+        self._types = dict(sorted(by_name.items()))
+
+    def __getitem__(self, name: str) -> JobType[Any]:
+        return self._types[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def names(self) -> list[str]:
+        """Every type's name, sorted (what `400 unknown jobType` and the page list)."""
+        return list(self._types)
+
+    def cpu_bound_names(self) -> list[str]:
+        """The types whose handlers run in the CPU pool (the claim bounds how many)."""
+        return [name for name, job_type in self._types.items() if job_type.cpu_bound]
+
+    def describe(
+        self, default_max_attempts: int, timeout_for: Callable[[str, float | None], float]
+    ) -> list[dict[str, Any]]:
+        """Every type as `GET /api/job-types` lists it; `timeout_for(name, declared)` is the
+        type's effective timeout (`Settings.timeout_for`)."""
+        return [
+            describe(t, default_max_attempts, timeout_for(t.name, t.timeout_seconds))
+            for t in self._types.values()
+        ]
+
+    def plus(self, *types: JobType[Any]) -> JobTypes:
+        """These types and `types` (tests add their own handlers this way)."""
+        return JobTypes([*self._types.values(), *types])
+
+
+def load(modules: Iterable[str] = ()) -> JobTypes:
+    """Find every type (built-in, entry points, `modules`): the application's `JobTypes`."""
     from service.jobtypes import builtin
 
     found: dict[str, tuple[JobType[Any], str]] = {}
@@ -63,9 +107,7 @@ def load(modules: Iterable[str] = ()) -> dict[str, JobType[Any]]:
                     f" and by {where}"
                 )
             found[job_type.name] = (job_type, where)
-    REGISTRY.clear()
-    REGISTRY.update({name: job_type for name, (job_type, _) in sorted(found.items())})
-    return REGISTRY
+    return JobTypes(job_type for job_type, _ in found.values())
 
 
 def _import(where: str, load: Any) -> Any:
@@ -111,10 +153,6 @@ def _check(where: str, job_type: JobType[Any]) -> None:
         problem = "max_attempts must be from {} to {}".format(*MAX_ATTEMPTS_RANGE)
     if problem:
         raise JobTypeError(f"job type {job_type.name!r} from {where} is invalid: {problem}")
-
-
-def known_types() -> list[str]:
-    return list(REGISTRY)
 
 
 def validate_input(job_type: JobType[Any], data: Mapping[str, Any]) -> pydantic.BaseModel:

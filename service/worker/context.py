@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from service.assets.store import AssetStore
-from service.db.store import Store
+from service.db.ports import RunLeases
 from service.domain.codec import without_nul
 from service.domain.jobs import Job
 
@@ -35,7 +35,7 @@ class RunContext:
         job: Job,
         input: Any,
         worker_id: str,
-        store: Store,
+        store: RunLeases,
         assets: AssetStore | None,
     ) -> None:
         self.job = job

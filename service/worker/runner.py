@@ -5,8 +5,8 @@ its slot while its terminal write commits (group commit), so the next claim over
 last finish instead of waiting for it (the company cap still counts it: it is `running` in
 the table until that commit). An idle runner sleeps until the
 listener hears `content_jobs_queued`, until the earliest delayed job's `run_at`,
-or until a slow poll fires. A watch loop, on a connection of its own (a pool
-saturated by requests cannot starve it), renews leases, notices cancelled jobs
+or until a slow poll fires. A watch loop (the store runs it on a connection of its own,
+so a pool saturated by requests cannot starve it) renews leases, notices cancelled jobs
 within a quarter second, stops a handler whose lease it could not renew in time
 (another worker may have its job by now), and requeues or fails jobs whose
 replica died.
@@ -38,13 +38,14 @@ from typing import Any, Literal
 
 import asyncpg
 import structlog
+from aiohttp import web
 
 from service.assets.store import AssetStore
-from service.db.pool import DB_ERRORS, connect, database_unavailable
-from service.db.store import Store
+from service.db.pool import DB_ERRORS, database_unavailable
+from service.db.ports import RunLeases
 from service.domain.codec import dumps, has_nul, without_nul
-from service.domain.jobs import Job, Status
-from service.jobtypes import REGISTRY, InvalidInput, validate_input
+from service.domain.jobs import Ended, Job, Status
+from service.jobtypes import InvalidInput, JobTypes, validate_input
 from service.metrics import Metrics
 from service.sdk import Asset, JobType, PermanentError
 from service.settings import Settings
@@ -68,11 +69,18 @@ class JobTimedOut(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """How a run ended: `done` with a result, a failed attempt (`retry`), or `failed`."""
+    """How a run ended: `Status.DONE` with a result, `Status.FAILED`, or a failed attempt
+    (`retry`: queued again after the type's backoff, `Status.FAILED` at the attempt limit)."""
 
-    status: Literal["done", "retry", "failed"]
+    status: Ended
     result: Any = None
     error: str | None = None
+    retry: bool = False
+
+    @property
+    def name(self) -> str:
+        """As the runner counts it (`Runner.finished`, metrics): done, failed or retry."""
+        return "retry" if self.retry else self.status.value
 
 
 def new_worker_id() -> str:
@@ -102,13 +110,15 @@ class Run:
 class Runner:
     def __init__(
         self,
-        store: Store,
+        store: RunLeases,
         settings: Settings,
+        job_types: JobTypes,
         worker_id: str | None = None,
         metrics: Metrics | None = None,
         assets: AssetStore | None = None,
     ) -> None:
         self.store = store
+        self.job_types = job_types
         self.assets = assets
         self.settings = settings
         self.metrics = metrics or Metrics()
@@ -121,7 +131,6 @@ class Runner:
         self._slot_free = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._lease_conn: asyncpg.Connection[Any] | None = None
         self.cpu = CpuPool(settings.cpu_workers)
         #: jobs this runner finished, by outcome (metrics)
         self.finished: dict[str, int] = {}
@@ -160,8 +169,6 @@ class Runner:
         self._tasks[1].cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._tasks[1]
-        if self._lease_conn is not None:
-            self._lease_conn.terminate()
         await self.cpu.close()
         log.info("runner_stopped", worker_id=self.worker_id)
 
@@ -201,7 +208,7 @@ class Runner:
                 self.settings.job_lease_seconds,
                 limit,
                 self.settings.company_max_running,
-                [name for name, job_type in REGISTRY.items() if job_type.cpu_bound],
+                self.job_types.cpu_bound_names(),
                 cpu_free,
             )
         except DB_ERRORS as exc:
@@ -219,7 +226,7 @@ class Runner:
         return wait
 
     def _start_run(self, job: Job) -> None:
-        job_type = REGISTRY.get(job.job_type)
+        job_type = self.job_types.get(job.job_type)
         context = RunContext(job, None, self.worker_id, self.store, self.assets)
         run = Run(job, job_type, context)
         self.runs[run.token] = run
@@ -243,9 +250,9 @@ class Runner:
             ended = outcome
             refused = await self._final_write(lambda: self._record(run, ended))
             if refused is not None:  # e.g. a result Postgres cannot hold: the job fails
-                ended = Outcome("failed", error=f"the result could not be stored: {refused}")
+                ended = Outcome(Status.FAILED, error=f"the result could not be stored: {refused}")
                 await self._final_write(lambda: self._record(run, ended))
-            outcome_name = ended.status
+            outcome_name = ended.name
         finally:
             self._forget(run, outcome_name)
 
@@ -253,7 +260,7 @@ class Runner:
         run.handler_task = asyncio.create_task(self._call_handler(run))
         try:
             result = await run.handler_task
-            return Outcome("done", _encodable(result))
+            return Outcome(Status.DONE, _encodable(result))
         except asyncio.CancelledError:
             run.context.discard()
             current = asyncio.current_task()
@@ -261,15 +268,15 @@ class Runner:
                 raise
             return None
         except (PermanentError, JobTimedOut, InvalidInput, ResultNotJson) as exc:
-            return Outcome("failed", error=without_nul(str(exc) or type(exc).__name__))
+            return Outcome(Status.FAILED, error=without_nul(str(exc) or type(exc).__name__))
         except Exception as exc:  # a handler's failure is the job's, never the runner's
             error = without_nul(str(exc) or type(exc).__name__)
             run.context.log.info("job_attempt_failed", error=error)
-            return Outcome("retry", error=error)
+            return Outcome(Status.FAILED, error=error, retry=True)
 
     async def _record(self, run: Run, outcome: Outcome) -> None:
         job = run.job
-        if outcome.status == "retry":
+        if outcome.retry:
             policy = run.job_type.retry if run.job_type is not None else None
             delay = policy.delay(job.attempts) if policy is not None else 0.0
             recorded = await self.store.fail_attempt(job, outcome.error or "", delay)
@@ -278,7 +285,7 @@ class Runner:
             return
         await self.store.finish(
             job,
-            Status.DONE if outcome.status == "done" else Status.FAILED,
+            outcome.status,
             result=outcome.result,
             result_asset_id=run.context.result_asset_id,
             error_message=outcome.error,
@@ -342,40 +349,22 @@ class Runner:
             await asyncio.sleep(min(CANCEL_CHECK_INTERVAL, lease / 3))
             now = time.monotonic()
             try:
-                conn = await self._lease_connection()
-                await self._stop_cancelled(conn)
+                await self._stop_cancelled()
                 if now - last_renew >= lease / 3:
                     last_renew = now
-                    await self._renew(conn, lease)
+                    await self._renew(lease)
                 if now - last_reap >= min(1.0, lease / 2):
                     last_reap = now
-                    await self.store.reap_expired_leases(via=conn)
+                    await self.store.reap_expired_leases()
             except DB_ERRORS as exc:
                 log.warning("watch_failed", error=str(exc))
-                if self._lease_conn is not None:
-                    self._lease_conn.terminate()
-                    self._lease_conn = None
             self._stop_expired(lease)
 
-    async def _lease_connection(self) -> asyncpg.Connection[Any]:
-        if self._lease_conn is None or self._lease_conn.is_closed():
-            self._lease_conn = await asyncio.wait_for(
-                connect(
-                    self.settings.database_url,
-                    "content-jobs-leases",
-                    self.settings.db_statement_cache_size,
-                ),
-                timeout=5,
-            )
-        return self._lease_conn
-
-    async def _renew(self, conn: asyncpg.Connection[Any], lease: float) -> None:
+    async def _renew(self, lease: float) -> None:
         if not self.runs:
             return
         asked = time.monotonic()
-        held = await self.store.renew_leases(
-            [run.job for run in self.runs.values()], lease, via=conn
-        )
+        held = await self.store.renew_leases([run.job for run in self.runs.values()], lease)
         for token, run in list(self.runs.items()):
             if token in held:
                 run.renewed = asked
@@ -389,12 +378,12 @@ class Runner:
                 run.context.log.warning("lease_lost")
                 self._stop_run(run, "lease_lost")
 
-    async def _stop_cancelled(self, conn: asyncpg.Connection[Any]) -> None:
+    async def _stop_cancelled(self) -> None:
         """Stop the handlers of runs whose job is no longer theirs (cancelled by a client)."""
         if not self.runs:
             return
         runs = list(self.runs.values())
-        alive = await self.store.still_running([run.job for run in runs], via=conn)
+        alive = await self.store.still_running([run.job for run in runs])
         for run in runs:
             if run.token not in alive:
                 self._stop_run(run, "cancelled")
@@ -441,3 +430,8 @@ def _encodable(result: Any) -> Any:
     if b"\\u0000" in encoded and has_nul(result):
         raise ResultNotJson("result holds a NUL character (\\u0000), which Postgres cannot store")
     return result
+
+
+#: the app's runner, on replicas whose role runs jobs (declared here: the HTTP face never
+#: imports the worker)
+RUNNER = web.AppKey("runner", Runner)

@@ -13,10 +13,9 @@ API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 
 def operations() -> set[str]:
-    jobtypes.load()
     return {
         f"{method.upper()} {path}"
-        for path, item in document()["paths"].items()
+        for path, item in document(jobtypes.load())["paths"].items()
         for method in item
         if method != "parameters"
     }

@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from service.api import keys
-from service.db.store import NewJob, Store
-from service.domain.jobs import Job, Status
+from service.db.store import Store
+from service.domain.jobs import Job, NewJob, Status
+from service.worker.runner import RUNNER
 from tests.conftest import Client, auth
 
 JOBS = "/api/companies/acme/content-jobs"
@@ -92,7 +92,7 @@ async def test_cancel_then_retry_at_once_stops_the_old_run_on_the_same_worker(
     """The runner keys its runs by token: the old run is stopped (its job is no longer its),
     and only the new run's progress reaches the job, which ends a full run after the retry."""
     client: Client = await make_client(role="all", job_lease_seconds=3.0)
-    runner = client.app[keys.RUNNER]
+    runner = client.app[RUNNER]
     resp = await client.post(
         JOBS, json={"jobType": "sleep", "input": {"seconds": 2, "steps": 20}}, headers=auth()
     )

@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from service.db.store import NewJob, Refused, Store, Submitted
+from service.db.store import Refused, Store, Submitted
+from service.domain.jobs import NewJob
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import jobs_path
 

@@ -9,15 +9,15 @@ import dataclasses
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from service.db.store import NewJob, Store
-from service.domain.jobs import Job, Status
-from service.jobtypes import REGISTRY
+from service.db.store import Store
+from service.domain.jobs import Job, NewJob, Status
+from service.jobtypes import JobTypes
 from service.sdk import JobType, PermanentError
 from service.settings import Settings
 from service.worker.runner import Runner
@@ -37,13 +37,14 @@ def cpu_work(work: Work) -> dict[str, Any]:
     return {"pid": os.getpid()}
 
 
+CPU_TYPE = JobType(
+    "cpu-test", "", Work, cpu_work, cpu_bound=True, max_attempts=1, timeout_seconds=1.5
+)
+
+
 @pytest.fixture
-def cpu_type() -> Iterator[str]:
-    REGISTRY["cpu-test"] = JobType(
-        "cpu-test", "", Work, cpu_work, cpu_bound=True, max_attempts=1, timeout_seconds=1.5
-    )
-    yield "cpu-test"
-    del REGISTRY["cpu-test"]
+def cpu_type() -> str:
+    return CPU_TYPE.name
 
 
 async def _submit(store: Store, **work: Any) -> Job:
@@ -62,10 +63,13 @@ async def _ended(store: Store, job_id: uuid.UUID, timeout: float = 20) -> Job:
 
 
 @pytest.fixture
-async def one_process_runner(settings: Settings, store: Store) -> AsyncIterator[Runner]:
+async def one_process_runner(
+    settings: Settings, store: Store, job_types: JobTypes
+) -> AsyncIterator[Runner]:
     runner = Runner(
         store,
         dataclasses.replace(settings, cpu_workers=1, runner_concurrency=4, job_lease_seconds=3.0),
+        job_types.plus(CPU_TYPE),
     )
     runner.start()
     yield runner
@@ -153,12 +157,12 @@ async def _raises_nul(ctx: Any) -> None:
     ],
 )
 async def test_a_nul_in_a_result_or_error_fails_the_job_at_once_naming_it(
-    settings: Settings, store: Store, handler: Any, expected: str
+    settings: Settings, store: Store, job_types: JobTypes, handler: Any, expected: str
 ) -> None:
     """JSON allows `\\u0000`, Postgres refuses it: the job fails at once with the cause (it
     retried its final write for 60 s, then the reaper reran it and it ended "worker lost")."""
-    REGISTRY["nul-test"] = JobType("nul-test", "", Anything, handler, max_attempts=3)
-    runner = Runner(store, settings)
+    nul_test = JobType("nul-test", "", Anything, handler, max_attempts=3)
+    runner = Runner(store, settings, job_types.plus(nul_test))
     runner.start()
     try:
         job, _ = await store.submit(NewJob("acme", "nul-test", {}, None, max_attempts=3))
@@ -166,7 +170,6 @@ async def test_a_nul_in_a_result_or_error_fails_the_job_at_once_naming_it(
         failed = await _ended(store, job.id, timeout=10)
     finally:
         await runner.stop()
-        del REGISTRY["nul-test"]
     assert failed.status is Status.FAILED and failed.attempts == 1
     assert failed.error_message is not None and expected in failed.error_message
     assert time.monotonic() - started < 5

@@ -20,7 +20,8 @@ from service.assets.store import AssetStore
 from service.db import migrations, partitions
 from service.db.pool import create_pool
 from service.db.prune import prune
-from service.db.store import NewJob, Store, new_job_id
+from service.db.store import Store, new_job_id
+from service.domain.jobs import NewJob
 from tests.conftest import with_database
 
 DAYS_30 = datetime.timedelta(days=30)

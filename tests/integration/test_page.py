@@ -11,7 +11,7 @@ import re
 import pytest
 
 from service.api.pages import STATIC_DIR
-from service.jobtypes import known_types
+from service.jobtypes import load
 from tests.conftest import Client
 
 PAGE_IDS = ("token", "company", "job-type", "job-input", "submit", "jobs", "job-row", "notice")
@@ -33,7 +33,7 @@ async def test_the_type_select_lists_the_registry(client: Client) -> None:
     page = await (await client.get("/")).text()
     select = re.search(r'<select id="job-type"[^>]*>(.*?)</select>', page, re.S)
     assert select is not None
-    assert re.findall(r"<option>([^<]*)</option>", select.group(1)) == known_types()
+    assert re.findall(r"<option>([^<]*)</option>", select.group(1)) == load().names()
 
 
 async def test_the_page_may_load_only_its_own_files(client: Client) -> None:

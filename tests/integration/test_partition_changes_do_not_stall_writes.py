@@ -20,7 +20,8 @@ from service.assets.store import AssetStore
 from service.db import partitions
 from service.db.pool import create_pool
 from service.db.prune import prune
-from service.db.store import NewJob, Store, new_job_id
+from service.db.store import Store, new_job_id
+from service.domain.jobs import NewJob
 
 #: a submit may wait this long for a partition change (it waits at most its lock_timeout)
 MARGIN_SECONDS = 1.0

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from service.db.store import NewJob, Store
-from service.domain.jobs import Status
+from service.db.store import Store
+from service.domain.jobs import NewJob, Status
+from service.jobtypes import JobTypes
 from service.settings import Settings
 from service.worker.runner import Runner
 from tests.conftest import Client, MakeClient, auth
@@ -157,7 +158,7 @@ async def test_higher_priority_runs_next(make_client: MakeClient) -> None:
 
 
 async def test_a_big_backlog_does_not_delay_another_company(
-    settings: Settings, store: Store
+    settings: Settings, store: Store, job_types: JobTypes
 ) -> None:
     """Company A has 1,000 queued jobs; company B's new job starts within one claim round."""
     await store.pool.execute(
@@ -165,7 +166,7 @@ async def test_a_big_backlog_does_not_delay_another_company(
         " SELECT gen_random_uuid(), 'a', 'sleep', '{\"seconds\": 0.2, \"steps\": 1}', 1"
         " FROM generate_series(1, 1000)"
     )
-    runner = Runner(store, dataclasses.replace(settings, runner_concurrency=4))
+    runner = Runner(store, dataclasses.replace(settings, runner_concurrency=4), job_types)
     runner.start()
     try:
         async with asyncio.timeout(10):
@@ -188,13 +189,13 @@ async def test_a_big_backlog_does_not_delay_another_company(
 
 
 async def test_company_max_running_caps_a_company_across_workers(
-    settings: Settings, store: Store
+    settings: Settings, store: Store, job_types: JobTypes
 ) -> None:
     capped = dataclasses.replace(settings, runner_concurrency=4, company_max_running=1)
     for _ in range(4):
         await store.submit(NewJob("a", "sleep", {"seconds": 0.3, "steps": 1}, None, 1))
     other, _ = await store.submit(NewJob("b", "sleep", {"seconds": 0.3, "steps": 1}, None, 1))
-    runners = [Runner(store, capped), Runner(store, capped)]
+    runners = [Runner(store, capped, job_types), Runner(store, capped, job_types)]
     most = 0
     for runner in runners:
         runner.start()

@@ -13,15 +13,14 @@ import asyncpg
 import pytest
 from pydantic import BaseModel
 
-from service.api import keys
 from service.app import create_app
 from service.db.queries import QUERIES
-from service.db.store import NewJob, Store
-from service.domain.jobs import Job, Status
-from service.jobtypes import REGISTRY
+from service.db.store import Store
+from service.domain.jobs import Ended, Job, NewJob, Status
+from service.jobtypes import JobTypes
 from service.sdk import JobContext, JobType
 from service.settings import Settings
-from service.worker.runner import Runner
+from service.worker.runner import RUNNER, Runner
 from tests.conftest import Client, auth
 from tests.sse import collect
 
@@ -47,18 +46,22 @@ async def wait_for_status(
 
 
 @pytest.fixture
-async def runner(settings: Settings, store: Store) -> AsyncIterator[Runner]:
-    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=2.0))
+async def runner(settings: Settings, store: Store, job_types: JobTypes) -> AsyncIterator[Runner]:
+    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=2.0), job_types)
     runner.start()
     yield runner
     await runner.stop()
 
 
-async def test_two_runners_never_run_the_same_job(settings: Settings, store: Store) -> None:
+async def test_two_runners_never_run_the_same_job(
+    settings: Settings, store: Store, job_types: JobTypes
+) -> None:
     """SKIP LOCKED: 200 jobs, two runners claiming at once, each job claimed exactly once."""
     # jobs that take a moment, so both runners are busy at once whatever the machine load
     jobs = [await submit_direct(store, "sleep", seconds=0.02, steps=1) for _ in range(200)]
-    runners = [Runner(store, dataclasses.replace(settings, runner_concurrency=8)) for _ in "ab"]
+    runners = [
+        Runner(store, dataclasses.replace(settings, runner_concurrency=8), job_types) for _ in "ab"
+    ]
     for r in runners:
         r.start()
     for job in jobs:
@@ -103,7 +106,7 @@ async def test_handler_exception_fails_the_job_with_its_message(
 
 
 async def test_progress_is_coalesced_to_one_write_per_100ms(
-    settings: Settings, store: Store
+    settings: Settings, store: Store, job_types: JobTypes
 ) -> None:
     """A handler reporting progress thousands of times writes at most every 100 ms."""
 
@@ -118,15 +121,13 @@ async def test_progress_is_coalesced_to_one_write_per_100ms(
             await ctx.progress(min(99, i // 100), f"tick {i}")
             await asyncio.sleep(0)
 
-    REGISTRY["chatty-test"] = JobType("chatty-test", "", Anything, chatty)
+    runner = Runner(store, settings, job_types.plus(JobType("chatty-test", "", Anything, chatty)))
+    runner.start()
     try:
-        runner = Runner(store, settings)
-        runner.start()
         job = await submit_direct(store, "chatty-test")
         await wait_for_status(store, job.id, Status.DONE)
-        await runner.stop()
     finally:
-        del REGISTRY["chatty-test"]
+        await runner.stop()
     writes = await store.pool.fetchval(
         "SELECT count(*) FROM content_job_events WHERE job_id = $1 AND event_type = 'progress'",
         job.id,
@@ -134,8 +135,10 @@ async def test_progress_is_coalesced_to_one_write_per_100ms(
     assert 2 <= writes <= 8  # 0.5 s at one write per 100 ms, plus the final flush
 
 
-async def test_timeout_fails_the_job(settings: Settings, store: Store) -> None:
-    runner = Runner(store, dataclasses.replace(settings, job_type_timeouts={"sleep": 0.3}))
+async def test_timeout_fails_the_job(settings: Settings, store: Store, job_types: JobTypes) -> None:
+    runner = Runner(
+        store, dataclasses.replace(settings, job_type_timeouts={"sleep": 0.3}), job_types
+    )
     runner.start()
     job = await submit_direct(store, "sleep", seconds=30, steps=30)
     failed = await wait_for_status(store, job.id, Status.FAILED)
@@ -150,7 +153,7 @@ async def test_cancel_stops_a_running_handler_within_a_second(
         JOBS, json={"jobType": "sleep", "input": {"seconds": 60, "steps": 60}}, headers=auth()
     )
     job_id = uuid.UUID((await resp.json())["jobId"])
-    runner = worker_client.app[keys.RUNNER]
+    runner = worker_client.app[RUNNER]
     async with asyncio.timeout(10):  # claimed in the table, then recorded by the runner
         while (run := runner.run_of(job_id)) is None or run.handler_task is None:
             await asyncio.sleep(0.01)
@@ -192,21 +195,23 @@ async def test_expired_lease_requeues_then_fails_at_the_attempt_limit(
 
 
 async def test_runner_reaps_and_finishes_a_dead_replicas_job(
-    settings: Settings, store: Store
+    settings: Settings, store: Store, job_types: JobTypes
 ) -> None:
     """A replica is SIGKILLed mid-job: another one requeues it after its lease and runs it."""
     job = await submit_direct(store, "sleep", seconds=0.1, steps=1)
     [claimed] = await store.claim("dead-replica", 0.5, 1)
-    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=2.0))
+    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=2.0), job_types)
     runner.start()
     done = await wait_for_status(store, job.id, Status.DONE)
     await runner.stop()
     assert done.attempts == 2 and claimed.attempts == 1
 
 
-async def test_shutdown_requeues_unfinished_jobs(settings: Settings, store: Store) -> None:
+async def test_shutdown_requeues_unfinished_jobs(
+    settings: Settings, store: Store, job_types: JobTypes
+) -> None:
     """SIGTERM path: stop claiming, wait the grace, requeue what is left; nothing lost."""
-    runner = Runner(store, dataclasses.replace(settings, shutdown_grace_seconds=0.2))
+    runner = Runner(store, dataclasses.replace(settings, shutdown_grace_seconds=0.2), job_types)
     runner.start()
     long = await submit_direct(store, "sleep", seconds=60, steps=60)
     short = await submit_direct(store, "sleep", seconds=0.15, steps=1)
@@ -244,12 +249,13 @@ class Empty(BaseModel):
     pass
 
 
-def install(name: str, handler: Any) -> None:
-    REGISTRY[name] = JobType(name, "", Empty, handler, max_attempts=1)
+def with_type(job_types: JobTypes, name: str, handler: Any) -> JobTypes:
+    """The installed types and one of the test's own."""
+    return job_types.plus(JobType(name, "", Empty, handler, max_attempts=1))
 
 
 async def test_a_final_write_that_keeps_failing_forgets_the_run(
-    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, store: Store, job_types: JobTypes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A final write failing past its retry window must not leave the job `running` forever:
     the run is forgotten, its lease is no longer renewed, and the reaper takes the job."""
@@ -258,7 +264,7 @@ async def test_a_final_write_that_keeps_failing_forgets_the_run(
     async def broken_finish(*args: Any, **kwargs: Any) -> None:
         raise OSError("database away")
 
-    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=1.0))
+    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=1.0), job_types)
     monkeypatch.setattr(store, "finish", broken_finish)
     runner.start()
     try:
@@ -277,26 +283,27 @@ async def test_a_final_write_that_keeps_failing_forgets_the_run(
 
 
 async def test_a_result_json_cannot_hold_fails_the_job_at_once(
-    runner: Runner, store: Store
+    settings: Settings, store: Store, job_types: JobTypes
 ) -> None:
     async def returns_a_set(ctx: Any) -> Any:
         return {1, 2}
 
-    install("set-result-test", returns_a_set)
+    runner = Runner(store, settings, with_type(job_types, "set-result-test", returns_a_set))
+    runner.start()
     try:
         job = await submit_direct(store, "set-result-test")
         failed = await wait_for_status(store, job.id, Status.FAILED, timeout=5)
+        assert failed.error_message is not None and "result is not JSON" in failed.error_message
+        # the run is forgotten once its terminal write's commit is back (just after the row)
+        async with asyncio.timeout(2):
+            while runner.runs:
+                await asyncio.sleep(0.01)
     finally:
-        del REGISTRY["set-result-test"]
-    assert failed.error_message is not None and "result is not JSON" in failed.error_message
-    # the run is forgotten once its terminal write's commit is back (just after the row shows it)
-    async with asyncio.timeout(2):
-        while runner.runs:
-            await asyncio.sleep(0.01)
+        await runner.stop()
 
 
 async def test_a_worker_that_cannot_renew_its_lease_stops_the_handler(
-    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, store: Store, job_types: JobTypes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past its lease without a renewal, the handler is stopped (another worker may have the
     job by now): the handler sees the cancellation, the run is forgotten."""
@@ -311,8 +318,11 @@ async def test_a_worker_that_cannot_renew_its_lease_stops_the_handler(
     async def no_renewals(*args: Any, **kwargs: Any) -> set[uuid.UUID]:
         raise OSError("network partition")
 
-    install("patient-test", patient)
-    runner = Runner(store, dataclasses.replace(settings, job_lease_seconds=1.0))
+    runner = Runner(
+        store,
+        dataclasses.replace(settings, job_lease_seconds=1.0),
+        with_type(job_types, "patient-test", patient),
+    )
     monkeypatch.setattr(store, "renew_leases", no_renewals)
     runner.start()
     try:
@@ -326,27 +336,26 @@ async def test_a_worker_that_cannot_renew_its_lease_stops_the_handler(
         stopped_after = time.monotonic() - started
     finally:
         await runner.stop()
-        del REGISTRY["patient-test"]
     assert seen == ["cancelled"]
     assert 0.9 <= stopped_after <= 3.0
     assert runner.finished.get("lease_lost") == 1
 
 
 async def test_a_run_waiting_for_its_last_write_frees_its_slot_up_to_twice_the_concurrency(
-    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, store: Store, job_types: JobTypes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The next claim overlaps the last finish (throughput), but runs waiting on a stalled
     finish never pile up past twice RUNNER_CONCURRENCY."""
     gate = asyncio.Event()
     finish = store.finish
 
-    async def stalled_finish(job: Job, status: Status, **kwargs: Any) -> bool:
+    async def stalled_finish(job: Job, status: Ended, **kwargs: Any) -> bool:
         await gate.wait()
         return await finish(job, status, **kwargs)
 
     monkeypatch.setattr(store, "finish", stalled_finish)
     first, second, third = [await submit_direct(store) for _ in range(3)]
-    runner = Runner(store, dataclasses.replace(settings, runner_concurrency=1))
+    runner = Runner(store, dataclasses.replace(settings, runner_concurrency=1), job_types)
     runner.start()
     try:
         # the first run's handler is done and its write stalls: the second one still starts

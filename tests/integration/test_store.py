@@ -7,7 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from service.db.store import NewJob, Store
+from service.db.store import Store
+from service.domain.jobs import NewJob
 
 
 def new_job(company: str = "acme", **job_input: Any) -> NewJob:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from service.jobtypes import known_types
+from service.jobtypes import load
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import error_of, job_path, jobs_path, submit
 
@@ -213,8 +213,8 @@ async def test_unknown_job_type_is_400_listing_the_known_ones(
     assert resp.status == 400
     message = await error_of(resp)
     assert repr(job_type) in message
-    assert message.endswith("known types: " + ", ".join(known_types()))
-    assert {"echo", "sleep"} <= set(known_types())
+    assert message.endswith("known types: " + ", ".join(load().names()))
+    assert {"echo", "sleep"} <= set(load().names())
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from service.webhooks.hosts import HostPolicy, globally_routable
 from service.webhooks.signing import new_key, secret_of, signed_headers, verify_signature
-from service.worker.callbacks import HostPolicy, backoff, globally_routable
+from service.worker.callbacks import backoff
 
 SECRET = secret_of(b"k" * 32)
 

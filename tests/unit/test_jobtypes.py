@@ -7,34 +7,31 @@ from typing import Any
 
 import pytest
 
-from service.jobtypes import REGISTRY, InvalidInput, known_types, load, validate_input
+from service.jobtypes import InvalidInput, JobTypes, load, validate_input
 
-
-@pytest.fixture(autouse=True)
-def installed() -> None:
-    load()
+INSTALLED: JobTypes = load()
 
 
 def sleep(data: dict[str, Any]) -> dict[str, Any]:
-    return validate_input(REGISTRY["sleep"], data).model_dump()
+    return validate_input(INSTALLED["sleep"], data).model_dump()
 
 
 def test_builtin_types_are_registered() -> None:
     """API job types: `test`, `echo`, `sleep` and `markdown.html` exist; the list is sorted."""
-    assert {"test", "echo", "sleep", "markdown.html"} <= set(known_types())
-    assert known_types() == sorted(known_types())
+    assert {"test", "echo", "sleep", "markdown.html"} <= set(INSTALLED.names())
+    assert INSTALLED.names() == sorted(INSTALLED.names())
 
 
 def test_test_is_a_no_op_that_accepts_any_object() -> None:
     """API job types: `test` — a no-op; the seed plan submits it with no input at all."""
-    assert validate_input(REGISTRY["test"], {}).model_dump() == {}
-    assert validate_input(REGISTRY["test"], {"a": 1}).model_dump() == {"a": 1}
+    assert validate_input(INSTALLED["test"], {}).model_dump() == {}
+    assert validate_input(INSTALLED["test"], {"a": 1}).model_dump() == {"a": 1}
 
 
 def test_echo_accepts_any_object_as_is() -> None:
     """API job types: `echo` — result is the input."""
     data = {"a": [1, {"b": None}], "c": "d"}
-    assert validate_input(REGISTRY["echo"], data).model_dump() == data
+    assert validate_input(INSTALLED["echo"], data).model_dump() == data
 
 
 def test_sleep_defaults() -> None:
@@ -97,5 +94,5 @@ def test_sleep_bound_is_in_the_message() -> None:
 )
 def test_markdown_refusals_name_the_field(data: dict[str, Any], path: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        validate_input(REGISTRY["markdown.html"], data)
+        validate_input(INSTALLED["markdown.html"], data)
     assert str(caught.value).startswith(path)

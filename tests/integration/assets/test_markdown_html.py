@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from service.api import keys
+from service.worker.runner import RUNNER
 from tests.conftest import Client, MakeClient, auth
 
 JOBS = "/api/companies/acme/content-jobs"
@@ -192,7 +192,7 @@ async def test_pathological_markdown_never_blocks_the_event_loop(make_client: Ma
     """60,000 characters of `![` take markdown-it seconds: rendered in a CPU worker process,
     the replica keeps answering within milliseconds and keeps renewing the job's lease."""
     client = await make_client(role="all", job_lease_seconds=1.0)
-    runner = client.app[keys.RUNNER]
+    runner = client.app[RUNNER]
     status, body = await submit(client, {"markdown": "![" * 30_000})
     assert status == 202
     job_id = uuid.UUID(body["jobId"])
@@ -220,7 +220,7 @@ async def test_a_cpu_bound_run_past_its_timeout_is_killed(make_client: MakeClien
     """The CPU worker process of a run that timed out is killed and replaced: the job fails
     as timed out, and the next CPU-bound job runs in a fresh process."""
     client = await make_client(role="all", job_type_timeouts={"markdown.html": 0.5}, cpu_workers=1)
-    runner = client.app[keys.RUNNER]
+    runner = client.app[RUNNER]
     status, body = await submit(client, {"markdown": "![" * 30_000})
     assert status == 202
     job = await finished(client, body["jobId"])
