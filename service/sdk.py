@@ -114,6 +114,13 @@ class JobContext(Protocol, Generic[InputT_co]):
     async def progress(self, percent: int, message: str | None = None) -> None:
         """Report progress 0-100; cheap to call often (writes are coalesced)."""
 
+    async def output(self, text: str) -> None:
+        """Stream text (generated tokens, log lines) as the job's output: each write becomes
+        an `output` event on its stream, and `GET .../output` serves it all. Cheap to call
+        often: chunks are joined, one write per 50 ms at most. Output past
+        `JOB_OUTPUT_MAX_BYTES` is dropped (the job's `outputTruncated` says so). A job's
+        output accumulates across its attempts (`ctx.attempt` tells a retry)."""
+
     async def store_asset(
         self,
         data: bytes | AsyncIterable[bytes],

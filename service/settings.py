@@ -311,6 +311,11 @@ class Settings:
         "JOB_INPUT_MAX_BYTES", _int_between(2, MAX_BODY_BYTES), DEFAULT_INPUT_MAX_BYTES,
         "a job's `input` as encoded JSON, at most (`413` beyond)", "jobs",
     )  # fmt: skip
+    job_output_max_bytes: int = setting(
+        "JOB_OUTPUT_MAX_BYTES", _int_between(0, 2**30), 1024 * 1024,
+        "a job's streamed output (UTF-8), at most: the rest is dropped (`outputTruncated`)",
+        "jobs",
+    )  # fmt: skip
     company_max_queued: int = setting(
         "COMPANY_MAX_QUEUED", _int_between(1, 10**9), 10_000,
         "a company's waiting jobs, at most (`429` at submit beyond)", "jobs",

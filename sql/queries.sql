@@ -67,7 +67,7 @@ FROM content_jobs WHERE id = $1 AND company_id = $2;
 SELECT id, company_id, job_type, status, '{}'::jsonb AS input, source_task_id,
        progress_percent, progress_message, NULL::jsonb AS result, result_asset_id,
        error_message, attempts, max_attempts, priority, run_at, callback_url, event_seq,
-       created_at, started_at, finished_at, updated_at
+       created_at, started_at, finished_at, updated_at, output_truncated
 FROM content_jobs
 WHERE company_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -180,6 +180,34 @@ SET progress_percent = $3, progress_message = $4, updated_at = now(),
 WHERE id = $1 AND status = 'running' AND run_token = $2
   AND (progress_percent, progress_message) IS DISTINCT FROM ($3::smallint, $4::text)
 RETURNING event_seq;
+
+-- name: append_output
+-- Appends chunk $3 to the output of run $2's job, with its `output` event (the trigger); the
+-- run cut it to fit JOB_OUTPUT_MAX_BYTES ('' when nothing fits: no event), $4 says it did
+-- (`outputTruncated`). Returns the new event seq and output bytes; no row if the job is no
+-- longer the run's.
+WITH job AS (
+    UPDATE content_jobs
+    SET output_chunk = CASE WHEN $3 = '' THEN output_chunk ELSE $3 END,
+        output_chars = output_chars + char_length($3),
+        output_bytes = output_bytes + octet_length($3),
+        output_truncated = output_truncated OR $4,
+        event_seq = event_seq + CASE WHEN $3 = '' THEN 0 ELSE 1 END,
+        updated_at = now()
+    WHERE id = $1 AND status = 'running' AND run_token = $2
+    RETURNING id, event_seq, output_bytes
+), saved AS (
+    INSERT INTO content_job_outputs AS o (job_id, text)
+    SELECT id, $3 FROM job WHERE $3 <> ''
+    ON CONFLICT (job_id) DO UPDATE SET text = o.text || EXCLUDED.text
+)
+SELECT event_seq, output_bytes FROM job;
+
+-- name: get_output
+-- The whole output so far of one job of one company ('' before any); no row for no such job.
+SELECT COALESCE(o.text, '') AS text, j.output_truncated
+FROM content_jobs j LEFT JOIN content_job_outputs o ON o.job_id = j.id
+WHERE j.id = $1 AND j.company_id = $2;
 
 -- name: finish_jobs
 -- Ends runs as done or failed, many in one statement (the runner's group commit): each row of

@@ -87,6 +87,10 @@ def _job_paths() -> dict[str, Any]:
             "parameters": [_ref("parameters", "companyId"), job],
             "get": EVENTS,
         },
+        JOBS + "/{jobId}/output": {
+            "parameters": [_ref("parameters", "companyId"), job],
+            "get": OUTPUT,
+        },
     }
 
 
@@ -363,10 +367,12 @@ EVENTS: dict[str, Any] = {
     "summary": "The job's events, live (Server-Sent Events)",
     "description": (
         "The first event is the job's current state (`event: status`), then every change "
-        "with a larger `id` (`status`, or `progress` while running). The stream ends right "
-        "after the terminal status event. `: ping` comments keep it alive. A reconnect "
-        "with `Last-Event-ID` replays every event after it and sends no fresh snapshot. "
-        "Each event's `data` is a `JobEvent`."
+        "with a larger `id` (`status`, or `progress` and `output` while running). The stream "
+        "ends right after the terminal status event. `: ping` comments keep it alive. A "
+        "reconnect with `Last-Event-ID` replays every event after it and sends no fresh "
+        "snapshot (`Last-Event-ID: 0`: the job's whole history, its output included). Each "
+        "`status` and `progress` event's `data` is a `JobEvent`, each `output` event's an "
+        "`OutputEvent`."
     ),
     "tags": ["jobs"],
     "security": READ_SECURITY,
@@ -388,6 +394,35 @@ EVENTS: dict[str, Any] = {
             "description": 'Unknown job: `event: error` / `data: {"error": "Job not found"}`',
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
+    },
+}
+
+OUTPUT: dict[str, Any] = {
+    "operationId": "getJobOutput",
+    "summary": "The job's streamed output so far (Range)",
+    "description": (
+        "Everything the job's handler wrote with `ctx.output()`, as UTF-8 text; single byte "
+        "ranges give 206. The ETag is the output's byte count (it only grows). Output past "
+        "`JOB_OUTPUT_MAX_BYTES` was dropped when the job's `outputTruncated` is true."
+    ),
+    "tags": ["jobs"],
+    "security": READ_SECURITY,
+    "parameters": [
+        {"name": "Range", "in": "header", "schema": {"type": "string"}},
+        {"name": "If-Range", "in": "header", "schema": {"type": "string"}},
+    ],
+    "responses": {
+        "200": {
+            "description": "The whole output so far (empty before any)",
+            "headers": {"ETag": {"schema": {"type": "string"}}},
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        "206": {
+            "description": "The requested byte range",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **_errors(400, 401, 403, 404),
+        "416": {"description": "Range not satisfiable"},
     },
 }
 
@@ -483,6 +518,10 @@ JOB_FIELDS: dict[str, Any] = {
     "maxAttempts": {"type": "integer", "minimum": 1},
     "priority": {"type": "integer", "minimum": PRIORITY_RANGE[0], "maximum": PRIORITY_RANGE[1]},
     "runAt": {"type": "string", "format": "date-time"},
+    "outputTruncated": {
+        "type": "boolean",
+        "description": "Output past JOB_OUTPUT_MAX_BYTES was dropped (GET .../output)",
+    },
     "createdAt": TIME,
     "startedAt": _nullable("string", format="date-time"),
     "finishedAt": _nullable("string", format="date-time"),
@@ -504,6 +543,11 @@ def _schemas(job_types: JobTypes) -> dict[str, Any]:
             **{k: v for k, v in JOB_FIELDS.items() if k not in ("input", "result")}
         ),
         "JobEvent": _object(jobId=UUID, **{k: JOB_FIELDS[k] for k in event_fields[1:]}),
+        "OutputEvent": _object(
+            jobId=UUID,
+            offset={"type": "integer", "minimum": 0, "description": "characters before chunk"},
+            chunk={"type": "string"},
+        ),
         "JobTypeInfo": _object(
             name={"type": "string"},
             description={"type": "string"},

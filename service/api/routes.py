@@ -14,7 +14,7 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from service.api import asset_routes, batch, health, keys, stream, webhook_routes
+from service.api import asset_routes, batch, health, keys, output_routes, stream, webhook_routes
 from service.api.errors import ApiError, bad_request, conflict, not_found
 from service.api.middlewares import company_of
 from service.api.openapi import openapi_json
@@ -57,6 +57,7 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_post(JOBS_PATH + "/{jobId}/retry", retry_job)
     app.router.add_get("/api/job-types", list_job_types)
     app.router.add_get(JOBS_PATH + "/{jobId}/events", stream.job_events)
+    app.router.add_get(JOBS_PATH + "/{jobId}/output", output_routes.job_output)
     webhook_routes.setup(app)
 
 

@@ -37,6 +37,10 @@ class Commands(Protocol):
 
     async def get(self, company_id: str, job_id: uuid.UUID) -> Job | None: ...
 
+    async def output(self, company_id: str, job_id: uuid.UUID) -> tuple[str, bool] | None:
+        """The job's whole output so far and whether some was dropped; None: no such job."""
+        ...
+
     async def list_jobs(self, company_id: str, where: ListFilter, limit: int) -> list[Job]:
         """A page of the company's jobs matching `where`."""
         ...
@@ -95,6 +99,11 @@ class RunLeases(Protocol):
         ...
 
     async def set_progress(self, job: Job, percent: int, message: str | None) -> None: ...
+
+    async def append_output(self, job: Job, chunk: str, truncated: bool) -> int | None:
+        """Append a chunk of output (cut by the run to fit the cap) and its event; the output's
+        bytes after it, or None if the job is no longer this run's."""
+        ...
 
     async def finish(
         self,

@@ -368,6 +368,25 @@ class Store:
         if seq is not None:
             self.notifier.job_changed(job.id, seq)
 
+    async def append_output(self, job: Job, chunk: str, truncated: bool) -> int | None:
+        """Append a chunk (already cut to fit the cap; '' with `truncated` marks the job's
+        output as cut) and its `output` event; the job's output bytes after it, or None when
+        the job is no longer this run's."""
+        row = await self.pool.fetchrow(
+            QUERIES["append_output"], job.id, job.run_token, chunk, truncated
+        )
+        if row is None:
+            return None
+        if chunk:
+            self.notifier.job_changed(job.id, row["event_seq"])
+        size: int = row["output_bytes"]
+        return size
+
+    async def output(self, company_id: str, job_id: uuid.UUID) -> tuple[str, bool] | None:
+        """The job's whole output so far and whether some was dropped; None: no such job."""
+        row = await self.pool.fetchrow(QUERIES["get_output"], job_id, company_id)
+        return None if row is None else (row["text"], row["output_truncated"])
+
     async def finish(
         self,
         job: Job,

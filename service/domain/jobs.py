@@ -77,6 +77,10 @@ class Job:
     updated_at: datetime
     #: the latest completion callback's state (`GET` of one job only; None elsewhere)
     callback: dict[str, Any] | None = None
+    #: output past JOB_OUTPUT_MAX_BYTES was dropped (`outputTruncated`)
+    output_truncated: bool = False
+    #: the UTF-8 bytes of the job's output so far (internal: a run's room under the cap)
+    output_bytes: int = 0
     #: the token of the job's latest claim: every write of a run is fenced by it (internal,
     #: never shown to clients; None in rows that do not carry it, such as list pages)
     run_token: int | None = None
@@ -88,6 +92,8 @@ class Job:
             **values,
             status=Status(row["status"]),
             callback=row.get("callback"),
+            output_truncated=row.get("output_truncated") or False,
+            output_bytes=row.get("output_bytes") or 0,
             run_token=row.get("run_token"),
         )
 
@@ -109,6 +115,7 @@ class Job:
             "priority": self.priority,
             "runAt": self.run_at,
             "callbackUrl": self.callback_url,
+            "outputTruncated": self.output_truncated,
             "createdAt": self.created_at,
             "startedAt": self.started_at,
             "finishedAt": self.finished_at,

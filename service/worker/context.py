@@ -1,9 +1,11 @@
 """The `JobContext` a handler gets: what it may know about its run and what it may do.
 
 Progress writes are coalesced (at most one per `PROGRESS_INTERVAL` per job, the
-latest value wins), so a handler may report as often as it likes. Every write is
-guarded by the run's token in the store: a run that lost its job can no longer
-change it.
+latest value wins), so a handler may report as often as it likes. Output is
+coalesced too (at most one write per `OUTPUT_INTERVAL` per job, the chunks in
+between joined into one `output` event), and cut at the job's byte cap. Every
+write is guarded by the run's token in the store: a run that lost its job can no
+longer change it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 #: progress is written at most this often per job; the latest value wins
 PROGRESS_INTERVAL = 0.1
+#: output is written at most this often per job; the chunks reported meanwhile are joined
+OUTPUT_INTERVAL = 0.05
 
 
 class RunContext:
@@ -37,6 +41,8 @@ class RunContext:
         worker_id: str,
         store: RunLeases,
         assets: AssetStore | None,
+        *,
+        output_max_bytes: int,
     ) -> None:
         self.job = job
         #: the input as the type's model (set once validated)
@@ -54,6 +60,7 @@ class RunContext:
         self._delayed: asyncio.Task[None] | None = None
         self._writing = asyncio.Lock()
         self.result_asset_id: uuid.UUID | None = None
+        self._output = _Output(job, store, self.log, output_max_bytes)
 
     @property
     def job_id(self) -> str:
@@ -91,6 +98,10 @@ class RunContext:
         elif self._delayed is None:
             self._delayed = asyncio.create_task(self._write_later(max(wait, 0)))
 
+    async def output(self, text: str) -> None:
+        """Stream `text` as the job's next output (coalesced; see the module's docstring)."""
+        await self._output.add(text)
+
     async def store_asset(
         self,
         data: bytes | AsyncIterable[bytes],
@@ -107,15 +118,18 @@ class RunContext:
         return str(asset.id)
 
     async def flush(self) -> None:
-        """Write the last reported progress before the job ends, so its event comes first."""
+        """Write the last reported progress and output before the job ends, so their events
+        come before its end."""
         self.discard()
         await self._write()
+        await self._output.write()
 
     def discard(self) -> None:
-        """Drop a pending delayed write: nothing may be written after the job ended."""
+        """Drop pending delayed writes: nothing may be written after the job ended."""
         if self._delayed is not None:
             self._delayed.cancel()
             self._delayed = None
+        self._output.discard()
 
     async def _write_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -133,3 +147,70 @@ class RunContext:
                 await self._store.set_progress(self.job, *latest)
             except Exception as exc:
                 self.log.warning("progress_write_failed", error=str(exc))
+
+
+class _Output:
+    """A run's output on its way to the job: chunks wait in `pending` until the next write,
+    at most one per `OUTPUT_INTERVAL`; writes go one at a time, in order. What does not fit
+    under the job's byte cap is dropped, and the job is marked truncated once."""
+
+    def __init__(
+        self, job: Job, store: RunLeases, log: structlog.typing.FilteringBoundLogger, max_bytes: int
+    ) -> None:
+        self._job = job
+        self._store = store
+        self._log = log
+        self._max_bytes = max_bytes
+        #: the job's output bytes so far (its earlier attempts' included)
+        self._bytes = job.output_bytes
+        self._cut = job.output_truncated
+        self._pending: list[str] = []
+        self._last_write = 0.0
+        self._delayed: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()
+
+    async def add(self, text: str) -> None:
+        chunk = without_nul(str(text))
+        if not chunk or self._cut:
+            return
+        self._pending.append(chunk)
+        wait = self._last_write + OUTPUT_INTERVAL - time.monotonic()
+        if wait <= 0 and self._delayed is None:
+            await self.write()
+        elif self._delayed is None:
+            self._delayed = asyncio.create_task(self._write_later(max(wait, 0)))
+
+    def discard(self) -> None:
+        if self._delayed is not None:
+            self._delayed.cancel()
+            self._delayed = None
+
+    async def _write_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._delayed = None
+        await self.write()
+
+    async def write(self) -> None:
+        async with self._writing:
+            if not self._pending or self._cut:
+                return
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._last_write = time.monotonic()
+            chunk, cut = self._fit(text)
+            try:
+                size = await self._store.append_output(self._job, chunk, cut)
+            except Exception as exc:
+                self._log.warning("output_write_failed", error=str(exc))
+                return
+            if size is not None:
+                self._bytes = size
+                self._cut = cut
+
+    def _fit(self, text: str) -> tuple[str, bool]:
+        """`text`, or as much of it as fits under the cap (whole characters) and True."""
+        data = text.encode()
+        room = max(self._max_bytes - self._bytes, 0)
+        if len(data) <= room:
+            return text, False
+        return data[:room].decode(errors="ignore"), True

@@ -227,7 +227,14 @@ class Runner:
 
     def _start_run(self, job: Job) -> None:
         job_type = self.job_types.get(job.job_type)
-        context = RunContext(job, None, self.worker_id, self.store, self.assets)
+        context = RunContext(
+            job,
+            None,
+            self.worker_id,
+            self.store,
+            self.assets,
+            output_max_bytes=self.settings.job_output_max_bytes,
+        )
         run = Run(job, job_type, context)
         self.runs[run.token] = run
         self.metrics.jobs_started.labels(job.job_type).inc()

@@ -40,6 +40,8 @@ async def _old_run_changes_nothing(store: Store, old: Job, current: Job) -> None
     assert await store.still_running([old]) == set()
     assert await store.renew_leases([old], 30.0) == set()
     await store.set_progress(old, 99, "stale")
+    assert await store.append_output(old, "stale output", False) is None
+    assert await store.output("acme", current.id) == ("", False)
     assert await store.fail_attempt(old, "stale failure", 0.0) is None
     assert await store.requeue(old) is None
     assert await store.finish(old, Status.DONE, result={"stale": True}) is False

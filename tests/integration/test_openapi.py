@@ -86,6 +86,7 @@ def test_it_describes_every_route_of_the_contract() -> None:
         jobs + "/{jobId}/cancel",
         jobs + "/{jobId}/retry",
         jobs + "/{jobId}/events",
+        jobs + "/{jobId}/output",
         "/api/job-types",
         "/api/companies/{companyId}/webhook-secret",
         "/api/companies/{companyId}/webhook-secret:rotate",

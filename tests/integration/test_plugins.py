@@ -140,7 +140,7 @@ def test_job_types_command_lists_entry_points_and_modules(
     names = [line.split(":")[0] for line in done.stdout.splitlines()]
     assert names == [
         "echo", "extra.noop", "markdown.html (cpu-bound)", "sleep", "test", "text.stats",
-        "text.wordfreq (cpu-bound)",
+        "text.typewriter", "text.wordfreq (cpu-bound)",
     ]  # fmt: skip
 
 

@@ -23,6 +23,7 @@ SMALLEST_INPUT: dict[str, dict[str, Any]] = {
     "echo": {},
     "sleep": {"seconds": 0, "steps": 1},
     "markdown.html": {"markdown": "# hi"},
+    "text.typewriter": {"text": ""},
 }
 
 

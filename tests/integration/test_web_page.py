@@ -112,8 +112,14 @@ async def test_page_retries_a_failed_job_and_shows_its_attempts(signed_in: Any) 
 async def test_type_picker_and_template_come_from_the_api(signed_in: Any) -> None:
     expect = playwright_api.expect
     options = signed_in.locator("#job-type option")
-    await expect(options).to_have_count(4)
-    assert await options.all_inner_texts() == ["echo", "markdown.html", "sleep", "test"]
+    await expect(options).to_have_count(5)
+    assert await options.all_inner_texts() == [
+        "echo",
+        "markdown.html",
+        "sleep",
+        "test",
+        "text.typewriter",
+    ]
     await signed_in.select_option("#job-type", "sleep")
     await expect(signed_in.locator("#job-input")).to_have_value(
         '{"seconds":1,"steps":10,"failAttempts":0}'

@@ -41,6 +41,8 @@ class FakeLeases:
         #: the lease of each running job: when it expires (time.monotonic)
         self.leases: dict[uuid.UUID, float] = {}
         self.claims: list[Claim] = []
+        #: every output write that a run made and its job took: (job, chunk, truncated)
+        self.outputs: list[tuple[uuid.UUID, str, bool]] = []
         self._tokens = itertools.count(1)
 
     def add(self, job_type: str = "echo", max_attempts: int = 1, **job_input: Any) -> Job:
@@ -111,6 +113,17 @@ class FakeLeases:
     async def set_progress(self, job: Job, percent: int, message: str | None) -> None:
         if self._holds(job):
             self._change(job.id, progress_percent=percent, progress_message=message)
+
+    async def append_output(self, job: Job, chunk: str, truncated: bool) -> int | None:
+        if not self._holds(job):
+            return None
+        self.outputs.append((job.id, chunk, truncated))
+        current = self.jobs[job.id]
+        size = current.output_bytes + len(chunk.encode())
+        self.jobs[job.id] = dataclasses.replace(
+            current, output_bytes=size, output_truncated=current.output_truncated or truncated
+        )
+        return size
 
     async def finish(
         self,

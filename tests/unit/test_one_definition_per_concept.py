@@ -124,6 +124,7 @@ ALLOWED = [
     ("service/assets/storage/s3.py", "DELETE_BATCH = 1000", "S3's own limit"),
     ("service/assets/store.py", "MAX_FILENAME = 255", "a file name we write"),
     ("service/jobtypes/builtin/sleep.py", "le=1000", "the demo type's own input"),
+    ("service/jobtypes/builtin/typewriter.py", "le=1000", "the demo type's own input"),
     ("service/settings.py", '"DB_POOL_SIZE", _int_between(1, 1000)', "operator setting"),
 ]
 #: a regular expression's `{1,N}` of a length: the company id and request id patterns

@@ -129,9 +129,32 @@ export interface paths {
         };
         /**
          * The job's events, live (Server-Sent Events)
-         * @description The first event is the job's current state (`event: status`), then every change with a larger `id` (`status`, or `progress` while running). The stream ends right after the terminal status event. `: ping` comments keep it alive. A reconnect with `Last-Event-ID` replays every event after it and sends no fresh snapshot. Each event's `data` is a `JobEvent`.
+         * @description The first event is the job's current state (`event: status`), then every change with a larger `id` (`status`, or `progress` and `output` while running). The stream ends right after the terminal status event. `: ping` comments keep it alive. A reconnect with `Last-Event-ID` replays every event after it and sends no fresh snapshot (`Last-Event-ID: 0`: the job's whole history, its output included). Each `status` and `progress` event's `data` is a `JobEvent`, each `output` event's an `OutputEvent`.
          */
         get: operations["jobEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/companies/{companyId}/content-jobs/{jobId}/output": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+                jobId: components["parameters"]["jobId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The job's streamed output so far (Range)
+         * @description Everything the job's handler wrote with `ctx.output()`, as UTF-8 text; single byte ranges give 206. The ETag is the output's byte count (it only grows). Output past `JOB_OUTPUT_MAX_BYTES` was dropped when the job's `outputTruncated` is true.
+         */
+        get: operations["getJobOutput"];
         put?: never;
         post?: never;
         delete?: never;
@@ -336,6 +359,8 @@ export interface components {
             input: Record<string, never>;
             jobType: string;
             maxAttempts: number;
+            /** @description Output past JOB_OUTPUT_MAX_BYTES was dropped (GET .../output) */
+            outputTruncated: boolean;
             priority: number;
             progress: components["schemas"]["Progress"];
             result: unknown;
@@ -371,6 +396,8 @@ export interface components {
             id: string;
             jobType: string;
             maxAttempts: number;
+            /** @description Output past JOB_OUTPUT_MAX_BYTES was dropped (GET .../output) */
+            outputTruncated: boolean;
             priority: number;
             progress: components["schemas"]["Progress"];
             /** Format: uuid */
@@ -385,7 +412,7 @@ export interface components {
             updatedAt: string;
         };
         /** @enum {string} */
-        JobType: "echo" | "markdown.html" | "sleep" | "test";
+        JobType: "echo" | "markdown.html" | "sleep" | "test" | "text.typewriter";
         JobTypeInfo: {
             cpuBound: boolean;
             description: string;
@@ -399,13 +426,20 @@ export interface components {
             };
             timeoutSeconds: number;
         };
+        OutputEvent: {
+            chunk: string;
+            /** Format: uuid */
+            jobId: string;
+            /** @description characters before chunk */
+            offset: number;
+        };
         Progress: {
             message: string | null;
             percent: number;
         };
         /** @enum {string} */
         Status: "queued" | "running" | "done" | "failed" | "cancelled";
-        SubmitRequest: components["schemas"]["Submit_echo"] | components["schemas"]["Submit_markdown_html"] | components["schemas"]["Submit_sleep"] | components["schemas"]["Submit_test"];
+        SubmitRequest: components["schemas"]["Submit_echo"] | components["schemas"]["Submit_markdown_html"] | components["schemas"]["Submit_sleep"] | components["schemas"]["Submit_test"] | components["schemas"]["Submit_text_typewriter"];
         Submit_echo: {
             /**
              * Format: uri
@@ -539,6 +573,48 @@ export interface components {
              * @enum {string}
              */
             jobType: "test";
+            maxAttempts?: number;
+            /** @default 0 */
+            priority?: number;
+            /**
+             * Format: date-time
+             * @description Start no sooner
+             */
+            runAt?: string;
+            sourceTaskId?: string;
+        };
+        Submit_text_typewriter: {
+            /**
+             * Format: uri
+             * @description POSTed the job at its end
+             */
+            callbackUrl?: string;
+            delaySeconds?: number;
+            /** TypewriterInput */
+            input?: {
+                /**
+                 * Chunkchars
+                 * @description Characters per chunk
+                 * @default 5
+                 */
+                chunkChars?: number;
+                /**
+                 * Delayms
+                 * @description Milliseconds between chunks
+                 * @default 20
+                 */
+                delayMs?: number;
+                /**
+                 * Text
+                 * @description What to write out
+                 */
+                text: string;
+            };
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            jobType: "text.typewriter";
             maxAttempts?: number;
             /** @default 0 */
             priority?: number;
@@ -909,6 +985,53 @@ export interface operations {
                 content: {
                     "text/event-stream": string;
                 };
+            };
+        };
+    };
+    getJobOutput: {
+        parameters: {
+            query?: never;
+            header?: {
+                Range?: string;
+                "If-Range"?: string;
+            };
+            path: {
+                companyId: components["parameters"]["companyId"];
+                jobId: components["parameters"]["jobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole output so far (empty before any) */
+            200: {
+                headers: {
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description The requested byte range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            /** @description Range not satisfiable */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -3,7 +3,13 @@ plugin: they are its examples."""
 
 from typing import Any
 
-from service.jobtypes.builtin import echo, markdown_html, noop, sleep
+from service.jobtypes.builtin import echo, markdown_html, noop, sleep, typewriter
 from service.sdk import JobType
 
-JOB_TYPES: list[JobType[Any]] = [echo.ECHO, sleep.SLEEP, markdown_html.MARKDOWN_HTML, noop.TEST]
+JOB_TYPES: list[JobType[Any]] = [
+    echo.ECHO,
+    sleep.SLEEP,
+    markdown_html.MARKDOWN_HTML,
+    noop.TEST,
+    typewriter.TYPEWRITER,
+]

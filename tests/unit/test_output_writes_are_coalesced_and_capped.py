@@ -1,0 +1,64 @@
+"""`ctx.output()`: a handler may call it in a tight loop, yet its job gets at most one write
+per 50 ms (about 20 a second), every chunk in order and none twice; output past the job's
+byte cap is dropped (cut between whole characters) and the job marked truncated, once.
+Against the in-memory store (tests/unit/fake_leases.py); the SQL is tested in
+tests/integration/test_streamed_output.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from service.domain.jobs import Job
+from service.worker.context import OUTPUT_INTERVAL, RunContext
+from tests.unit.fake_leases import FakeLeases
+
+
+async def _claimed(leases: FakeLeases) -> Job:
+    leases.add()
+    [job] = await leases.claim("w", 30.0, 1)
+    return job
+
+
+async def test_a_tight_loop_of_output_is_at_most_one_write_per_50_ms() -> None:
+    leases = FakeLeases()
+    job = await _claimed(leases)
+    context = RunContext(job, None, "w", leases, None, output_max_bytes=10**6)
+    sent: list[str] = []
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:
+        chunk = f"{len(sent)},"
+        sent.append(chunk)
+        await context.output(chunk)
+        await asyncio.sleep(0)
+    await context.flush()
+    elapsed = time.monotonic() - started
+    writes = [chunk for _, chunk, _ in leases.outputs]
+    assert len(sent) > 100  # the loop did call it often
+    assert len(writes) <= elapsed / OUTPUT_INTERVAL + 2
+    assert "".join(writes) == "".join(sent)  # every chunk, in order, once
+    assert not any(truncated for _, _, truncated in leases.outputs)
+
+
+async def test_output_past_the_cap_is_cut_between_characters_and_marks_the_job() -> None:
+    leases = FakeLeases()
+    job = await _claimed(leases)
+    context = RunContext(job, None, "w", leases, None, output_max_bytes=7)
+    await context.output("héllo")  # 6 bytes
+    await context.flush()
+    await context.output("wörld")  # room for 1 byte: "w", not half of "ö"
+    await context.flush()
+    await context.output("more")  # dropped: no write at all
+    await context.flush()
+    assert leases.outputs == [(job.id, "héllo", False), (job.id, "w", True)]
+    assert leases.jobs[job.id].output_truncated
+
+
+async def test_a_run_that_lost_its_job_writes_no_output() -> None:
+    leases = FakeLeases()
+    job = await _claimed(leases)
+    context = RunContext(job, None, "w", leases, None, output_max_bytes=100)
+    leases.cancel(job.id)
+    await context.output("late")
+    await context.flush()
+    assert leases.outputs == []
