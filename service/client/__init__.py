@@ -76,7 +76,8 @@ class ContentJobsError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class JobEvent:
-    """One event of a job's stream: `status` or `progress`, and the job's state after it."""
+    """One event of a job's stream: `status` or `progress` (`data`: the job's state after
+    it), or `output` (`data`: `{"jobId", "offset", "chunk"}`, a piece of streamed text)."""
 
     id: int
     event: str
@@ -86,6 +87,11 @@ class JobEvent:
     def terminal(self) -> bool:
         """The last event a stream sends: the job reached done, failed or cancelled."""
         return self.event == "status" and self.data.get("status") in TERMINAL
+
+    @property
+    def chunk(self) -> str | None:
+        """The text of an `output` event (None for the others)."""
+        return str(self.data.get("chunk", "")) if self.event == "output" else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 On a terminal progress is one line redrawn in place (`\\r`), so a long job
 does not scroll the screen away; anywhere else (a pipe, a CI log) it is one
-plain line per event, which is what `grep` and log viewers want.
+plain line per event, which is what `grep` and log viewers want. A job's
+streamed output (`output` events) is printed as it comes: on a terminal above
+the progress line (which is drawn again below it), elsewhere as it is, each
+other event's line starting on a line of its own.
 """
 
 from __future__ import annotations
@@ -35,8 +38,17 @@ class EventPrinter:
         self.tty = out.isatty() if tty is None else tty
         self.width = width or shutil.get_terminal_size().columns
         self._line_open = False
+        #: the progress line last drawn (drawn again below new output)
+        self._progress = ""
+        #: characters of output printed since its last newline (its line is still open)
+        self._tail = 0
 
     def show(self, event: JobEvent) -> None:
+        if event.event == "output":
+            self._output(str(event.data.get("chunk", "")))
+            self.out.flush()
+            return
+        self._end_output_line()
         if self.tty:
             self._redraw(progress_line(event.data))
         else:
@@ -52,11 +64,35 @@ class EventPrinter:
         if self._line_open:
             self.out.write("\n")
             self._line_open = False
+            self._tail = 0  # the output's open line is above the progress line: ended too
+        self._end_output_line()
 
     def _redraw(self, line: str) -> None:
         """Cut to the terminal's width: a wrapped line could no longer be redrawn by `\\r`."""
-        self.out.write(_CLEAR_LINE + line[: max(self.width - 1, 10)])
+        self._progress = line[: max(self.width - 1, 10)]
+        self.out.write(_CLEAR_LINE + self._progress)
         self._line_open = True
+
+    def _output(self, chunk: str) -> None:
+        """Print a chunk where the output left off: on a terminal the progress line is
+        cleared, the cursor goes back to the end of the open output line above it, and the
+        progress line is drawn again below what was printed."""
+        redraw = self.tty and self._line_open
+        if redraw:
+            self.out.write(_CLEAR_LINE)
+            if self._tail:  # back up to the end of the output's open line
+                self.out.write(f"\x1b[1A\x1b[{self._tail % self.width + 1}G")
+        self.out.write(chunk)
+        _, newline, tail = chunk.rpartition("\n")
+        self._tail = len(tail) if newline else self._tail + len(tail)
+        if redraw:
+            self.out.write(("\n" if self._tail else "") + self._progress)
+
+    def _end_output_line(self) -> None:
+        """Output that did not end with a newline: what comes next starts below it."""
+        if self._tail and not self._line_open:
+            self.out.write("\n")
+            self._tail = 0
 
 
 def plain_line(event: JobEvent) -> str:

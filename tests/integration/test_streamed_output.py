@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Client, MakeClient, auth
+from service.client import ContentJobsClient
+from tests.conftest import Client, MakeClient, auth, make_token
 from tests.sse import SseEvent, collect
 
 JOBS = "/api/companies/acme/content-jobs"
@@ -145,3 +146,13 @@ async def test_output_past_the_cap_is_dropped_and_the_job_says_output_truncated(
     assert job["result"] == {"chars": 26}
     [listed] = await (await client.get(JOBS, headers=auth())).json()
     assert listed["outputTruncated"] is True
+
+
+async def test_the_python_clients_watch_yields_the_output_chunks(worker_client: Client) -> None:
+    job_id = await typewriter(worker_client, delayMs=5)
+    url = str(worker_client.make_url("/"))
+    async with ContentJobsClient(url, make_token("acme"), "acme") as jobs:
+        events = [event async for event in jobs.watch(job_id, last_event_id=0)]
+    assert "".join(e.chunk for e in events if e.chunk is not None) == TEXT
+    assert next(e.data["offset"] for e in events if e.event == "output") == 0
+    assert events[-1].terminal

@@ -95,3 +95,74 @@ def test_jobs_table_aligns_columns_and_shows_errors_before_messages() -> None:
         "a   sleep  running        5%  2024-05-01 10:00:00  m",
         "bb  sleep  failed       100%  2024-05-01 10:00:00  boom",
     ]
+
+
+def output(n: int, offset: int, chunk: str) -> JobEvent:
+    return JobEvent(n, "output", {"jobId": "j", "offset": offset, "chunk": chunk})
+
+
+def screen(text: str, width: int) -> list[str]:
+    """What a terminal shows after `text`: the few controls EventPrinter writes, applied."""
+    rows, row, col, i = [""], 0, 0, 0
+    while i < len(text):
+        if text.startswith("\x1b[K", i):
+            rows[row], i = rows[row][:col], i + 3
+        elif text.startswith("\x1b[1A", i):
+            row, i = row - 1, i + 4
+        elif text.startswith("\x1b[", i):
+            end = text.index("G", i)
+            col, i = int(text[i + 2 : end]) - 1, end + 1
+        else:
+            char, i = text[i], i + 1
+            if char == "\r":
+                col = 0
+            elif char == "\n":
+                row, col = row + 1, 0
+                rows += [""] * (row + 1 - len(rows))
+            else:
+                rows[row] = rows[row][:col].ljust(col) + char + rows[row][col + 1 :]
+                col += 1
+    return rows
+
+
+STREAMED = [
+    event(1, "status", "running", 0),
+    output(2, 0, "Hello, "),
+    output(3, 7, "world.\nSecond"),
+    event(4, "progress", "running", 50, message="half"),
+    output(5, 20, " line"),
+    event(6, "status", "done", 100, message="half"),
+]
+
+
+def test_on_a_terminal_output_is_printed_above_the_redrawn_progress_line() -> None:
+    out = io.StringIO()
+    printer = EventPrinter(out, tty=True, width=80)
+    shown = []
+    for e in STREAMED:
+        printer.show(e)
+        shown.append(screen(out.getvalue(), 80))
+    assert shown[2][:2] == ["Hello, world.", "Second"]
+    assert shown[2][2].endswith("0% running")  # the progress line, below the output
+    assert shown[-1] == [
+        "Hello, world.",
+        "Second line",
+        "[" + "#" * 24 + "] 100% done      half",
+        "",
+    ]
+
+
+def test_elsewhere_output_is_printed_as_it_comes_and_events_on_lines_of_their_own() -> None:
+    out = io.StringIO()
+    printer = EventPrinter(out, tty=False)
+    for e in STREAMED:
+        printer.show(e)
+    printer.close()
+    assert out.getvalue().splitlines() == [
+        "1 status running 0%",
+        "Hello, world.",
+        "Second",
+        "4 progress running 50% half",
+        " line",
+        "6 status done 100% half",
+    ]
