@@ -19,9 +19,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /build
 RUN python -m venv /app/venv && /app/venv/bin/pip install --quiet 'uv>=0.5'
 
-# Dependencies first (their own layer: a code change reuses it).
+# Dependencies first (their own layer: a code change reuses it). EXTRAS: optional extras
+# to install as well, space-separated (`--build-arg EXTRAS="tracing s3"`).
+ARG EXTRAS=""
 COPY pyproject.toml uv.lock README.md ./
 RUN /app/venv/bin/uv export --quiet --frozen --no-emit-project --format requirements-txt \
+        $(for extra in $EXTRAS; do printf -- '--extra %s ' "$extra"; done) \
         -o requirements.txt \
     && /app/venv/bin/pip install --quiet --require-hashes -r requirements.txt \
     && /app/venv/bin/pip uninstall --quiet --yes uv

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
+from service import tracing
 from service.api import health, keys
 from service.api.auth import TokenVerifier
 from service.api.batch import MAX_CONCURRENT_BATCHES
 from service.api.cors import setup_cors
-from service.api.middlewares import MIDDLEWARES, add_request_id_header
+from service.api.middlewares import MIDDLEWARES, add_request_id_header, traced
 from service.api.routes import setup_routes
 from service.assets.storage import make_storage
 from service.assets.store import AssetStore
@@ -40,7 +41,11 @@ def create_app(settings: Settings, job_types: JobTypes | None = None) -> web.App
     if job_types is None:
         job_types = load(settings.job_type_modules)
     middlewares = [health.operator_port, *MIDDLEWARES] if settings.metrics_port else MIDDLEWARES
+    tracer = tracing.create(settings.otel_exporter_otlp_endpoint)
+    if tracer.enabled:  # off, a request does not even pass through the tracing middleware
+        middlewares = [traced, *middlewares]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+    app[keys.TRACING] = tracer
     app[keys.SETTINGS] = settings
     app[keys.JOB_TYPES] = job_types
     app[keys.METRICS] = Metrics(company_labels=settings.metrics_company_labels)
@@ -52,6 +57,7 @@ def create_app(settings: Settings, job_types: JobTypes | None = None) -> web.App
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
     )
+    app.on_cleanup.append(close_tracing)
     app.cleanup_ctx.append(database)
     app.on_response_prepare.append(add_request_id_header)
     app.on_shutdown.append(end_streams)
@@ -117,6 +123,11 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
     listener.start()
     yield
     await listener.close()
+
+
+async def close_tracing(app: web.Application) -> None:
+    """Exports the spans still pending: last, after the worker's runs have ended."""
+    await app[keys.TRACING].close()
 
 
 async def end_streams(app: web.Application) -> None:

@@ -15,9 +15,20 @@ from typing import Any, Literal
 import orjson
 import structlog
 
+from service import tracing
+
 
 def _json(event: Any, **_: Any) -> str:
     return orjson.dumps(event, default=str).decode()
+
+
+def add_trace_ids(_: Any, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """`trace_id` and `span_id` of the current span, when tracing is on and a span is current
+    (a request, a run, a callback attempt), so a log line leads to its trace and back."""
+    ids = tracing.current_ids()
+    if ids is not None:
+        event["trace_id"], event["span_id"] = ids
+    return event
 
 
 def configure(log_format: Literal["json", "console"] = "json", level: str = "info") -> None:
@@ -31,6 +42,7 @@ def configure(log_format: Literal["json", "console"] = "json", level: str = "inf
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             timestamper,
             structlog.processors.StackInfoRenderer(),
@@ -46,6 +58,7 @@ def configure(log_format: Literal["json", "console"] = "json", level: str = "inf
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[
                 structlog.contextvars.merge_contextvars,
+                add_trace_ids,
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 timestamper,

@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar, cast
 
+from service import tracing
 from service.domain.limits import DEFAULT_INPUT_MAX_BYTES, MAX_BODY_BYTES
 
 Role = Literal["all", "api", "worker"]
@@ -48,7 +49,7 @@ GROUPS: dict[Group, str] = {
     "streams": "Event streams",
     "callbacks": "Completion callbacks",
     "storage": "Asset storage",
-    "observability": "Logs and metrics",
+    "observability": "Logs, metrics and tracing",
 }
 
 T = TypeVar("T")
@@ -397,6 +398,12 @@ class Settings:
         "`false`: one total for all companies, no company id in `/metrics`",
         "observability",
     )  # fmt: skip
+    otel_exporter_otlp_endpoint: str | None = setting(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", _http_url, None,
+        "set: OpenTelemetry traces go there over OTLP/HTTP (the `tracing` extra; the SDK's "
+        "other `OTEL_*` variables apply, see Tracing); unset: tracing is off, at no cost",
+        "observability",
+    )  # fmt: skip
     #: not read from the environment (tests shorten them): how often readers re-check
     #: listened jobs for events whose NOTIFY was lost, and an idle worker looks for queued
     #: jobs without being woken
@@ -465,6 +472,11 @@ def _check_together(values: Mapping[str, object], *, auth: bool) -> None:
         raise SettingsError("S3_BUCKET is required when STORAGE_BACKEND=s3")
     if s3 and importlib.util.find_spec("aiobotocore") is None:
         raise SettingsError("STORAGE_BACKEND=s3 needs the s3 extra: pip install 'content-jobs[s3]'")
+    if values.get("otel_exporter_otlp_endpoint") and not tracing.is_installed():
+        raise SettingsError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT needs the tracing extra: "
+            "pip install 'content-jobs[tracing]'"
+        )
 
 
 def markdown() -> str:

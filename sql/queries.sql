@@ -11,9 +11,9 @@
 -- A new queued job and its first event; no row when the idempotency key is taken.
 INSERT INTO content_jobs
     (id, company_id, job_type, input, source_task_id, max_attempts,
-     idempotency_key, idempotency_hash, priority, run_at, callback_url)
+     idempotency_key, idempotency_hash, priority, run_at, callback_url, trace_context)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-        COALESCE($10, clock_timestamp() + make_interval(secs => COALESCE($11, 0))), $12)
+        COALESCE($10, clock_timestamp() + make_interval(secs => COALESCE($11, 0))), $12, $13)
 ON CONFLICT (company_id, idempotency_key) DO NOTHING
 RETURNING *;
 
@@ -22,14 +22,14 @@ RETURNING *;
 -- submissions that arrive together share one statement, one round trip and one commit.
 INSERT INTO content_jobs
     (id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at,
-     callback_url)
+     callback_url, trace_context)
 SELECT id, company_id, job_type, input, source_task_id, max_attempts, priority,
        COALESCE(run_at, clock_timestamp() + make_interval(secs => COALESCE(delay, 0))),
-       callback_url
+       callback_url, trace_context
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[],
-            $7::smallint[], $8::timestamptz[], $9::float8[], $10::text[])
+            $7::smallint[], $8::timestamptz[], $9::float8[], $10::text[], $11::text[])
      AS t(id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at,
-          delay, callback_url)
+          delay, callback_url, trace_context)
 RETURNING *;
 
 -- name: find_by_idempotency_key

@@ -84,6 +84,8 @@ async def _submit(
         for item in jobs
     ]
     valid = [(index, new) for index, new in enumerate(jobs) if isinstance(new, NewJob)]
+    if (traceparent := request.get(keys.TRACEPARENT)) is not None:  # tracing on
+        valid = [(i, dataclasses.replace(new, trace_context=traceparent)) for i, new in valid]
     if valid:
         await request.app[keys.QUOTA].admit(company_id, len(valid))
         outcomes = await request.app[keys.STORE].submit_batch([new for _, new in valid])

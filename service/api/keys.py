@@ -21,6 +21,7 @@ from service.events.notifier import Notifier
 from service.jobtypes import JobTypes
 from service.metrics import Metrics
 from service.settings import Settings
+from service.tracing import Tracing
 from service.webhooks.hosts import HostPolicy
 from service.webhooks.secrets import WebhookSecrets
 
@@ -42,7 +43,12 @@ ON_QUEUED: web.AppKey[Callable[[], None]] = web.AppKey("on_queued")
 #: the batches this replica may check at once (`service.api.batch.MAX_CONCURRENT_BATCHES`)
 BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
 
+#: the replica's tracing (`service.tracing.NO_TRACING` when off)
+TRACING = web.AppKey("tracing", Tracing)
+
 CALLER = web.RequestKey("caller", Caller)
 REQUEST_ID = web.RequestKey("request_id", str)
+#: the W3C traceparent of the request's span (tracing on only), stored with a submitted job
+TRACEPARENT = web.RequestKey("traceparent", str)
 
 __all__ = ["Any"]

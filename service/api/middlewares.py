@@ -107,6 +107,32 @@ async def add_request_id_header(request: web.Request, response: web.StreamRespon
 
 
 @web.middleware
+async def traced(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A server span per request, parent of all it does (and of the runs of the jobs it
+    submits, through `TRACEPARENT`); a caller's `traceparent` header is its parent. Added to
+    the app only when tracing is on: off, requests do not pass through here at all."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    with request.app[keys.TRACING].span(
+        f"{request.method} {route}",
+        parent=request.headers.get("traceparent"),
+        kind="server",
+        attributes={"http.request.method": request.method, "http.route": route},
+    ) as span:
+        if span.traceparent is not None:
+            request[keys.TRACEPARENT] = span.traceparent
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            span.set_attribute("http.response.status_code", exc.status)
+            raise
+        span.set_attribute("http.response.status_code", response.status)
+        if response.status >= 500:
+            span.fail(f"HTTP {response.status}")
+        return response
+
+
+@web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Client errors as `{"error": ...}`; anything else a logged 500 without a stack trace."""
     try:

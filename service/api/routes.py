@@ -71,6 +71,8 @@ async def submit_job(request: web.Request) -> web.Response:
         url = await check_callback_url(body["callbackUrl"], request.app[keys.CALLBACK_POLICY])
         new = dataclasses.replace(new, callback_url=url)
     new = with_idempotency(new, body, _idempotency_key(request))
+    if (traceparent := request.get(keys.TRACEPARENT)) is not None:  # tracing on
+        new = dataclasses.replace(new, trace_context=traceparent)
     await request.app[keys.QUOTA].admit(company_id)
     try:
         job, created = await request.app[keys.STORE].submit(new)

@@ -95,6 +95,7 @@ async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]
         [new.run_at for new in batch],
         [new.delay_seconds for new in batch],
         [new.callback_url for new in batch],
+        [new.trace_context for new in batch],
     )
     by_id = {row["id"]: row for row in rows}
     return [by_id[job_id] for job_id in ids]
@@ -172,6 +173,7 @@ async def insert_keyed(db: Executor, new: NewJob) -> tuple[asyncpg.Record, bool]
             new.run_at,
             new.delay_seconds,
             new.callback_url,
+            new.trace_context,
         )
         if row is not None:
             return row, True

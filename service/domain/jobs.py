@@ -84,6 +84,8 @@ class Job:
     #: the token of the job's latest claim: every write of a run is fenced by it (internal,
     #: never shown to clients; None in rows that do not carry it, such as list pages)
     run_token: int | None = None
+    #: the W3C `traceparent` stored at submit (internal; None when tracing was off then)
+    trace_context: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Job:
@@ -95,6 +97,7 @@ class Job:
             output_truncated=row.get("output_truncated") or False,
             output_bytes=row.get("output_bytes") or 0,
             run_token=row.get("run_token"),
+            trace_context=row.get("trace_context"),
         )
 
     def to_json(self, *, detail: bool = True) -> dict[str, Any]:
@@ -191,3 +194,5 @@ class NewJob:
     callback_url: str | None = None
     idempotency_key: str | None = None
     idempotency_hash: str | None = None
+    #: the W3C `traceparent` of the submit's span (tracing on), continued by the job's runs
+    trace_context: str | None = None

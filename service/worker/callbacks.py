@@ -35,6 +35,7 @@ from service.db.queries import QUERIES
 from service.domain.codec import dumps
 from service.domain.jobs import Job
 from service.metrics import Metrics
+from service.tracing import NO_TRACING, Tracing
 from service.webhooks.hosts import CheckedResolver, HostNotAllowed, HostPolicy, check_at_delivery
 from service.webhooks.secrets import SecretUnreadable, WebhookSecrets
 from service.webhooks.signing import signed_headers
@@ -76,9 +77,15 @@ class CallbackSender:
     each on its own, so a slow receiver holds one sender, not a batch."""
 
     def __init__(
-        self, db: asyncpg.Pool[Any], secrets: WebhookSecrets, policy: HostPolicy, metrics: Metrics
+        self,
+        db: asyncpg.Pool[Any],
+        secrets: WebhookSecrets,
+        policy: HostPolicy,
+        metrics: Metrics,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._db = db
+        self._tracing = tracing
         self._secrets = secrets
         self._policy = policy
         self._metrics = metrics
@@ -160,7 +167,7 @@ class CallbackSender:
             attempt, error, answered = None, "given up: not delivered within 24 h", None
         else:
             attempt = row["delivery_attempts"] + 1
-            status, error, answered = await self._post(row)
+            status, error, answered = await self._attempt(row, attempt)
         delivered = status is not None and 200 <= status < 300
         retry_in = None if delivered or attempt is None else backoff(attempt)
         if retry_in is not None and row["age_seconds"] + retry_in >= GIVE_UP_SECONDS:
@@ -182,7 +189,30 @@ class CallbackSender:
         except DB_ERRORS as exc:  # its hold runs out and it is tried again
             log.warning("callback_record_failed", delivery=str(delivery_id), error=str(exc))
 
-    async def _post(self, row: asyncpg.Record) -> tuple[int | None, str | None, bool | None]:
+    async def _attempt(
+        self, row: asyncpg.Record, attempt: int
+    ) -> tuple[int | None, str | None, bool | None]:
+        """`_post` in a span of the job's trace (tracing on), whose traceparent it sends."""
+        with self._tracing.span(
+            "callback",
+            parent=row["trace_context"],
+            kind="client",
+            attributes={
+                "content_jobs.job_id": str(row["job_id"]),
+                "content_jobs.callback.attempt": attempt,
+                "server.address": row["host"],
+                "http.request.method": "POST",
+            },
+        ) as span:
+            status, error, answered = await self._post(row, span.traceparent)
+            span.set_attribute("http.response.status_code", status)
+            if not (status is not None and 200 <= status < 300):
+                span.fail(error or f"HTTP {status}")
+            return status, error, answered
+
+    async def _post(
+        self, row: asyncpg.Record, traceparent: str | None = None
+    ) -> tuple[int | None, str | None, bool | None]:
         """The HTTP status (None: no answer), the error, and whether the host answered (None:
         it was not asked, which says nothing about it)."""
         body = dumps(Job.from_row(row).to_json())
@@ -195,6 +225,8 @@ class CallbackSender:
                 EVENT_HEADER: "job.finished",
                 **signed_headers(secret.signing_keys, str(row["delivery_id"]), body),
             }
+            if traceparent is not None:
+                headers["traceparent"] = traceparent
             async with self._session.post(
                 row["url"], data=body, headers=headers, allow_redirects=False
             ) as resp:

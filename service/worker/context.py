@@ -22,6 +22,7 @@ from service.assets.store import AssetStore
 from service.db.ports import RunLeases
 from service.domain.codec import without_nul
 from service.domain.jobs import Job
+from service.tracing import NO_SPAN, Span
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +61,8 @@ class RunContext:
         self._delayed: asyncio.Task[None] | None = None
         self._writing = asyncio.Lock()
         self.result_asset_id: uuid.UUID | None = None
+        #: the run's span (set by the runner; its progress writes are the span's events)
+        self.span: Span = NO_SPAN
         self._output = _Output(job, store, self.log, output_max_bytes)
 
     @property
@@ -147,6 +150,8 @@ class RunContext:
                 await self._store.set_progress(self.job, *latest)
             except Exception as exc:
                 self.log.warning("progress_write_failed", error=str(exc))
+                return
+            self.span.add_event("progress", {"percent": latest[0], "message": latest[1]})
 
 
 class _Output:

@@ -33,6 +33,7 @@ async def prepare(app: web.Application) -> AsyncIterator[None]:
         app[keys.JOB_TYPES],
         metrics=metrics,
         assets=app[keys.ASSETS],
+        tracing=app[keys.TRACING],
     )
     app[keys.ON_QUEUED] = runner.wake
     metrics.watch("content_jobs_running_jobs", lambda: len(runner.runs))
@@ -46,7 +47,11 @@ async def running(app: web.Application) -> AsyncIterator[None]:
     sender = None
     if app[keys.CALLBACK_POLICY].enabled and keys.WEBHOOK_SECRETS in app:
         sender = app[CALLBACKS] = CallbackSender(
-            app[keys.POOL], app[keys.WEBHOOK_SECRETS], app[keys.CALLBACK_POLICY], app[keys.METRICS]
+            app[keys.POOL],
+            app[keys.WEBHOOK_SECRETS],
+            app[keys.CALLBACK_POLICY],
+            app[keys.METRICS],
+            app[keys.TRACING],
         )
         runner.on_end = sender.wake
         sender.start()

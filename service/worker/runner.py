@@ -49,6 +49,7 @@ from service.jobtypes import InvalidInput, JobTypes, validate_input
 from service.metrics import Metrics
 from service.sdk import Asset, JobType, PermanentError
 from service.settings import Settings
+from service.tracing import NO_TRACING, Span, Tracing
 from service.worker.context import RunContext
 from service.worker.cpu import CpuPool
 
@@ -99,6 +100,9 @@ class Run:
     stop_reason: StopReason | None = None
     #: the handler has returned or raised: only the run's last write is left
     handler_done: bool = False
+    #: when the claim that took the job began and ended (`time.time_ns`: the run's span
+    #: starts at the claim)
+    claimed: tuple[int, int] | None = None
 
     @property
     def token(self) -> int:
@@ -116,8 +120,12 @@ class Runner:
         worker_id: str | None = None,
         metrics: Metrics | None = None,
         assets: AssetStore | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.store = store
+        self.tracing = tracing
+        #: when the latest claim began and ended (the runs it started share it)
+        self._last_claim: tuple[int, int] | None = None
         self.job_types = job_types
         self.assets = assets
         self.settings = settings
@@ -202,6 +210,7 @@ class Runner:
         return max(self.cpu.size - cpu_runs, 0)
 
     async def _claim(self, limit: int, cpu_free: int) -> list[Job]:
+        started = time.time_ns()
         try:
             return await self.store.claim(
                 self.worker_id,
@@ -214,6 +223,8 @@ class Runner:
         except DB_ERRORS as exc:
             log.warning("claim_failed", error=str(exc))
             return []
+        finally:
+            self._last_claim = (started, time.time_ns())
 
     async def _idle_seconds(self) -> float:
         """How long to sleep when there is nothing to do: until the earliest delayed job may
@@ -235,7 +246,7 @@ class Runner:
             self.assets,
             output_max_bytes=self.settings.job_output_max_bytes,
         )
-        run = Run(job, job_type, context)
+        run = Run(job, job_type, context, claimed=self._last_claim)
         self.runs[run.token] = run
         self.metrics.jobs_started.labels(job.job_type).inc()
         task = asyncio.create_task(self._run(run), name=f"job-{job.id}")
@@ -243,25 +254,57 @@ class Runner:
         task.add_done_callback(self._run_tasks.discard)
 
     async def _run(self, run: Run) -> None:
+        """The run in its span (tracing on), which continues the trace stored with the job:
+        a child span for its claim, its handler and its final write, its progress writes as
+        events. Off, the spans are the one no-op object."""
+        job = run.job
+        claimed = run.claimed
+        with self.tracing.span(
+            f"run {job.job_type}",
+            parent=job.trace_context,
+            kind="consumer",
+            start_ns=claimed[0] if claimed else None,
+            attributes={
+                "content_jobs.job_id": str(job.id),
+                "content_jobs.job_type": job.job_type,
+                "content_jobs.company_id": job.company_id,
+                "content_jobs.attempt": job.attempts,
+                "content_jobs.worker_id": self.worker_id,
+            },
+        ) as span:
+            run.context.span = span
+            if claimed is not None:
+                self.tracing.record("claim", *claimed)
+            await self._run_once(run, span)
+
+    async def _run_once(self, run: Run, span: Span) -> None:
         """One run from start to its final write; the run is forgotten whatever happens."""
         outcome_name = "lost"
         try:
-            outcome = await self._outcome(run)
+            with self.tracing.span("handler") as handler_span:
+                outcome = await self._outcome(run)
+                if outcome is not None and outcome.error is not None:
+                    handler_span.fail(outcome.error)
             self._handler_ended(run)
             if outcome is None:  # stopped: cancelled, shutdown or lease lost
                 outcome_name = run.stop_reason or "cancelled"
                 if run.stop_reason == "shutdown":
                     await self._final_write(lambda: self.store.requeue(run.job))
                 return
-            await run.context.flush()
             ended = outcome
-            refused = await self._final_write(lambda: self._record(run, ended))
-            if refused is not None:  # e.g. a result Postgres cannot hold: the job fails
-                ended = Outcome(Status.FAILED, error=f"the result could not be stored: {refused}")
-                await self._final_write(lambda: self._record(run, ended))
+            with self.tracing.span("finish"):
+                await run.context.flush()
+                refused = await self._final_write(lambda: self._record(run, ended))
+                if refused is not None:  # e.g. a result Postgres cannot hold: the job fails
+                    error = f"the result could not be stored: {refused}"
+                    ended = Outcome(Status.FAILED, error=error)
+                    await self._final_write(lambda: self._record(run, ended))
             outcome_name = ended.name
         finally:
             self._forget(run, outcome_name)
+            span.set_attribute("content_jobs.outcome", outcome_name)
+            if outcome_name in ("failed", "retry", "lost"):
+                span.fail(outcome_name)
 
     async def _outcome(self, run: Run) -> Outcome | None:
         run.handler_task = asyncio.create_task(self._call_handler(run))

@@ -1,0 +1,1 @@
+ALTER TABLE content_jobs DROP COLUMN trace_context;
