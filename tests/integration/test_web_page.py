@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,3 +231,51 @@ async def test_page_lists_each_failed_attempt(signed_in: Any) -> None:
         ["transient failure on attempt 1", "transient failure on attempt 2"]
     )
     await expect(row.locator(".attempts")).to_have_text("attempt 3 of 3")
+
+
+#: a `text.typewriter` job of about 4 s: long enough to be seen while it streams
+TYPED = "".join(f"line {n}: streamed to the page as it is written\n" for n in range(8))
+TYPEWRITER_INPUT = json.dumps({"text": TYPED, "chunkChars": 9, "delayMs": 90})
+#: the row is running and part of its output is on the page already
+STREAMING = (
+    "() => { const row = document.querySelector('#jobs tr[data-job-id]');"
+    " return row && row.dataset.status === 'running'"
+    " && row.querySelector('.output').textContent.length > 0; }"
+)
+
+
+async def test_page_streams_a_typewriter_jobs_output_live(signed_in: Any, tmp_path: Path) -> None:
+    """Issue 20: the page shows a job's output as it streams, under the job, and then all of
+    it. The screenshot is of the job while it streams; what it shows is checked in the DOM."""
+    expect = playwright_api.expect
+    await signed_in.select_option("#job-type", "text.typewriter")
+    await signed_in.fill("#job-input", TYPEWRITER_INPUT)
+    await signed_in.click("#submit")
+    row = signed_in.locator("#jobs tr[data-job-id]").first
+    output = row.locator(".output")
+    await signed_in.wait_for_function(STREAMING, timeout=15_000)
+    shot = tmp_path / "streaming.png"
+    await row.screenshot(path=str(shot))
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    await expect(output).to_be_visible()
+    await expect(row.locator(".job-type")).to_have_text("text.typewriter")
+    shown = await output.text_content()
+    assert shown and TYPED.startswith(shown)  # a beginning of the text, nothing else
+    await expect(row.locator(".status")).to_have_text("done", timeout=20_000)
+    await expect(output).to_have_text(TYPED)
+    box = await output.bounding_box()
+    assert box is not None and box["height"] > 0
+
+
+async def test_a_reloaded_page_shows_the_output_written_before_it_looked(
+    signed_in: Any,
+) -> None:
+    expect = playwright_api.expect
+    await signed_in.select_option("#job-type", "text.typewriter")
+    await signed_in.fill("#job-input", TYPEWRITER_INPUT)
+    await signed_in.click("#submit")
+    await signed_in.wait_for_function(STREAMING, timeout=15_000)
+    await signed_in.reload()
+    row = signed_in.locator("#jobs tr[data-job-id]").first
+    await expect(row.locator(".status")).to_have_text("done", timeout=20_000)
+    await expect(row.locator(".output")).to_have_text(TYPED)

@@ -225,12 +225,16 @@ function watch(jobId) {
   }
   // No token in this URL (it would sit in logs and history): EventSource cannot send an
   // Authorization header, so the browser sends the same-site cookie setTokenCookie sets.
-  const url = `${companyPath()}/content-jobs/${encodeURIComponent(jobId)}/events`;
+  // It starts after the last event the row shows (0 at first: the job's whole history, so
+  // the output written before the page looked is there too); the id guard shows each once.
+  const after = rowOf(jobId)?.dataset.lastEventId || "0";
+  const url = `${companyPath()}/content-jobs/${encodeURIComponent(jobId)}/events?lastEventId=${after}`;
   const source = new EventSource(url);
   streams.set(jobId, source);
   setLive(jobId, "connecting…");
   source.addEventListener("status", (event) => onJobEvent(jobId, event));
   source.addEventListener("progress", (event) => onJobEvent(jobId, event));
+  source.addEventListener("output", (event) => onOutput(jobId, event));
   source.addEventListener("open", () => setLive(jobId, "live"));
   source.addEventListener("error", () => {
     if (source.readyState === EventSource.CLOSED) {
@@ -262,6 +266,20 @@ function onJobEvent(jobId, event) {
     stopWatching(jobId);
     setLive(jobId, "");
   }
+}
+
+// Streamed output (`output` events, `{offset, chunk}`): appended under the job as it comes.
+function onOutput(jobId, event) {
+  const row = rowOf(jobId);
+  if (!row) return;
+  const id = Number(event.lastEventId);
+  if (id && id <= Number(row.dataset.lastEventId)) return; // already shown
+  if (id) row.dataset.lastEventId = String(id);
+  const pre = row.querySelector(".output");
+  const follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4; // at the bottom
+  pre.append(JSON.parse(event.data).chunk);
+  pre.hidden = false;
+  if (follow) pre.scrollTop = pre.scrollHeight;
 }
 
 function stopWatching(jobId) {
