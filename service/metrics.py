@@ -127,6 +127,18 @@ class Metrics:
         self.delayed = Gauge(
             "content_jobs_jobs_waiting_run_at", "Queued jobs whose runAt has not come", registry=r
         )
+        self.paused = Gauge(
+            "content_jobs_job_type_paused",
+            "1 for each job type an admin paused (read with the queue gauges)",
+            ["job_type"],
+            registry=r,
+        )
+        self.rate_limited_waits = Counter(
+            "content_jobs_rate_limited_waits",
+            "Idle waits of this replica's worker timed by a rate limit's window (a limited "
+            "type held back)",
+            registry=r,
+        )
 
     def http_request(self, method: str, route: str, status: int, seconds: float | None) -> None:
         """Count a request (and time it, unless `seconds` is None). The labelled children are
@@ -183,6 +195,12 @@ class Metrics:
         if rest:
             self.queue_depth.labels("other").set(sum(row[1] for row in rest))
             self.oldest_ready.labels("other").set(max(row[3] for row in rest))
+
+    def paused_seen(self, job_types: set[str]) -> None:
+        """Set the paused gauge: one series per paused type, none for the others."""
+        self.paused.clear()
+        for name in sorted(job_types):
+            self.paused.labels(name).set(1)
 
     def watch(self, name: str, read: Callable[[], float], kind: str = "gauge") -> None:
         """Expose a value some component keeps (open streams, reconnects), read when scraped."""

@@ -165,3 +165,6 @@ class JobType(Generic[InputT]):
     retry: RetryPolicy = RetryPolicy()
     #: the handler does CPU-heavy work: it runs in a separate process (see README)
     cpu_bound: bool = False
+    #: at most N starts per T seconds across every worker: `"5/1s"`, or `"5/1s/company"` for
+    #: each company on its own; `JOB_TYPE_RATE_LIMITS` overrides it (see README)
+    rate_limit: str | None = None

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Literal, TypeVar, cast
 
 from service import tracing
+from service.domain.flow import RateLimit, parse_rate_limits, parse_weights
 from service.domain.limits import DEFAULT_INPUT_MAX_BYTES, MAX_BODY_BYTES
 
 Role = Literal["all", "api", "worker"]
@@ -324,6 +325,15 @@ class Settings:
     company_max_running: int | None = setting(
         "COMPANY_MAX_RUNNING", _int_between(1, 10**6), None,
         "a company's running jobs across all workers, at most", "jobs",
+    )  # fmt: skip
+    job_type_rate_limits: Mapping[str, RateLimit] = setting(
+        "JOB_TYPE_RATE_LIMITS", parse_rate_limits, {},
+        "starts per window across all workers, e.g. `echo=5/1s,render=100/60s`; "
+        "`TYPE=N/Ts/company`: per company; overrides a type's own `rate_limit`", "jobs",
+    )  # fmt: skip
+    company_weights: Mapping[str, float] = setting(
+        "COMPANY_WEIGHTS", parse_weights, {},
+        "shares of the running jobs under contention, e.g. `acme=3,beta=1` (others 1)", "jobs",
     )  # fmt: skip
     runner_concurrency: int = setting(
         "RUNNER_CONCURRENCY", _int_between(1, 10000), 16,

@@ -103,6 +103,15 @@ RETURNING *;
 -- skips them and takes nothing of that company, which is what keeps the cap across workers.
 -- (Limits stay plain parameters: an expression there left the planner guessing a tenth of
 -- the backlog, and the cost it then saw switched JIT on, 20 ms a claim.)
+--
+-- Flow control (service/domain/flow.py): with COMPANY_WEIGHTS ($11 companies, $12 weights;
+-- others weigh 1) the k-th job ranks at (running + k) / weight, so running jobs split in
+-- proportion to the weights. Paused types (content_job_type_pauses) are left queued. Rate
+-- limits ($7 types, $8 starts, $9 seconds, $10 per company) take only slots of
+-- content_job_rate_slots last used more than their window ago (locked SKIP LOCKED: a racing
+-- claim skips them), at most one job per free slot of its key, and mark the slots used: a
+-- type with no free slot is left out before the per-company LIMIT, so it does not hold up
+-- the others. With no limits, no weights and no pause, the arrays and the table are empty.
 WITH RECURSIVE companies AS (
     (SELECT company_id FROM content_jobs WHERE status = 'queued'
      ORDER BY company_id LIMIT 1)
@@ -111,35 +120,65 @@ WITH RECURSIVE companies AS (
             WHERE j.status = 'queued' AND j.company_id > c.company_id
             ORDER BY j.company_id LIMIT 1)
     FROM companies c WHERE c.company_id IS NOT NULL
+), limits AS MATERIALIZED (
+    SELECT * FROM unnest($7::text[], $8::int[], $9::float8[], $10::bool[])
+        AS l(job_type, starts, seconds, per_company)
+), free_slots AS MATERIALIZED (
+    SELECT s.job_type, s.company_id, s.slot
+    FROM content_job_rate_slots s JOIN limits l ON l.job_type = s.job_type
+    WHERE (s.company_id <> '') = l.per_company AND s.slot < l.starts
+      AND s.used_at <= now() - make_interval(secs => l.seconds)
+    FOR UPDATE OF s SKIP LOCKED
 ), load AS MATERIALIZED (
     SELECT c.company_id,
            (SELECT count(*) FROM content_jobs r
-            WHERE r.status = 'running' AND r.company_id = c.company_id) AS running
+            WHERE r.status = 'running' AND r.company_id = c.company_id) AS running,
+           COALESCE((SELECT w.weight FROM unnest($11::text[], $12::float8[]) AS w(company_id, weight)
+                     WHERE w.company_id = c.company_id), 1) AS weight,
+           ARRAY(SELECT p.job_type FROM content_job_type_pauses p
+                 UNION ALL
+                 SELECT l.job_type FROM limits l
+                 WHERE NOT EXISTS (
+                     SELECT 1 FROM free_slots f
+                     WHERE f.job_type = l.job_type
+                       AND f.company_id = CASE WHEN l.per_company THEN c.company_id ELSE '' END)
+           ) AS blocked
     FROM companies c WHERE c.company_id IS NOT NULL
 ), candidates AS (
-    SELECT ready.id, ready.priority, ready.run_at, l.running + ready.turn AS share,
-           ready.job_type = ANY ($5::text[]) AS cpu
+    SELECT ready.id, ready.priority, ready.run_at, (l.running + ready.turn) / l.weight AS share,
+           ready.job_type = ANY ($5::text[]) AS cpu, ready.job_type,
+           CASE WHEN lim.per_company THEN l.company_id ELSE '' END AS limit_company,
+           lim.job_type IS NOT NULL AS limited
     FROM load l
     CROSS JOIN LATERAL (
         SELECT j.id, j.priority, j.run_at, j.job_type,
                row_number() OVER (ORDER BY j.priority DESC, j.run_at, j.id) AS turn
         FROM content_jobs j
         WHERE j.status = 'queued' AND j.company_id = l.company_id AND j.run_at <= now()
+          AND j.job_type <> ALL (l.blocked)
         ORDER BY j.priority DESC, j.run_at, j.id
         LIMIT CASE WHEN $4::int IS NULL
                    THEN 2 * $3
                    ELSE GREATEST(0, LEAST($3, $4 - l.running)) END
     ) ready
+    LEFT JOIN limits lim ON lim.job_type = ready.job_type
 ), ranked AS MATERIALIZED (
     -- the ranked ids as an array: whatever the table's statistics say, the rows are then
     -- found by primary key (a semi-join here turned into a scan of the whole backlog when
     -- they were taken while the queue was empty); materialized, so it is computed once
     SELECT ARRAY(
         SELECT id FROM (
-            SELECT id, share, priority, run_at, cpu, row_number() OVER (
-                       PARTITION BY cpu ORDER BY share, priority DESC, run_at, id) AS nth
+            SELECT id, share, priority, run_at, cpu, limited, job_type, limit_company,
+                   row_number() OVER (
+                       PARTITION BY cpu ORDER BY share, priority DESC, run_at, id) AS nth,
+                   row_number() OVER (
+                       PARTITION BY job_type, limit_company
+                       ORDER BY share, priority DESC, run_at, id) AS nth_of_type
             FROM candidates) c
-        WHERE NOT cpu OR nth <= $6
+        WHERE (NOT cpu OR nth <= $6)
+          AND (NOT limited OR nth_of_type <= (
+              SELECT count(*) FROM free_slots f
+              WHERE f.job_type = c.job_type AND f.company_id = c.limit_company))
         ORDER BY share, priority DESC, run_at, id LIMIT 2 * $3) AS ids
 ), picked AS (
     SELECT j.id FROM content_jobs j, ranked
@@ -155,6 +194,17 @@ WITH RECURSIVE companies AS (
         progress_percent = 0, progress_message = NULL, event_seq = j.event_seq + 1
     FROM picked WHERE j.id = picked.id
     RETURNING j.*
+), used AS (
+    -- each limited job started takes one of its key's free slots
+    UPDATE content_job_rate_slots s SET used_at = now()
+    FROM (SELECT f.job_type, f.company_id, f.slot, row_number() OVER (
+              PARTITION BY f.job_type, f.company_id ORDER BY f.slot) AS n
+          FROM free_slots f) f,
+         (SELECT c.job_type, c.limit_company, count(*) AS taken
+          FROM picked p JOIN candidates c ON c.id = p.id
+          WHERE c.limited GROUP BY c.job_type, c.limit_company) t
+    WHERE t.job_type = f.job_type AND t.limit_company = f.company_id AND f.n <= t.taken
+      AND s.job_type = f.job_type AND s.company_id = f.company_id AND s.slot = f.slot
 )
 SELECT * FROM job ORDER BY priority DESC, run_at, id;
 
@@ -163,6 +213,84 @@ SELECT * FROM job ORDER BY priority DESC, run_at, id;
 -- in the database's clock, so the replica's clock does not matter); NULL when none waits.
 SELECT EXTRACT(EPOCH FROM min(run_at) - now())::float8
 FROM content_jobs WHERE status = 'queued' AND run_at > now();
+
+-- name: rate_limit_wait
+-- For the rate limits ($1 types, $2 starts, $3 seconds, $4 per company), as the claim takes
+-- them: creates the slots of a limit that has none yet (across companies: at once; per
+-- company: for each company with a ready job of the type), then returns 0 (claim again now);
+-- else the seconds until the first slot frees of a limit that has none free (a worker's timer:
+-- it sleeps until then instead of claiming in a loop); NULL when every limit has a free slot.
+-- The claim never creates slots: two claims could then both count on the same new ones.
+WITH RECURSIVE limits AS (
+    SELECT * FROM unnest($1::text[], $2::int[], $3::float8[], $4::bool[])
+        AS l(job_type, starts, seconds, per_company)
+), companies AS (
+    (SELECT company_id FROM content_jobs WHERE status = 'queued'
+     ORDER BY company_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.company_id FROM content_jobs j
+            WHERE j.status = 'queued' AND j.company_id > c.company_id
+            ORDER BY j.company_id LIMIT 1)
+    FROM companies c WHERE c.company_id IS NOT NULL AND EXISTS (SELECT 1 FROM limits WHERE per_company)
+), keys AS (
+    SELECT l.job_type, '' AS company_id, l.starts FROM limits l WHERE NOT l.per_company
+    UNION ALL
+    SELECT l.job_type, c.company_id, l.starts FROM limits l, companies c
+    WHERE l.per_company AND c.company_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM content_job_rate_slots s WHERE s.job_type = l.job_type
+                      AND s.company_id = c.company_id AND s.slot = l.starts - 1)
+      AND EXISTS (SELECT 1 FROM content_jobs j WHERE j.status = 'queued'
+                  AND j.company_id = c.company_id AND j.job_type = l.job_type
+                  AND j.run_at <= now())
+), created AS (
+    INSERT INTO content_job_rate_slots (job_type, company_id, slot)
+    SELECT k.job_type, k.company_id, g.slot
+    FROM keys k CROSS JOIN LATERAL generate_series(0, k.starts - 1) AS g(slot)
+    WHERE NOT EXISTS (SELECT 1 FROM content_job_rate_slots s WHERE s.job_type = k.job_type
+                      AND s.company_id = k.company_id AND s.slot = k.starts - 1)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM created) THEN 0.0::float8 ELSE (
+    SELECT min(wait) FROM (
+        SELECT EXTRACT(EPOCH FROM min(s.used_at) + make_interval(secs => l.seconds) - now())::float8
+            AS wait
+        FROM limits l JOIN content_job_rate_slots s ON s.job_type = l.job_type
+        WHERE (s.company_id <> '') = l.per_company AND s.slot < l.starts
+        GROUP BY l.job_type, s.company_id, l.seconds) k
+    WHERE wait > 0) END;
+
+-- name: paused_job_types
+-- The paused job types (GET /api/job-types, metrics).
+SELECT job_type FROM content_job_type_pauses ORDER BY job_type;
+
+-- name: pause_job_type
+-- Pauses type $1: the claims leave its jobs queued from their next run on.
+INSERT INTO content_job_type_pauses (job_type) VALUES ($1) ON CONFLICT DO NOTHING;
+
+-- name: resume_job_type
+-- Resumes type $1 (its queued jobs start at the workers' next claim).
+DELETE FROM content_job_type_pauses WHERE job_type = $1;
+
+-- name: redrive_jobs
+-- Queues again, as a retry does, company $1's jobs with status $2 (failed or cancelled), of
+-- type $3 (NULL: any) finished after $4 (NULL: ever), at most $5 of them, oldest finished
+-- first, in one statement; returns each job's id and new event seq (the NOTIFY hint).
+WITH matched AS (
+    SELECT id FROM content_jobs
+    WHERE company_id = $1 AND status = $2 AND ($3::text IS NULL OR job_type = $3)
+      AND ($4::timestamptz IS NULL OR finished_at > $4)
+    ORDER BY finished_at, id
+    LIMIT $5
+    FOR UPDATE
+)
+UPDATE content_jobs j
+SET status = 'queued', attempts = 1, run_at = now(), result = NULL, result_asset_id = NULL,
+    error_message = NULL, progress_percent = 0, progress_message = NULL,
+    started_at = NULL, finished_at = NULL, worker_id = NULL, lease_expires_at = NULL,
+    updated_at = now(), event_seq = j.event_seq + 1
+FROM matched WHERE j.id = matched.id AND j.status = $2
+RETURNING j.id, j.event_seq;
 
 -- name: queued_count
 -- Company $1's waiting jobs, counted up to $2 (COMPANY_MAX_QUEUED: past it the exact figure

@@ -46,8 +46,10 @@ JWKS_FAILURE_SECONDS = 15.0
 #: `content-jobs token`'s default lifetime
 DEFAULT_TTL_SECONDS = 3600
 COMPANY_ID = re.compile(COMPANY_ID_PATTERN)
-#: role claim -> may write; absent means editor, anything else is refused
-ROLES = {None: True, "editor": True, "viewer": False}
+#: role claim -> may write; absent means editor, anything else is refused. An admin is an
+#: editor of the companies it names, and with `companies: ["*"]` may use the admin routes
+#: (pause and resume job types)
+ROLES = {None: True, "editor": True, "viewer": False, "admin": True}
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
 #: tokens verified before; a client sends the same token with every request, and checking
 #: its signature and claims again costs more than the rest of a submit
@@ -61,9 +63,16 @@ class Caller:
     viewer: bool
     #: the token's `exp` (unix seconds): a stream ends then
     expires_at: float = float("inf")
+    #: the token's role is `admin`
+    admin: bool = False
 
     def may_use(self, company_id: str) -> bool:
         return "*" in self.companies or company_id in self.companies
+
+    @property
+    def may_administer(self) -> bool:
+        """The admin routes: role `admin` and every company (`companies: ["*"]`)."""
+        return self.admin and "*" in self.companies
 
 
 def issue_token(
@@ -73,6 +82,7 @@ def issue_token(
     sub: str = "content-jobs-cli",
     ttl: float = DEFAULT_TTL_SECONDS,
     viewer: bool = False,
+    admin: bool = False,
 ) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -83,6 +93,8 @@ def issue_token(
     }
     if viewer:
         claims["role"] = "viewer"
+    elif admin:
+        claims["role"] = "admin"
     return jwt.encode(claims, secret, algorithm=HS_ALGORITHM)
 
 
@@ -258,6 +270,7 @@ def _caller_of(claims: dict[str, Any]) -> Caller:
         companies=frozenset(companies),
         viewer=not ROLES[role],
         expires_at=float(claims["exp"]),
+        admin=role == "admin",
     )
 
 
@@ -290,6 +303,12 @@ def check_company_access(caller: Caller, company_id: str, *, write: bool) -> Non
         raise ApiError(403, "forbidden: no access to this company")
     if write and caller.viewer:
         raise ApiError(403, "viewer access is read-only")
+
+
+def check_admin(caller: Caller) -> None:
+    """403 unless the caller may use the admin routes."""
+    if not caller.may_administer:
+        raise ApiError(403, 'forbidden: admin routes need role "admin" and companies ["*"]')
 
 
 def _unauthorized(message: str) -> ApiError:

@@ -75,7 +75,9 @@ async def metrics(request: web.Request) -> web.Response:
     async def queue_stats() -> QueueStats | None:
         # while the database is away the last known values stand; /readyz reports it
         with contextlib.suppress(*DB_ERRORS):
-            return await store.queue_stats()
+            stats = await store.queue_stats()
+            registry.paused_seen(await store.paused_job_types())
+            return stats
         return None
 
     await registry.refresh_queue(queue_stats)

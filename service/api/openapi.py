@@ -51,7 +51,13 @@ def document(job_types: JobTypes) -> dict[str, Any]:
             "version": VERSION,
             "description": "Long-running content jobs over HTTP, live progress over SSE.",
         },
-        "paths": {**_job_paths(), **_webhook_paths(), **_asset_paths(), **_service_paths()},
+        "paths": {
+            **_job_paths(),
+            **_webhook_paths(),
+            **_asset_paths(),
+            **_flow_paths(),
+            **_service_paths(),
+        },
         "components": {
             "securitySchemes": SECURITY_SCHEMES,
             "schemas": {**_schemas(job_types), **_submit_schemas(job_types)},
@@ -128,6 +134,71 @@ def _webhook_paths() -> dict[str, Any]:
                 "rotateWebhookSecret", "A new signing secret; both sign deliveries for 24 h", True
             ),
         },
+    }
+
+
+def _flow_paths() -> dict[str, Any]:
+    """Flow control: pausing a job type (role `admin` with `companies: ["*"]`, others `403`)
+    and redriving a company's failed or cancelled jobs (its editors)."""
+
+    def pause(operation_id: str, summary: str) -> dict[str, Any]:
+        return {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": ["admin"],
+            "security": WRITE_SECURITY,
+            "responses": {
+                "200": {
+                    "description": "The job type as listed",
+                    "content": _json(_ref("schemas", "JobTypeInfo")),
+                },
+                **_errors(401, 403, 404),
+            },
+        }
+
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    redrive = {
+        "operationId": "redriveJobs",
+        "summary": "Queue the company's failed or cancelled jobs again (at most 10,000)",
+        "description": (
+            "Every job of the company with `status` (and `jobType`, and finished after "
+            "`finishedAfter`, when given) is queued again as a retry does, in one "
+            "transaction, at most 10,000 per call: call again while `retried` is 10,000."
+        ),
+        "tags": ["jobs"],
+        "security": WRITE_SECURITY,
+        "requestBody": {
+            "required": True,
+            "content": _json(
+                {
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {
+                        "status": {"enum": ["failed", "cancelled"]},
+                        "jobType": {"type": "string"},
+                        "finishedAfter": {"type": "string", "format": "date-time"},
+                    },
+                }
+            ),
+        },
+        "responses": {
+            "200": {
+                "description": "How many jobs were queued again",
+                "content": _json(_object(retried={"type": "integer", "minimum": 0})),
+            },
+            **_errors(400, 401, 403),
+        },
+    }
+    return {
+        "/api/job-types/{name}/pause": {
+            "parameters": [name],
+            "post": pause("pauseJobType", "Pause a job type: its jobs stay queued (admin)"),
+        },
+        "/api/job-types/{name}/resume": {
+            "parameters": [name],
+            "post": pause("resumeJobType", "Resume a paused job type (admin)"),
+        },
+        JOBS + ":retry": {"parameters": [_ref("parameters", "companyId")], "post": redrive},
     }
 
 
@@ -556,6 +627,7 @@ def _schemas(job_types: JobTypes) -> dict[str, Any]:
             maxAttempts={"type": "integer"},
             retry=_object(baseSeconds={"type": "number"}, maxSeconds={"type": "number"}),
             cpuBound={"type": "boolean"},
+            paused={"type": "boolean", "description": "an admin paused it: its jobs wait"},
         ),
         "Submitted": _object(jobId=UUID, status={"const": Status.QUEUED.value}, createdAt=TIME),
         "Asset": _object(

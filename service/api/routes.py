@@ -14,7 +14,16 @@ import orjson
 from aiohttp import web
 from yarl import URL
 
-from service.api import asset_routes, batch, health, keys, output_routes, stream, webhook_routes
+from service.api import (
+    admin_routes,
+    asset_routes,
+    batch,
+    health,
+    keys,
+    output_routes,
+    stream,
+    webhook_routes,
+)
 from service.api.errors import ApiError, bad_request, conflict, not_found
 from service.api.middlewares import company_of
 from service.api.openapi import openapi_json
@@ -59,6 +68,7 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get(JOBS_PATH + "/{jobId}/events", stream.job_events)
     app.router.add_get(JOBS_PATH + "/{jobId}/output", output_routes.job_output)
     webhook_routes.setup(app)
+    admin_routes.setup(app)
 
 
 async def submit_job(request: web.Request) -> web.Response:
@@ -141,10 +151,13 @@ async def retry_job(request: web.Request) -> web.Response:
 
 
 async def list_job_types(request: web.Request) -> web.Response:
-    """The installed job types with their input schemas (any valid token)."""
+    """The installed job types with their input schemas, and whether an admin paused each
+    (any valid token)."""
     settings = request.app[keys.SETTINGS]
     job_types = request.app[keys.JOB_TYPES]
-    return json_response(job_types.describe(settings.job_max_attempts, settings.timeout_for))
+    paused = await request.app[keys.STORE].paused_job_types()
+    described = job_types.describe(settings.job_max_attempts, settings.timeout_for)
+    return json_response([{**item, "paused": item["name"] in paused} for item in described])
 
 
 async def cancel_job(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from service.db.store import IdempotencyConflict, ListFilter, Refused, Submitted
+from service.domain.flow import NO_FLOW_CONTROL, FlowControl
 from service.domain.jobs import Ended, Event, Job, NewJob
 
 
@@ -93,6 +94,7 @@ class RunLeases(Protocol):
         company_max_running: int | None = None,
         cpu_types: Sequence[str] = (),
         cpu_free: int = 0,
+        flow: FlowControl = NO_FLOW_CONTROL,
     ) -> list[Job]:
         """Up to `limit` ready jobs, now running under this worker's lease, each with a
         run token of its own; of the `cpu_types`, at most `cpu_free` jobs."""
@@ -128,6 +130,10 @@ class RunLeases(Protocol):
 
     async def seconds_to_next_run(self) -> float | None:
         """Seconds until the earliest waiting job that is not ready yet may start."""
+        ...
+
+    async def rate_limit_wait(self, flow: FlowControl) -> float | None:
+        """Seconds until a rate limit with no free slot frees one; None when none waits."""
         ...
 
     # The watch: renewals, cancellation checks and the reaper. The Postgres store runs them

@@ -21,6 +21,7 @@ import uuid6
 from service.db.group_commit import GroupCommit
 from service.db.pool import DB_ERRORS, connect
 from service.db.queries import QUERIES
+from service.domain.flow import NO_FLOW_CONTROL, FlowControl
 from service.domain.jobs import Ended, Event, Job, NewJob, Status
 from service.events.notifier import Notifier
 
@@ -342,9 +343,11 @@ class Store:
         company_max_running: int | None = None,
         cpu_types: Sequence[str] = (),
         cpu_free: int = 0,
+        flow: FlowControl = NO_FLOW_CONTROL,
     ) -> list[Job]:
         """Up to `limit` ready jobs, now running under this worker's lease, each with a run
-        token of its own; of the `cpu_types`, at most `cpu_free` jobs."""
+        token of its own; of the `cpu_types`, at most `cpu_free` jobs; none of a paused type,
+        and within `flow`'s rate limits, ranked by its weights."""
         rows = await self.pool.fetch(
             QUERIES["claim_jobs"],
             worker_id,
@@ -353,6 +356,8 @@ class Store:
             company_max_running,
             list(cpu_types),
             cpu_free,
+            *flow.limit_arrays(),
+            *flow.weight_arrays(),
         )
         jobs = [Job.from_row(row) for row in rows]
         for job in jobs:
@@ -411,6 +416,49 @@ class Store:
         """Seconds until the earliest waiting job that is not ready yet may start."""
         seconds: float | None = await self.pool.fetchval(QUERIES["next_run_at"])
         return seconds
+
+    async def rate_limit_wait(self, flow: FlowControl) -> float | None:
+        """Seconds until a rate limit with no free slot frees one (0: slots were just
+        created, claim again); None when no limit holds a job back."""
+        if not flow.rate_limits:
+            return None
+        seconds: float | None = await self.pool.fetchval(
+            QUERIES["rate_limit_wait"], *flow.limit_arrays()
+        )
+        return seconds
+
+    async def paused_job_types(self) -> set[str]:
+        """The job types an admin paused (their jobs stay queued)."""
+        rows = await self.pool.fetch(QUERIES["paused_job_types"])
+        return {row["job_type"] for row in rows}
+
+    async def set_paused(self, job_type: str, paused: bool) -> None:
+        """Pause or resume a job type, for every worker from its next claim on."""
+        if paused:
+            await self.pool.execute(QUERIES["pause_job_type"], job_type)
+            return
+        await self.pool.execute(QUERIES["resume_job_type"], job_type)
+        self.notifier.job_queued()  # its waiting jobs may start now
+
+    async def redrive(
+        self,
+        company_id: str,
+        status: Status,
+        job_type: str | None,
+        finished_after: datetime | None,
+        limit: int,
+    ) -> int:
+        """Queue again, in one statement, up to `limit` of the company's jobs ended with
+        `status` (failed or cancelled), of `job_type` and finished after `finished_after`
+        when given; how many."""
+        rows = await self.pool.fetch(
+            QUERIES["redrive_jobs"], company_id, status.value, job_type, finished_after, limit
+        )
+        for row in rows:
+            self.notifier.job_changed(row["id"], row["event_seq"])
+        if rows:
+            self.notifier.job_queued()
+        return len(rows)
 
     async def fail_attempt(self, job: Job, error_message: str, retry_in: float) -> Job | None:
         """A transient failure: queued again after `retry_in` seconds, or failed at the limit."""

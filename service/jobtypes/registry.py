@@ -23,6 +23,7 @@ from typing import Any
 
 import pydantic
 
+from service.domain.flow import RateLimit, parse_rate
 from service.domain.limits import MAX_ATTEMPTS_RANGE
 from service.sdk import JobType
 from service.settings import SettingsError
@@ -77,6 +78,10 @@ class JobTypes(Mapping[str, JobType[Any]]):
             describe(t, default_max_attempts, timeout_for(t.name, t.timeout_seconds))
             for t in self._types.values()
         ]
+
+    def rate_limits(self) -> list[RateLimit]:
+        """The limits the types declare in their code (`rate_limit=`)."""
+        return [parse_rate(t.name, t.rate_limit) for t in self._types.values() if t.rate_limit]
 
     def plus(self, *types: JobType[Any]) -> JobTypes:
         """These types and `types` (tests add their own handlers this way)."""
@@ -151,6 +156,11 @@ def _check(where: str, job_type: JobType[Any]) -> None:
         MAX_ATTEMPTS_RANGE[0] <= job_type.max_attempts <= MAX_ATTEMPTS_RANGE[1]
     ):
         problem = "max_attempts must be from {} to {}".format(*MAX_ATTEMPTS_RANGE)
+    elif job_type.rate_limit is not None:
+        try:
+            parse_rate(job_type.name, job_type.rate_limit)
+        except ValueError as exc:
+            problem = f"rate_limit {exc}"
     if problem:
         raise JobTypeError(f"job type {job_type.name!r} from {where} is invalid: {problem}")
 

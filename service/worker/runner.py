@@ -44,6 +44,7 @@ from service.assets.store import AssetStore
 from service.db.pool import DB_ERRORS, database_unavailable
 from service.db.ports import RunLeases
 from service.domain.codec import dumps, has_nul, without_nul
+from service.domain.flow import FlowControl
 from service.domain.jobs import Ended, Job, Status
 from service.jobtypes import InvalidInput, JobTypes, validate_input
 from service.metrics import Metrics
@@ -140,6 +141,10 @@ class Runner:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self.cpu = CpuPool(settings.cpu_workers)
+        #: the rate limits in force (the setting's, else the types' own) and the weights
+        self.flow = FlowControl.of(
+            settings.job_type_rate_limits, job_types.rate_limits(), settings.company_weights
+        )
         #: jobs this runner finished, by outcome (metrics)
         self.finished: dict[str, int] = {}
         #: called when a run ends (the callback sender looks for a due delivery)
@@ -219,6 +224,7 @@ class Runner:
                 self.settings.company_max_running,
                 self.job_types.cpu_bound_names(),
                 cpu_free,
+                flow=self.flow,
             )
         except DB_ERRORS as exc:
             log.warning("claim_failed", error=str(exc))
@@ -234,6 +240,12 @@ class Runner:
             seconds = await self.store.seconds_to_next_run()
             if seconds is not None:
                 wait = min(wait, max(seconds, 0.0) + 0.001)
+        if self.flow.rate_limits:  # a limited type waits for its window, not for the poll
+            with contextlib.suppress(*DB_ERRORS):
+                seconds = await self.store.rate_limit_wait(self.flow)
+                if seconds is not None:
+                    self.metrics.rate_limited_waits.inc()
+                    wait = min(wait, max(seconds, 0.0) + 0.001)
         return wait
 
     def _start_run(self, job: Job) -> None:

@@ -51,7 +51,7 @@ BAD_TOKENS = {
     # exp is required: a token that never expires cannot be revoked
     "no_exp": jwt.encode({"sub": "tests", "companies": ["acme"]}, SECRET, "HS256"),
     # an unknown role got write access before
-    "unknown_role": jwt.encode({**GOOD_CLAIMS, "role": "admin"}, SECRET, "HS256"),
+    "unknown_role": jwt.encode({**GOOD_CLAIMS, "role": "superuser"}, SECRET, "HS256"),
 }
 
 

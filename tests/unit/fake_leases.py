@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from service.domain.flow import NO_FLOW_CONTROL, FlowControl
 from service.domain.jobs import Ended, Job, Status
 
 
@@ -91,6 +92,7 @@ class FakeLeases:
         company_max_running: int | None = None,
         cpu_types: Sequence[str] = (),
         cpu_free: int = 0,
+        flow: FlowControl = NO_FLOW_CONTROL,
     ) -> list[Job]:
         claimed: list[Job] = []
         cpu_taken = 0
@@ -154,6 +156,9 @@ class FakeLeases:
         if not self._holds(job):
             return None
         return self._change(job.id, status=Status.QUEUED)
+
+    async def rate_limit_wait(self, flow: FlowControl) -> float | None:
+        return None  # no rate limits here: they are the claim's, tested against Postgres
 
     async def seconds_to_next_run(self) -> float | None:
         return None

@@ -74,7 +74,20 @@ def test_editor_role_may_write() -> None:
     assert not decode_token(jwt.encode(claims(), SECRET, "HS256"), SECRET).viewer
 
 
-@pytest.mark.parametrize("role", ["admin", "Viewer", "", 1, ["viewer"], None])
+def test_admin_role_is_an_editor_and_administers_with_every_company() -> None:
+    """CONTRACT "Flow control": `role: "admin"` joins the known roles: editor rights on the
+    companies it names, and the admin routes only with `companies: ["*"]`."""
+    token = issue_token(SECRET, ["*"], admin=True)
+    assert jwt.decode(token, SECRET, ["HS256"])["role"] == "admin"
+    every = decode_token(token, SECRET)
+    assert every.admin and every.may_administer and not every.viewer
+    named = decode_token(issue_token(SECRET, ["acme"], admin=True), SECRET)
+    assert named.may_use("acme") and not named.may_use("beta")
+    assert not named.may_administer
+    assert not decode_token(issue_token(SECRET, ["*"]), SECRET).may_administer
+
+
+@pytest.mark.parametrize("role", ["Admin", "Viewer", "", 1, ["viewer"], None])
 def test_any_other_role_is_refused(role: object) -> None:
     """API auth: any other role is refused (`401`) — an unknown role got write access
     before. (`null` is not "absent".)"""

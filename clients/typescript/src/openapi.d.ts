@@ -202,6 +202,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/companies/{companyId}/content-jobs:retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue the company's failed or cancelled jobs again (at most 10,000)
+         * @description Every job of the company with `status` (and `jobType`, and finished after `finishedAfter`, when given) is queued again as a retry does, in one transaction, at most 10,000 per call: call again while `retried` is 10,000.
+         */
+        post: operations["redriveJobs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/companies/{companyId}/webhook-secret": {
         parameters: {
             query?: never;
@@ -251,6 +273,44 @@ export interface paths {
         get: operations["listJobTypes"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/job-types/{name}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Pause a job type: its jobs stay queued (admin) */
+        post: operations["pauseJobType"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/job-types/{name}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a paused job type (admin) */
+        post: operations["resumeJobType"];
         delete?: never;
         options?: never;
         head?: never;
@@ -420,6 +480,8 @@ export interface components {
             inputSchema: Record<string, never>;
             maxAttempts: number;
             name: string;
+            /** @description an admin paused it: its jobs wait */
+            paused: boolean;
             retry: {
                 baseSeconds: number;
                 maxSeconds: number;
@@ -1104,6 +1166,43 @@ export interface operations {
             503: components["responses"]["503"];
         };
     };
+    redriveJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: date-time */
+                    finishedAfter?: string;
+                    jobType?: string;
+                    /** @enum {unknown} */
+                    status: "failed" | "cancelled";
+                };
+            };
+        };
+        responses: {
+            /** @description How many jobs were queued again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        retried: number;
+                    };
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+        };
+    };
     getWebhookSecret: {
         parameters: {
             query?: never;
@@ -1183,6 +1282,56 @@ export interface operations {
                 };
             };
             401: components["responses"]["401"];
+        };
+    };
+    pauseJobType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job type as listed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobTypeInfo"];
+                };
+            };
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+        };
+    };
+    resumeJobType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job type as listed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobTypeInfo"];
+                };
+            };
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
         };
     };
     healthz: {
