@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
@@ -120,6 +120,27 @@ class JobContext(Protocol, Generic[InputT_co]):
         often: chunks are joined, one write per 50 ms at most. Output past
         `JOB_OUTPUT_MAX_BYTES` is dropped (the job's `outputTruncated` says so). A job's
         output accumulates across its attempts (`ctx.attempt` tells a retry)."""
+
+    @property
+    def dependencies(self) -> Mapping[str, Any]:
+        """The result of each job this one depends on (`dependsOn`), by job id: all of them
+        are `done` before it starts. Empty for a job without dependencies."""
+
+    async def submit(
+        self,
+        job_type: str,
+        input: Mapping[str, Any] | BaseModel,
+        *,
+        key: str,
+        priority: int = 0,
+        max_attempts: int | None = None,
+        depends_on: Sequence[str] = (),
+    ) -> str:
+        """Create a child job of the same company (its `parentJobId` is this job) and return
+        its id; it may depend on other jobs (`depends_on`, e.g. children submitted before).
+        `key` (1-200 characters) names the child among this job's children: a rerun of this
+        job that submits the same key gets the child the earlier run created, never a
+        second one. Raises `ValueError` for an unknown type or an invalid input."""
 
     async def store_asset(
         self,

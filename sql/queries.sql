@@ -11,25 +11,30 @@
 -- A new queued job and its first event; no row when the idempotency key is taken.
 INSERT INTO content_jobs
     (id, company_id, job_type, input, source_task_id, max_attempts,
-     idempotency_key, idempotency_hash, priority, run_at, callback_url, trace_context)
+     idempotency_key, idempotency_hash, priority, run_at, callback_url, trace_context,
+     depends_on)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-        COALESCE($10, clock_timestamp() + make_interval(secs => COALESCE($11, 0))), $12, $13)
+        COALESCE($10, clock_timestamp() + make_interval(secs => COALESCE($11, 0))), $12, $13,
+        $14::uuid[])
 ON CONFLICT (company_id, idempotency_key) DO NOTHING
 RETURNING *;
 
 -- name: insert_jobs
 -- New queued jobs without idempotency keys (their first events come from the trigger):
 -- submissions that arrive together share one statement, one round trip and one commit.
+-- Dependencies ($12) come as array literals ('{id,...}'; NULL: none): arrays of arrays
+-- cannot be ragged. A trigger (0010.pipelines.sql) counts the ones each job waits for.
 INSERT INTO content_jobs
     (id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at,
-     callback_url, trace_context)
+     callback_url, trace_context, depends_on)
 SELECT id, company_id, job_type, input, source_task_id, max_attempts, priority,
        COALESCE(run_at, clock_timestamp() + make_interval(secs => COALESCE(delay, 0))),
-       callback_url, trace_context
+       callback_url, trace_context, depends_on::uuid[]
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[],
-            $7::smallint[], $8::timestamptz[], $9::float8[], $10::text[], $11::text[])
+            $7::smallint[], $8::timestamptz[], $9::float8[], $10::text[], $11::text[],
+            $12::text[])
      AS t(id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at,
-          delay, callback_url, trace_context)
+          delay, callback_url, trace_context, depends_on)
 RETURNING *;
 
 -- name: find_by_idempotency_key
@@ -45,9 +50,13 @@ WHERE company_id = $1 AND idempotency_key = $2
   AND created_at < now() - interval '24 hours';
 
 -- name: get_job
--- One job of one company, with the state of its latest completion callback (if any).
+-- One job of one company, with the state of its latest completion callback (if any) and the
+-- dependencies it still waits for.
 SELECT j.*, CASE WHEN c.id IS NOT NULL THEN jsonb_build_object(
-           'state', c.state, 'attempts', c.attempts, 'lastStatus', c.last_status) END AS callback
+           'state', c.state, 'attempts', c.attempts, 'lastStatus', c.last_status) END AS callback,
+       CASE WHEN j.waiting > 0 THEN ARRAY(
+           SELECT d.id FROM content_jobs d
+           WHERE d.id = ANY (j.depends_on) AND d.status <> 'done' ORDER BY d.id) END AS waiting_on
 FROM content_jobs j
 LEFT JOIN LATERAL (
     SELECT * FROM content_job_callbacks cb WHERE cb.job_id = j.id
@@ -67,13 +76,18 @@ FROM content_jobs WHERE id = $1 AND company_id = $2;
 SELECT id, company_id, job_type, status, '{}'::jsonb AS input, source_task_id,
        progress_percent, progress_message, NULL::jsonb AS result, result_asset_id,
        error_message, attempts, max_attempts, priority, run_at, callback_url, event_seq,
-       created_at, started_at, finished_at, updated_at, output_truncated
-FROM content_jobs
+       created_at, started_at, finished_at, updated_at, output_truncated, depends_on,
+       parent_job_id,
+       CASE WHEN waiting > 0 THEN ARRAY(
+           SELECT d.id FROM content_jobs d
+           WHERE d.id = ANY (j.depends_on) AND d.status <> 'done' ORDER BY d.id) END AS waiting_on
+FROM content_jobs j
 WHERE company_id = $1
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR job_type = $3)
   AND ($4::text IS NULL OR source_task_id = $4)
   AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+  AND ($8::uuid IS NULL OR parent_job_id = $8)
 ORDER BY created_at DESC, id DESC
 LIMIT $7;
 
@@ -94,7 +108,9 @@ RETURNING *;
 -- none. Companies are enumerated with a loose index scan (one index probe per company, not a
 -- scan of the backlog), and only the picked rows are locked. Of the CPU-bound types $5, at
 -- most $6 jobs are taken: the worker's free CPU processes (a job it could not start at once
--- would wait holding its lease while another worker could run it).
+-- would wait holding its lease while another worker could run it). Jobs waiting on
+-- dependencies (`waiting` > 0) are no candidates: the scans read the index of runnable jobs
+-- (content_jobs_runnable), so a backlog of waiting jobs costs them nothing.
 --
 -- Workers claiming at the same moment rank the same jobs first. Without a cap, twice $3 are
 -- ranked and locking walks them in rank order, skipping rows another claim holds: a worker
@@ -113,11 +129,11 @@ RETURNING *;
 -- type with no free slot is left out before the per-company LIMIT, so it does not hold up
 -- the others. With no limits, no weights and no pause, the arrays and the table are empty.
 WITH RECURSIVE companies AS (
-    (SELECT company_id FROM content_jobs WHERE status = 'queued'
+    (SELECT company_id FROM content_jobs WHERE status = 'queued' AND waiting = 0
      ORDER BY company_id LIMIT 1)
     UNION ALL
     SELECT (SELECT j.company_id FROM content_jobs j
-            WHERE j.status = 'queued' AND j.company_id > c.company_id
+            WHERE j.status = 'queued' AND j.waiting = 0 AND j.company_id > c.company_id
             ORDER BY j.company_id LIMIT 1)
     FROM companies c WHERE c.company_id IS NOT NULL
 ), limits AS MATERIALIZED (
@@ -154,7 +170,8 @@ WITH RECURSIVE companies AS (
         SELECT j.id, j.priority, j.run_at, j.job_type,
                row_number() OVER (ORDER BY j.priority DESC, j.run_at, j.id) AS turn
         FROM content_jobs j
-        WHERE j.status = 'queued' AND j.company_id = l.company_id AND j.run_at <= now()
+        WHERE j.status = 'queued' AND j.waiting = 0 AND j.company_id = l.company_id
+          AND j.run_at <= now()
           AND j.job_type <> ALL (l.blocked)
         ORDER BY j.priority DESC, j.run_at, j.id
         LIMIT CASE WHEN $4::int IS NULL
@@ -370,9 +387,13 @@ WHERE id = $1 AND status = 'running' AND run_token = $2
 RETURNING *;
 
 -- name: retry_job
--- Starts a failed or cancelled job afresh (attempts from 1, ready now); its events go on.
+-- Starts a failed or cancelled job afresh (attempts from 1, ready now); its events go on. It
+-- waits again for its dependencies not done (a failed one until that one is retried and done;
+-- counted with the dependencies locked, see 0010.pipelines.sql).
 UPDATE content_jobs
 SET status = 'queued', attempts = 1, run_at = now(), result = NULL, result_asset_id = NULL,
+    waiting = CASE WHEN depends_on IS NULL THEN 0
+                   ELSE (content_jobs_dependency_state(depends_on, company_id)).pending END,
     error_message = NULL, progress_percent = 0, progress_message = NULL,
     started_at = NULL, finished_at = NULL, worker_id = NULL, lease_expires_at = NULL,
     updated_at = now(), event_seq = event_seq + 1
@@ -458,6 +479,40 @@ ORDER BY e.job_id, e.seq;
 -- name: notify_many
 -- Sends many NOTIFYs in one transaction: Postgres serialises notifying commits, so batch them.
 SELECT pg_notify(channel, payload) FROM unnest($1::text[], $2::text[]) AS t(channel, payload);
+
+-- Pipelines
+--
+-- Dependencies and children (sql/0010.pipelines.sql keeps the `waiting` counters and the
+-- cancellations down a chain).
+
+-- name: existing_jobs
+-- Which of the ids $2 are jobs of company $1 (a submit's `dependsOn` must name only those).
+SELECT id FROM content_jobs WHERE company_id = $1 AND id = ANY ($2::uuid[]);
+
+-- name: insert_child
+-- A child job $1 of the job $6 whose run holds token $8, under the parent's key $7: no row
+-- when the parent already has a child of that key (a rerun of the parent), or when the run no
+-- longer holds its job. The parent is locked FOR SHARE, so a cancel of it in flight is
+-- waited for (and refuses the child) or waits for this insert (and cancels the child too).
+WITH parent AS (
+    SELECT id, company_id FROM content_jobs
+    WHERE id = $6 AND status = 'running' AND run_token = $8
+    FOR SHARE
+)
+INSERT INTO content_jobs
+    (id, company_id, job_type, input, max_attempts, priority, parent_job_id, child_key,
+     depends_on)
+SELECT $1, parent.company_id, $2, $3, $4, $5, parent.id, $7, $9::uuid[] FROM parent
+ON CONFLICT (parent_job_id, child_key) WHERE child_key IS NOT NULL DO NOTHING
+RETURNING id, event_seq;
+
+-- name: find_child
+-- The child of job $1 under key $2.
+SELECT id FROM content_jobs WHERE parent_job_id = $1 AND child_key = $2;
+
+-- name: dependency_results
+-- The results of jobs $1 of company $2 (a handler's `ctx.dependencies`).
+SELECT id, result FROM content_jobs WHERE id = ANY ($1::uuid[]) AND company_id = $2;
 
 -- Assets
 --

@@ -30,7 +30,7 @@ from service.api import keys
 from service.api.errors import ApiError, as_http, bad_request
 from service.api.middlewares import company_of
 from service.api.responses import json_response
-from service.db.store import IdempotencyConflict, Refused
+from service.db.store import DependencyFailed, IdempotencyConflict, Refused
 from service.domain.codec import dumps
 from service.domain.errors import ClientError
 from service.domain.jobs import NewJob
@@ -79,11 +79,12 @@ async def _submit(
     request: web.Request, company_id: str, checked: list[_Checked | ApiError]
 ) -> web.Response:
     jobs = [await _with_callback(request, item) for item in checked]
+    jobs = await _with_dependencies(request, company_id, jobs)
     results: list[dict[str, Any] | None] = [
         {"error": item.message, "status": item.status} if isinstance(item, ApiError) else None
         for item in jobs
     ]
-    valid = [(index, new) for index, new in enumerate(jobs) if isinstance(new, NewJob)]
+    valid = _renumbered([(index, new) for index, new in enumerate(jobs) if isinstance(new, NewJob)])
     if (traceparent := request.get(keys.TRACEPARENT)) is not None:  # tracing on
         valid = [(i, dataclasses.replace(new, trace_context=traceparent)) for i, new in valid]
     if valid:
@@ -94,6 +95,11 @@ async def _submit(
             if isinstance(outcome, IdempotencyConflict):
                 message = "idempotencyKey was already used with a different request body"
                 results[index] = {"error": message, "status": 409}
+                continue
+            if isinstance(outcome, DependencyFailed):
+                failed = valid[outcome.index][0]
+                message = f"dependsOn references jobs[{failed}], which was not submitted"
+                results[index] = {"error": message, "status": 400}
                 continue
             if isinstance(outcome, Refused):
                 message = f"jobs[{index}] holds a value the database refused: {outcome}"
@@ -207,7 +213,7 @@ def _check_item(
     if not isinstance(item, dict):
         raise bad_request("each job must be a JSON object")
     check_body(item, where=f"jobs[{index}].")
-    new = parse_submission(item, settings, job_types, company_id)
+    new = parse_submission(item, settings, job_types, company_id, batch_index=index)
     key = item.get("idempotencyKey")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY):
         raise bad_request(
@@ -230,6 +236,39 @@ async def _with_callback(request: web.Request, item: _Checked | ApiError) -> New
     except (ApiError, ClientError) as exc:
         return as_http(exc)
     return dataclasses.replace(item.new, callback_url=url)
+
+
+async def _with_dependencies(
+    request: web.Request, company_id: str, jobs: list[NewJob | ApiError]
+) -> list[NewJob | ApiError]:
+    """Each item with its `dependsOn` checked: the ids it names must be jobs of the company
+    (one query for the whole batch), and an item depending on an item that failed fails
+    with it (its own `400` naming that item), and so on down the batch."""
+    named = {job_id for new in jobs if isinstance(new, NewJob) for job_id in new.depends_on}
+    known = await request.app[keys.STORE].existing_jobs(company_id, list(named)) if named else set()
+    checked: list[NewJob | ApiError] = []
+    for new in jobs:
+        if isinstance(new, NewJob):
+            missing = sorted(str(job_id) for job_id in new.depends_on if job_id not in known)
+            failed = [k for k in new.depends_on_items if isinstance(checked[k], ApiError)]
+            if missing:
+                new = as_http(bad_request(f"dependsOn names unknown jobs: {', '.join(missing)}"))
+            elif failed:
+                new = as_http(bad_request(f"dependsOn references jobs[{failed[0]}], which failed"))
+        checked.append(new)
+    return checked
+
+
+def _renumbered(valid: list[tuple[int, NewJob]]) -> list[tuple[int, NewJob]]:
+    """The valid items with their `"@<index>"` references as positions among the valid items
+    (the store is given those alone; an item depending on an invalid one is invalid too)."""
+    position = {index: n for n, (index, _) in enumerate(valid)}
+    return [
+        (i, dataclasses.replace(new, depends_on_items=tuple(position[k] for k in items)))
+        if (items := new.depends_on_items)
+        else (i, new)
+        for i, new in valid
+    ]
 
 
 def _values_exceed(raw: bytes | bytearray, limit: int) -> bool:

@@ -23,6 +23,7 @@ from service.domain.limits import (
     MAX_BATCH_ITEMS,
     MAX_CALLBACK_URL,
     MAX_DELAY_SECONDS,
+    MAX_DEPENDENCIES,
     MAX_IDEMPOTENCY_KEY,
     MAX_PAGE_SIZE,
     MAX_SOURCE_TASK_ID,
@@ -325,6 +326,12 @@ LIST: dict[str, Any] = {
         {"name": "status", "in": "query", "schema": _ref("schemas", "Status")},
         {"name": "jobType", "in": "query", "schema": {"type": "string"}},
         {"name": "sourceTaskId", "in": "query", "schema": {"type": "string"}},
+        {
+            "name": "parentJobId",
+            "in": "query",
+            "schema": {"type": "string", "format": "uuid"},
+            "description": "Only the children of this job (created by its handler)",
+        },
     ],
     "responses": {
         "200": {
@@ -573,6 +580,8 @@ for _status in ("429", "503"):
 
 
 UUID = {"type": "string", "format": "uuid"}
+#: a job id, or (in a batch) `@<index>` of an earlier item
+DEPENDENCY_PATTERN = "^([0-9a-fA-F-]{32,36}|@[0-9]{1,4})$"
 TIME = {"type": "string", "format": "date-time"}
 JOB_FIELDS: dict[str, Any] = {
     "id": UUID,
@@ -589,6 +598,19 @@ JOB_FIELDS: dict[str, Any] = {
     "maxAttempts": {"type": "integer", "minimum": 1},
     "priority": {"type": "integer", "minimum": PRIORITY_RANGE[0], "maximum": PRIORITY_RANGE[1]},
     "runAt": {"type": "string", "format": "date-time"},
+    "dependsOn": {
+        "type": "array",
+        "items": UUID,
+        "description": "The jobs it runs after, once each is done",
+    },
+    "waitingOn": {
+        "type": "array",
+        "items": UUID,
+        "description": "Those of `dependsOn` not done yet (empty: runnable)",
+    },
+    "parentJobId": _nullable(
+        "string", format="uuid", description="The job whose handler created it"
+    ),
     "outputTruncated": {
         "type": "boolean",
         "description": "Output past JOB_OUTPUT_MAX_BYTES was dropped (GET .../output)",
@@ -629,7 +651,11 @@ def _schemas(job_types: JobTypes) -> dict[str, Any]:
             cpuBound={"type": "boolean"},
             paused={"type": "boolean", "description": "an admin paused it: its jobs wait"},
         ),
-        "Submitted": _object(jobId=UUID, status={"const": Status.QUEUED.value}, createdAt=TIME),
+        "Submitted": _object(
+            jobId=UUID,
+            status=_ref("schemas", "Status"),  # cancelled: a dependency had failed already
+            createdAt=TIME,
+        ),
         "Asset": _object(
             id=UUID,
             jobId=UUID,
@@ -666,6 +692,16 @@ SUBMIT_OPTIONS: dict[str, Any] = {
         "format": "uri",
         "maxLength": MAX_CALLBACK_URL,
         "description": "POSTed the job at its end",
+    },
+    "dependsOn": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_DEPENDENCIES,
+        "items": {"type": "string", "pattern": DEPENDENCY_PATTERN},
+        "description": (
+            "Jobs of the company to run after (once each is done; one ending failed or "
+            'cancelled cancels this one); in `:batch`, also `"@<index>"` of an earlier item'
+        ),
     },
 }
 

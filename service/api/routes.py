@@ -6,7 +6,7 @@ import base64
 import binascii
 import dataclasses
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +83,8 @@ async def submit_job(request: web.Request) -> web.Response:
     new = with_idempotency(new, body, _idempotency_key(request))
     if (traceparent := request.get(keys.TRACEPARENT)) is not None:  # tracing on
         new = dataclasses.replace(new, trace_context=traceparent)
+    if new.depends_on:
+        await check_dependencies(request.app[keys.STORE], company_id, new.depends_on)
     await request.app[keys.QUOTA].admit(company_id)
     try:
         job, created = await request.app[keys.STORE].submit(new)
@@ -96,6 +98,14 @@ async def submit_job(request: web.Request) -> web.Response:
         status=202,
         headers={"Location": location},
     )
+
+
+async def check_dependencies(jobs: Commands, company_id: str, ids: Collection[uuid.UUID]) -> None:
+    """`400` naming `dependsOn` when some of `ids` are not jobs of the company (another
+    company's job is as unknown as one that never was)."""
+    missing = set(ids) - await jobs.existing_jobs(company_id, list(ids))
+    if missing:
+        raise bad_request(f"dependsOn names unknown jobs: {', '.join(sorted(map(str, missing)))}")
 
 
 def _idempotency_key(request: web.Request) -> str | None:
@@ -118,11 +128,17 @@ async def list_jobs(request: web.Request) -> web.Response:
         if not _storable(query.get(name, "")):
             raise bad_request(f"{name} must not contain NUL characters")
     cursor = query.get("cursor")
+    parent = query.get("parentJobId")
+    try:
+        parent_job_id = None if parent is None else uuid.UUID(parent)
+    except ValueError:
+        raise bad_request("parentJobId must be a job id") from None
     where = ListFilter(
         status=status,
         job_type=query.get("jobType"),
         source_task_id=query.get("sourceTaskId"),
         after=_decode_cursor(cursor) if cursor else None,
+        parent_job_id=parent_job_id,
     )
     jobs = await request.app[keys.STORE].list_jobs(company_id, where, limit + 1)
     headers = {}

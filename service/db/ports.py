@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from service.db.store import IdempotencyConflict, ListFilter, Refused, Submitted
+from service.db.store import ItemResult, ListFilter
 from service.domain.flow import NO_FLOW_CONTROL, FlowControl
 from service.domain.jobs import Ended, Event, Job, NewJob
 
@@ -30,10 +30,12 @@ class Commands(Protocol):
         """Insert a job; with an idempotency key, the key's job (created=False)."""
         ...
 
-    async def submit_batch(
-        self, batch: list[NewJob]
-    ) -> list[Submitted | IdempotencyConflict | Refused]:
+    async def submit_batch(self, batch: list[NewJob]) -> list[ItemResult]:
         """Insert jobs in one transaction; each item's `Submitted` or its error."""
+        ...
+
+    async def existing_jobs(self, company_id: str, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `ids` are jobs of the company (what `dependsOn` may name)."""
         ...
 
     async def get(self, company_id: str, job_id: uuid.UUID) -> Job | None: ...
@@ -150,4 +152,19 @@ class RunLeases(Protocol):
 
     async def reap_expired_leases(self, limit: int = 100) -> list[Job]:
         """Requeue (or fail, at the attempt limit) the jobs whose lease ran out."""
+        ...
+
+
+@runtime_checkable
+class Pipelines(Protocol):
+    """What a run does with other jobs (`ctx.submit`, `ctx.dependencies`): the Postgres
+    store has it; a runner on a store without it (a test's fake) gives handlers neither."""
+
+    async def submit_child(self, parent: Job, key: str, new: NewJob) -> uuid.UUID | None:
+        """The child of `parent`'s run under `key`: created, or the one a previous run of
+        the parent created; None when the run no longer holds its job and made no child."""
+        ...
+
+    async def dependency_results(self, job: Job) -> dict[uuid.UUID, Any]:
+        """The result of each of the job's dependencies, by id."""
         ...

@@ -21,6 +21,7 @@ import uuid6
 from service.db.group_commit import GroupCommit
 from service.db.pool import DB_ERRORS, connect
 from service.db.queries import QUERIES
+from service.domain.errors import InvalidRequest
 from service.domain.flow import NO_FLOW_CONTROL, FlowControl
 from service.domain.jobs import Ended, Event, Job, NewJob, Status
 from service.events.notifier import Notifier
@@ -81,9 +82,29 @@ class Refused(Exception):
     through: that item's error, not the batch's."""
 
 
+class DependencyFailed(Exception):
+    """A batch item names an earlier item (`"@<index>"`) that was not submitted."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+#: what a batch item ends as
+ItemResult: TypeAlias = "Submitted | IdempotencyConflict | Refused | DependencyFailed"
+
+
+def _dependencies(new: NewJob) -> list[uuid.UUID] | None:
+    return list(new.depends_on) if new.depends_on else None
+
+
+def _array_literal(ids: list[uuid.UUID] | None) -> str | None:
+    return None if ids is None else "{" + ",".join(str(i) for i in ids) + "}"
+
+
 async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]:
     """New jobs without idempotency keys in one statement; their rows in `batch`'s order."""
-    ids = [new_job_id() for _ in batch]
+    ids = [new.job_id or new_job_id() for new in batch]
     rows = await db.fetch(
         QUERIES["insert_jobs"],
         ids,
@@ -97,6 +118,7 @@ async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]
         [new.delay_seconds for new in batch],
         [new.callback_url for new in batch],
         [new.trace_context for new in batch],
+        [_array_literal(_dependencies(new)) for new in batch],
     )
     by_id = {row["id"]: row for row in rows}
     return [by_id[job_id] for job_id in ids]
@@ -118,10 +140,57 @@ async def finish_many(db: Executor, batch: list[Finish]) -> list[int | None]:
     return [seqs.get(f.job.id) for f in batch]
 
 
-async def _insert_batch(
-    conn: Conn, batch: list[NewJob]
-) -> list[Submitted | IdempotencyConflict | Refused]:
-    results: list[Submitted | IdempotencyConflict | Refused | None] = [None] * len(batch)
+def _resolved(
+    new: NewJob, results: list[ItemResult | None], pending: dict[int, NewJob]
+) -> NewJob | DependencyFailed:
+    """`new` with its `"@<index>"` dependencies as job ids: of the items inserted already
+    (`results`) or about to be in the same statement (`pending`, ids chosen)."""
+    ids = list(new.depends_on)
+    for index in new.depends_on_items:
+        done = results[index]
+        if isinstance(done, Submitted):
+            ids.append(done.id)
+        elif index in pending and (chosen := pending[index].job_id) is not None:
+            ids.append(chosen)
+        else:
+            return DependencyFailed(index)
+    unique = tuple(dict.fromkeys(ids))
+    return dataclasses.replace(new, depends_on=unique, depends_on_items=())
+
+
+async def _insert_pipeline(conn: Conn, batch: list[NewJob]) -> list[ItemResult]:
+    """A batch whose items depend on earlier items: inserted in order (an item's row after
+    those it depends on, which the trigger counting its wait must see), consecutive items
+    without keys still many to a statement."""
+    results: list[ItemResult | None] = [None] * len(batch)
+    pending: dict[int, NewJob] = {}
+
+    async def flush() -> None:
+        indexes = list(pending)
+        for start in range(0, len(indexes), BATCH_INSERT_ROWS):
+            part = indexes[start : start + BATCH_INSERT_ROWS]
+            rows = await insert_many(conn, [pending[i] for i in part])
+            for i, row in zip(part, rows, strict=True):
+                results[i] = Submitted.from_row(row, True)
+        pending.clear()
+
+    for i, item in enumerate(batch):
+        new = _resolved(item, results, pending)
+        if isinstance(new, DependencyFailed):
+            results[i] = new
+        elif new.idempotency_key is None:
+            pending[i] = dataclasses.replace(new, job_id=new.job_id or new_job_id())
+        else:
+            await flush()
+            results[i] = await _insert_keyed_item(conn, new)
+    await flush()
+    return [result for result in results if result is not None]
+
+
+async def _insert_batch(conn: Conn, batch: list[NewJob]) -> list[ItemResult]:
+    if any(new.depends_on_items for new in batch):
+        return await _insert_pipeline(conn, batch)
+    results: list[ItemResult | None] = [None] * len(batch)
     plain = [i for i, new in enumerate(batch) if new.idempotency_key is None]
     for start in range(0, len(plain), BATCH_INSERT_ROWS):
         part = plain[start : start + BATCH_INSERT_ROWS]
@@ -134,8 +203,12 @@ async def _insert_batch(
     return [result for result in results if result is not None]
 
 
-async def _insert_alone(conn: Conn, new: NewJob) -> Submitted | IdempotencyConflict | Refused:
-    """One item of a batch in its own savepoint: a refusal undoes only this item."""
+async def _insert_alone(conn: Conn, item: NewJob, results: list[ItemResult | None]) -> ItemResult:
+    """One item of a batch in its own savepoint: a refusal undoes only this item (and fails
+    the items that depend on it)."""
+    new = _resolved(item, results, {})
+    if isinstance(new, DependencyFailed):
+        return new
     try:
         async with conn.transaction():
             if new.idempotency_key is not None:
@@ -175,6 +248,7 @@ async def insert_keyed(db: Executor, new: NewJob) -> tuple[asyncpg.Record, bool]
             new.delay_seconds,
             new.callback_url,
             new.trace_context,
+            _dependencies(new),
         )
         if row is not None:
             return row, True
@@ -201,6 +275,8 @@ class ListFilter:
     source_task_id: str | None = None
     #: keyset cursor: (createdAt, id) of the last job of the previous page
     after: tuple[datetime, uuid.UUID] | None = None
+    #: only the children of this job
+    parent_job_id: uuid.UUID | None = None
 
 
 class Store:
@@ -241,18 +317,22 @@ class Store:
         with one key meet at the unique constraint: one inserts, the others wait
         for its commit and then read its row.
         """
-        if new.idempotency_key is None:
-            inserted = await self._inserts.run(new)
-            self.notifier.job_queued()
-            return Job.from_row(inserted), True
-        row, created = await insert_keyed(self.pool, new)
+        try:
+            if new.idempotency_key is None and not new.depends_on:
+                inserted = await self._inserts.run(new)
+                self.notifier.job_queued()
+                return Job.from_row(inserted), True
+            if new.idempotency_key is None:  # alone: its trigger may refuse it (not a group)
+                row, created = (await insert_many(self.pool, [new]))[0], True
+            else:
+                row, created = await insert_keyed(self.pool, new)
+        except asyncpg.InvalidParameterValueError as exc:  # 0010.pipelines.sql's refusal
+            raise InvalidRequest(str(exc).split("\n")[0]) from None
         if created:
             self.notifier.job_queued()
         return Job.from_row(row), created
 
-    async def submit_batch(
-        self, batch: list[NewJob]
-    ) -> list[Submitted | IdempotencyConflict | Refused]:
+    async def submit_batch(self, batch: list[NewJob]) -> list[ItemResult]:
         """Insert many jobs in one transaction: the ones without a key `BATCH_INSERT_ROWS` to
         a statement, each keyed one as `submit` does (a conflicting key is that item's
         result, not the batch's failure). Results in `batch`'s order.
@@ -265,9 +345,48 @@ class Store:
                 results = await _insert_batch(conn, batch)
         except asyncpg.DataError:
             async with self.pool.acquire() as conn, conn.transaction():
-                results = [await _insert_alone(conn, new) for new in batch]
+                alone: list[ItemResult | None] = [None] * len(batch)
+                for i, new in enumerate(batch):
+                    alone[i] = await _insert_alone(conn, new, alone)
+                results = [result for result in alone if result is not None]
         self.notifier.job_queued()
         return results
+
+    async def existing_jobs(self, company_id: str, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of `ids` are jobs of the company (what `dependsOn` may name)."""
+        rows = await self.pool.fetch(QUERIES["existing_jobs"], company_id, list(ids))
+        return {row["id"] for row in rows}
+
+    async def submit_child(self, parent: Job, key: str, new: NewJob) -> uuid.UUID | None:
+        """The child of `parent`'s run under `key`: inserted (fenced by the run's token), or
+        the one an earlier run of the parent inserted (a rerun gets it, never a second)."""
+        row = await self.pool.fetchrow(
+            QUERIES["insert_child"],
+            new_job_id(),
+            new.job_type,
+            new.input,
+            new.max_attempts,
+            new.priority,
+            parent.id,
+            key,
+            parent.run_token,
+            _dependencies(new),
+        )
+        if row is None:
+            child: uuid.UUID | None = await self.pool.fetchval(
+                QUERIES["find_child"], parent.id, key
+            )
+            return child
+        self.notifier.job_queued()
+        self.notifier.job_changed(row["id"], row["event_seq"])
+        created: uuid.UUID = row["id"]
+        return created
+
+    async def dependency_results(self, job: Job) -> dict[uuid.UUID, Any]:
+        rows = await self.pool.fetch(
+            QUERIES["dependency_results"], list(job.depends_on), job.company_id
+        )
+        return {row["id"]: row["result"] for row in rows}
 
     async def get(self, company_id: str, job_id: uuid.UUID) -> Job | None:
         row = await self.pool.fetchrow(QUERIES["get_job"], job_id, company_id)
@@ -291,6 +410,7 @@ class Store:
             after_time,
             after_id,
             limit,
+            where.parent_job_id,
         )
         return [Job.from_row(row) for row in rows]
 

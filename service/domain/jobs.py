@@ -86,6 +86,12 @@ class Job:
     run_token: int | None = None
     #: the W3C `traceparent` stored at submit (internal; None when tracing was off then)
     trace_context: str | None = None
+    #: the jobs it runs after (`dependsOn`), and those of them not done yet (`waitingOn`:
+    #: read by `GET` and the list only; empty elsewhere)
+    depends_on: tuple[uuid.UUID, ...] = ()
+    waiting_on: tuple[uuid.UUID, ...] = ()
+    #: the job whose handler created it (`ctx.submit`)
+    parent_job_id: uuid.UUID | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Job:
@@ -98,6 +104,9 @@ class Job:
             output_bytes=row.get("output_bytes") or 0,
             run_token=row.get("run_token"),
             trace_context=row.get("trace_context"),
+            depends_on=tuple(row.get("depends_on") or ()),
+            waiting_on=tuple(row.get("waiting_on") or ()),
+            parent_job_id=row.get("parent_job_id"),
         )
 
     def to_json(self, *, detail: bool = True) -> dict[str, Any]:
@@ -118,6 +127,9 @@ class Job:
             "priority": self.priority,
             "runAt": self.run_at,
             "callbackUrl": self.callback_url,
+            "dependsOn": list(self.depends_on),
+            "waitingOn": list(self.waiting_on),
+            "parentJobId": self.parent_job_id,
             "outputTruncated": self.output_truncated,
             "createdAt": self.created_at,
             "startedAt": self.started_at,
@@ -196,3 +208,9 @@ class NewJob:
     idempotency_hash: str | None = None
     #: the W3C `traceparent` of the submit's span (tracing on), continued by the job's runs
     trace_context: str | None = None
+    #: `dependsOn`: jobs of the company it runs after (checked to exist before the insert)
+    depends_on: tuple[uuid.UUID, ...] = ()
+    #: `dependsOn` of a batch item naming earlier items (`"@<index>"`): their indexes
+    depends_on_items: tuple[int, ...] = ()
+    #: its id, when it must be known before the insert (a batch's `@<index>` references)
+    job_id: uuid.UUID | None = None

@@ -36,6 +36,10 @@ DEFAULT_PAGE_SIZE = 50
 MAX_BATCH_ITEMS = 1000
 #: `Idempotency-Key` (a batch item's `idempotencyKey`): 1 to this many characters
 MAX_IDEMPOTENCY_KEY = 200
+#: `dependsOn`: a job runs after 1 to this many jobs
+MAX_DEPENDENCIES = 100
+#: a child job's `key` (`ctx.submit`), in characters (the column's CHECK holds the same)
+MAX_CHILD_KEY = 200
 #: `sourceTaskId`, in characters
 MAX_SOURCE_TASK_ID = 255
 #: `callbackUrl`, in characters (the column's CHECK holds the same)

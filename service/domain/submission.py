@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from service.domain.limits import (
     LATEST_TIME,
     MAX_ATTEMPTS_RANGE,
     MAX_DELAY_SECONDS,
+    MAX_DEPENDENCIES,
     MAX_JSON_DEPTH,
     MAX_SOURCE_TASK_ID,
     PRIORITY_RANGE,
@@ -31,10 +33,16 @@ from service.settings import Settings
 
 
 def parse_submission(
-    body: dict[str, Any], settings: Settings, job_types: JobTypes, company_id: str
+    body: dict[str, Any],
+    settings: Settings,
+    job_types: JobTypes,
+    company_id: str,
+    *,
+    batch_index: int | None = None,
 ) -> NewJob:
     """The job a body asks for (without its idempotency key), of one of `job_types`;
-    `ApiError` names what is wrong."""
+    `ApiError` names what is wrong. A batch's item (`batch_index`) may depend on earlier
+    items of its batch (`"@<index>"`)."""
     job_type = body.get("jobType")
     if not isinstance(job_type, str) or not job_type.strip():
         raise InvalidRequest("jobType is required")
@@ -70,7 +78,48 @@ def parse_submission(
         priority=_int_in(body, "priority", PRIORITY_RANGE) or 0,
         run_at=_run_at(body),
         delay_seconds=_delay(body),
+        **_dependencies(body.get("dependsOn"), batch_index),
     )
+
+
+def _dependencies(raw: Any, batch_index: int | None) -> dict[str, Any]:
+    """`dependsOn`: job ids, and in a batch `"@<index>"` of an earlier item (only earlier
+    ones: a self or forward reference, the only way to a cycle, is refused). Whether the ids
+    are jobs of the company is the store's to check (`NewJob.depends_on`)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_DEPENDENCIES:
+        raise InvalidRequest(f"dependsOn must be a list of 1 to {MAX_DEPENDENCIES} job ids")
+    ids: dict[uuid.UUID, None] = {}
+    items: dict[int, None] = {}
+    for n, value in enumerate(raw):
+        if isinstance(value, str) and value.startswith("@"):
+            items[_item_reference(value, n, batch_index)] = None
+            continue
+        try:
+            ids[uuid.UUID(value if isinstance(value, str) else "")] = None
+        except ValueError:
+            raise InvalidRequest(f"dependsOn[{n}] must be a job id") from None
+    return {"depends_on": tuple(ids), "depends_on_items": tuple(items)}
+
+
+def _item_reference(value: str, n: int, batch_index: int | None) -> int:
+    if batch_index is None:
+        raise InvalidRequest(
+            f'dependsOn[{n}]: "@<index>" names an item of the same :batch request only'
+        )
+    digits = value[1:]
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 4):
+        raise InvalidRequest(f'dependsOn[{n}] must be a job id or "@<index>" of an earlier item')
+    index = int(digits)
+    if index == batch_index:
+        raise InvalidRequest(f"dependsOn[{n}] references this item itself (jobs[{index}])")
+    if index > batch_index:
+        raise InvalidRequest(
+            f"dependsOn[{n}] references a later item (jobs[{index}]): an item may depend "
+            "only on earlier ones, so a pipeline has no cycle"
+        )
+    return index
 
 
 def check_body(body: dict[str, Any], *, may_hold_nul: bool = True, where: str = "") -> None:

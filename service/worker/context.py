@@ -30,6 +30,9 @@ log = structlog.get_logger(__name__)
 PROGRESS_INTERVAL = 0.1
 #: output is written at most this often per job; the chunks reported meanwhile are joined
 OUTPUT_INTERVAL = 0.05
+#: characters of output per write (one event) at most; the rest waits for the next write, so
+#: a stream never gets one event too big to pass its slow-client limit
+OUTPUT_EVENT_MAX_CHARS = 16_384
 
 
 class RunContext:
@@ -125,7 +128,7 @@ class RunContext:
         come before its end."""
         self.discard()
         await self._write()
-        await self._output.write()
+        await self._output.flush()
 
     def discard(self) -> None:
         """Drop pending delayed writes: nothing may be written after the job ended."""
@@ -156,8 +159,9 @@ class RunContext:
 
 class _Output:
     """A run's output on its way to the job: chunks wait in `pending` until the next write,
-    at most one per `OUTPUT_INTERVAL`; writes go one at a time, in order. What does not fit
-    under the job's byte cap is dropped, and the job is marked truncated once."""
+    at most one per `OUTPUT_INTERVAL` and `OUTPUT_EVENT_MAX_CHARS` each; writes go one at a
+    time, in order. What does not fit under the job's byte cap is dropped, and the job is
+    marked truncated once."""
 
     def __init__(
         self, job: Job, store: RunLeases, log: structlog.typing.FilteringBoundLogger, max_bytes: int
@@ -195,12 +199,20 @@ class _Output:
         self._delayed = None
         await self.write()
 
-    async def write(self) -> None:
+    async def flush(self) -> None:
+        """Write everything pending now (the run ends), in as many writes as it takes."""
+        while self._pending and not self._cut:
+            await self.write(more_later=False)
+
+    async def write(self, *, more_later: bool = True) -> None:
         async with self._writing:
             if not self._pending or self._cut:
                 return
             text = "".join(self._pending)
-            self._pending.clear()
+            self._pending = (
+                [text[OUTPUT_EVENT_MAX_CHARS:]] if len(text) > OUTPUT_EVENT_MAX_CHARS else []
+            )
+            text = text[:OUTPUT_EVENT_MAX_CHARS]
             self._last_write = time.monotonic()
             chunk, cut = self._fit(text)
             try:
@@ -211,6 +223,8 @@ class _Output:
             if size is not None:
                 self._bytes = size
                 self._cut = cut
+        if more_later and self._pending and self._delayed is None:
+            self._delayed = asyncio.create_task(self._write_later(OUTPUT_INTERVAL))
 
     def _fit(self, text: str) -> tuple[str, bool]:
         """`text`, or as much of it as fits under the cap (whole characters) and True."""

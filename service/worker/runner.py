@@ -42,7 +42,7 @@ from aiohttp import web
 
 from service.assets.store import AssetStore
 from service.db.pool import DB_ERRORS, database_unavailable
-from service.db.ports import RunLeases
+from service.db.ports import Pipelines, RunLeases
 from service.domain.codec import dumps, has_nul, without_nul
 from service.domain.flow import FlowControl
 from service.domain.jobs import Ended, Job, Status
@@ -51,7 +51,7 @@ from service.metrics import Metrics
 from service.sdk import Asset, JobType, PermanentError
 from service.settings import Settings
 from service.tracing import NO_TRACING, Span, Tracing
-from service.worker.context import RunContext
+from service.worker.context import RunContext, RunPipelines
 from service.worker.cpu import CpuPool
 
 log = structlog.get_logger(__name__)
@@ -258,6 +258,10 @@ class Runner:
             self.assets,
             output_max_bytes=self.settings.job_output_max_bytes,
         )
+        if isinstance(self.store, Pipelines):
+            context.pipelines = RunPipelines(
+                self.store, self.job_types, self.settings.job_max_attempts
+            )
         run = Run(job, job_type, context, claimed=self._last_claim)
         self.runs[run.token] = run
         self.metrics.jobs_started.labels(job.job_type).inc()
@@ -358,6 +362,7 @@ class Runner:
         if job_type is None:
             raise InvalidInput(f"unknown job type {run.job.job_type!r}")
         run.context.input = validate_input(job_type, run.job.input)
+        await run.context.load_dependencies()
         seconds = self.settings.timeout_for(job_type.name, job_type.timeout_seconds)
         if not job_type.cpu_bound:
             try:

@@ -56,6 +56,10 @@ async def test_the_limits_the_schema_repeats_are_the_domains(
     assert f"<= {limits.MAX_IDEMPOTENCY_KEY})" in key
     url = _one(checks, r"char_length\(callback_url\)")
     assert f"<= {limits.MAX_CALLBACK_URL})" in url
+    child_key = _one(checks, r"char_length\(child_key\)")
+    assert f"<= {limits.MAX_CHILD_KEY})" in child_key
+    depends_on = _one(checks, r"cardinality\(depends_on\)")
+    assert f"<= {limits.MAX_DEPENDENCIES})" in depends_on
     for table in ("content_jobs", "content_assets"):
         company = _one(await _checks(db, table), r"company_id ~")
         assert f"'^{limits.COMPANY_ID_PATTERN}$'" in company

@@ -19,6 +19,7 @@ JOB_FIELDS = {
     "id", "companyId", "jobType", "status", "input", "sourceTaskId", "progress", "result",
     "resultAssetId", "errorMessage", "attempts", "createdAt", "startedAt", "finishedAt",
     "updatedAt", "maxAttempts", "priority", "runAt", "callbackUrl", "callback",
+    "dependsOn", "waitingOn", "parentJobId",
 }  # fmt: skip
 
 
@@ -75,6 +76,7 @@ async def test_location_names_the_job_resource(client: Client) -> None:
     assert job["createdAt"] == created["createdAt"]
     assert job["startedAt"] is None
     assert job["finishedAt"] is None
+    assert (job["dependsOn"], job["waitingOn"], job["parentJobId"]) == ([], [], None)
     parse_time(job["updatedAt"])
 
 

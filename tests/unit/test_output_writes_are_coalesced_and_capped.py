@@ -10,7 +10,7 @@ import asyncio
 import time
 
 from service.domain.jobs import Job
-from service.worker.context import OUTPUT_INTERVAL, RunContext
+from service.worker.context import OUTPUT_EVENT_MAX_CHARS, OUTPUT_INTERVAL, RunContext
 from tests.unit.fake_leases import FakeLeases
 
 
@@ -31,11 +31,12 @@ async def test_a_tight_loop_of_output_is_at_most_one_write_per_50_ms() -> None:
         sent.append(chunk)
         await context.output(chunk)
         await asyncio.sleep(0)
-    await context.flush()
     elapsed = time.monotonic() - started
+    written_meanwhile = len(leases.outputs)
+    await context.flush()  # the end: what is pending goes now
     writes = [chunk for _, chunk, _ in leases.outputs]
     assert len(sent) > 100  # the loop did call it often
-    assert len(writes) <= elapsed / OUTPUT_INTERVAL + 2
+    assert written_meanwhile <= elapsed / OUTPUT_INTERVAL + 2
     assert "".join(writes) == "".join(sent)  # every chunk, in order, once
     assert not any(truncated for _, _, truncated in leases.outputs)
 
@@ -62,3 +63,20 @@ async def test_a_run_that_lost_its_job_writes_no_output() -> None:
     await context.output("late")
     await context.flush()
     assert leases.outputs == []
+
+
+async def test_a_long_output_is_written_in_events_of_bounded_size_in_order() -> None:
+    """One event never carries more than OUTPUT_EVENT_MAX_CHARS (a stream's slow-client
+    limit must let any one event through); the rest follows in the next writes."""
+    leases = FakeLeases()
+    job = await _claimed(leases)
+    context = RunContext(job, None, "w", leases, None, output_max_bytes=10**7)
+    text = "".join(f"{n:07d}," for n in range(OUTPUT_EVENT_MAX_CHARS // 2))  # 4 events' worth
+    await context.output(text)
+    while not leases.outputs or sum(len(c) for _, c, _ in leases.outputs) < len(text) // 2:
+        await asyncio.sleep(OUTPUT_INTERVAL / 2)  # the delayed writes carry on by themselves
+    await context.flush()
+    chunks = [chunk for _, chunk, _ in leases.outputs]
+    assert "".join(chunks) == text
+    assert max(len(chunk) for chunk in chunks) == OUTPUT_EVENT_MAX_CHARS
+    assert len(chunks) == 4

@@ -411,6 +411,8 @@ export interface components {
             companyId: string;
             /** Format: date-time */
             createdAt: string;
+            /** @description The jobs it runs after, once each is done */
+            dependsOn: string[];
             errorMessage: string | null;
             /** Format: date-time */
             finishedAt: string | null;
@@ -421,6 +423,11 @@ export interface components {
             maxAttempts: number;
             /** @description Output past JOB_OUTPUT_MAX_BYTES was dropped (GET .../output) */
             outputTruncated: boolean;
+            /**
+             * Format: uuid
+             * @description The job whose handler created it
+             */
+            parentJobId: string | null;
             priority: number;
             progress: components["schemas"]["Progress"];
             result: unknown;
@@ -434,6 +441,8 @@ export interface components {
             status: components["schemas"]["Status"];
             /** Format: date-time */
             updatedAt: string;
+            /** @description Those of `dependsOn` not done yet (empty: runnable) */
+            waitingOn: string[];
         };
         JobEvent: {
             errorMessage: string | null;
@@ -449,6 +458,8 @@ export interface components {
             companyId: string;
             /** Format: date-time */
             createdAt: string;
+            /** @description The jobs it runs after, once each is done */
+            dependsOn: string[];
             errorMessage: string | null;
             /** Format: date-time */
             finishedAt: string | null;
@@ -458,6 +469,11 @@ export interface components {
             maxAttempts: number;
             /** @description Output past JOB_OUTPUT_MAX_BYTES was dropped (GET .../output) */
             outputTruncated: boolean;
+            /**
+             * Format: uuid
+             * @description The job whose handler created it
+             */
+            parentJobId: string | null;
             priority: number;
             progress: components["schemas"]["Progress"];
             /** Format: uuid */
@@ -470,6 +486,8 @@ export interface components {
             status: components["schemas"]["Status"];
             /** Format: date-time */
             updatedAt: string;
+            /** @description Those of `dependsOn` not done yet (empty: runnable) */
+            waitingOn: string[];
         };
         /** @enum {string} */
         JobType: "echo" | "markdown.html" | "sleep" | "test" | "text.typewriter";
@@ -509,6 +527,8 @@ export interface components {
              */
             callbackUrl?: string;
             delaySeconds?: number;
+            /** @description Jobs of the company to run after (once each is done; one ending failed or cancelled cancels this one); in `:batch`, also `"@<index>"` of an earlier item */
+            dependsOn?: string[];
             /**
              * EchoInput
              * @description Any JSON object.
@@ -538,6 +558,8 @@ export interface components {
              */
             callbackUrl?: string;
             delaySeconds?: number;
+            /** @description Jobs of the company to run after (once each is done; one ending failed or cancelled cancels this one); in `:batch`, also `"@<index>"` of an earlier item */
+            dependsOn?: string[];
             /** MarkdownInput */
             input?: {
                 /**
@@ -574,6 +596,8 @@ export interface components {
              */
             callbackUrl?: string;
             delaySeconds?: number;
+            /** @description Jobs of the company to run after (once each is done; one ending failed or cancelled cancels this one); in `:batch`, also `"@<index>"` of an earlier item */
+            dependsOn?: string[];
             /** SleepInput */
             input?: {
                 /**
@@ -623,6 +647,8 @@ export interface components {
              */
             callbackUrl?: string;
             delaySeconds?: number;
+            /** @description Jobs of the company to run after (once each is done; one ending failed or cancelled cancels this one); in `:batch`, also `"@<index>"` of an earlier item */
+            dependsOn?: string[];
             /**
              * NoopInput
              * @description Any JSON object (ignored).
@@ -652,6 +678,8 @@ export interface components {
              */
             callbackUrl?: string;
             delaySeconds?: number;
+            /** @description Jobs of the company to run after (once each is done; one ending failed or cancelled cancels this one); in `:batch`, also `"@<index>"` of an earlier item */
+            dependsOn?: string[];
             /** TypewriterInput */
             input?: {
                 /**
@@ -692,8 +720,7 @@ export interface components {
             createdAt: string;
             /** Format: uuid */
             jobId: string;
-            /** @constant */
-            status: "queued";
+            status: components["schemas"]["Status"];
         };
     };
     responses: {
@@ -894,6 +921,8 @@ export interface operations {
                 status?: components["schemas"]["Status"];
                 jobType?: string;
                 sourceTaskId?: string;
+                /** @description Only the children of this job (created by its handler) */
+                parentJobId?: string;
             };
             header?: never;
             path: {

@@ -176,7 +176,14 @@ function applyState(row, state) {
   const progress = state.progress || {};
   const percent = Math.max(0, Math.min(100, Number(progress.percent) || 0));
   row.dataset.status = state.status;
-  row.querySelector(".status").textContent = state.status;
+  // events carry no waitingOn: the job's own reads (list, GET) say how many it waits on
+  if (Array.isArray(state.waitingOn)) row.dataset.waiting = String(state.waitingOn.length);
+  const waitingOn = Number(row.dataset.waiting) || 0;
+  row.querySelector(".status").textContent =
+    state.status === QUEUED && waitingOn > 0
+      ? `waiting on ${waitingOn} job${waitingOn === 1 ? "" : "s"}`
+      : state.status;
+  if (Array.isArray(state.dependsOn)) showLinks(row, ".depends-on", "after", state.dependsOn);
   row.querySelector("progress").value = percent;
   row.querySelector(".percent").textContent = `${percent}%`;
   row.querySelector(".message").textContent = progress.message || "";
@@ -197,6 +204,46 @@ function attemptText(state) {
 
 function attemptsOf(state) {
   return state.maxAttempts ? `attempt ${state.attempts} of ${state.maxAttempts}` : "";
+}
+
+// Links to other jobs (its dependencies, its children): a click shows that job's row.
+function showLinks(row, selector, label, jobIds) {
+  const cell = row.querySelector(selector);
+  if (cell.dataset.shown === jobIds.join(",")) return;
+  cell.dataset.shown = jobIds.join(",");
+  if (!jobIds.length) { cell.replaceChildren(); return; }
+  const links = jobIds.map((jobId) => {
+    const link = document.createElement("a");
+    link.href = "#";
+    link.className = "job-link";
+    link.dataset.jobId = jobId;
+    link.textContent = jobId.slice(0, 8);
+    link.title = jobId;
+    link.addEventListener("click", (event) => { event.preventDefault(); reveal(jobId); });
+    return link;
+  });
+  cell.replaceChildren(`${label}: `, ...links.flatMap((link, i) => (i ? [", ", link] : [link])));
+}
+
+async function reveal(jobId) {
+  let row = rowOf(jobId);
+  if (!row) {
+    try {
+      const job = await api(`/content-jobs/${encodeURIComponent(jobId)}`);
+      showJob(job);
+      if (!TERMINAL.has(job.status)) watch(job.id);
+      row = rowOf(jobId);
+    } catch (error) {
+      notice(error.message);
+      return;
+    }
+  }
+  row.scrollIntoView({ block: "center" });
+}
+
+async function showChildren(row, jobId) {
+  const children = await api(`/content-jobs?parentJobId=${encodeURIComponent(jobId)}`);
+  showLinks(row, ".children", "children", children.map((child) => child.id));
 }
 
 function showResult(row, assetId) {
@@ -303,6 +350,7 @@ async function refreshDetails(jobId) {
     const job = await api(`/content-jobs/${encodeURIComponent(jobId)}`);
     const row = rowOf(jobId);
     if (row && row.dataset.status === job.status) applyState(row, job);
+    if (row) await showChildren(row, jobId);
   } catch (_) {
     // the live events go on; details wait for the next change
   }
