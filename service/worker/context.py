@@ -11,17 +11,23 @@ longer change it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
+import asyncpg
 import structlog
+from pydantic import BaseModel
 
 from service.assets.store import AssetStore
-from service.db.ports import RunLeases
+from service.db.ports import Pipelines, RunLeases
 from service.domain.codec import without_nul
-from service.domain.jobs import Job
+from service.domain.jobs import Job, NewJob
+from service.domain.limits import MAX_CHILD_KEY
+from service.jobtypes import JobTypes, validate_input
 from service.tracing import NO_SPAN, Span
 
 log = structlog.get_logger(__name__)
@@ -33,6 +39,16 @@ OUTPUT_INTERVAL = 0.05
 #: characters of output per write (one event) at most; the rest waits for the next write, so
 #: a stream never gets one event too big to pass its slow-client limit
 OUTPUT_EVENT_MAX_CHARS = 16_384
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPipelines:
+    """What a run needs to create children and read its dependencies."""
+
+    store: Pipelines
+    job_types: JobTypes
+    #: `JOB_MAX_ATTEMPTS`, for a child whose type and call set none
+    default_max_attempts: int
 
 
 class RunContext:
@@ -66,6 +82,10 @@ class RunContext:
         self.result_asset_id: uuid.UUID | None = None
         #: the run's span (set by the runner; its progress writes are the span's events)
         self.span: Span = NO_SPAN
+        #: how this run creates children and reads its dependencies (set by the runner when
+        #: its store has pipelines)
+        self.pipelines: RunPipelines | None = None
+        self._dependencies: dict[str, Any] = {}
         self._output = _Output(job, store, self.log, output_max_bytes)
 
     @property
@@ -122,6 +142,60 @@ class RunContext:
         )
         self.result_asset_id = asset.id
         return str(asset.id)
+
+    @property
+    def dependencies(self) -> Mapping[str, Any]:
+        """Each dependency's id to its result (loaded before the handler starts)."""
+        return MappingProxyType(self._dependencies)
+
+    async def load_dependencies(self) -> None:
+        """Read the dependencies' results, once, before the handler starts (the runner's)."""
+        if self.job.depends_on and self.pipelines is not None:
+            results = await self.pipelines.store.dependency_results(self.job)
+            self._dependencies = {str(job_id): result for job_id, result in results.items()}
+
+    async def submit(
+        self,
+        job_type: str,
+        input: Mapping[str, Any] | BaseModel,
+        *,
+        key: str,
+        priority: int = 0,
+        max_attempts: int | None = None,
+        depends_on: Sequence[str] = (),
+    ) -> str:
+        """Create a child job of the same company (`parentJobId`: this job); returns its id.
+
+        `key` names the child among this job's children: a rerun of this job (at least once)
+        that submits the same key gets the child the earlier run created, never a second.
+        """
+        if self.pipelines is None:
+            raise RuntimeError("this runner's store cannot create child jobs")
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_CHILD_KEY:
+            raise ValueError(f"key must be a string of 1 to {MAX_CHILD_KEY} characters")
+        declared = self.pipelines.job_types.get(job_type)
+        if declared is None:
+            raise ValueError(f"unknown job type {job_type!r}")
+        data = input.model_dump(mode="json") if isinstance(input, BaseModel) else dict(input)
+        validate_input(declared, data)
+        new = NewJob(
+            company_id=self.job.company_id,
+            job_type=job_type,
+            input=data,
+            source_task_id=None,
+            max_attempts=max_attempts
+            or declared.max_attempts
+            or self.pipelines.default_max_attempts,
+            priority=priority,
+            depends_on=tuple(dict.fromkeys(uuid.UUID(str(job_id)) for job_id in depends_on)),
+        )
+        try:
+            child = await self.pipelines.store.submit_child(self.job, key, new)
+        except asyncpg.InvalidParameterValueError as exc:  # a dependency not of this company
+            raise ValueError(str(exc)) from None
+        if child is None:
+            raise RuntimeError("this run no longer holds its job: no child was created")
+        return str(child)
 
     async def flush(self) -> None:
         """Write the last reported progress and output before the job ends, so their events
