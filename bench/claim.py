@@ -2,7 +2,10 @@
 FIFO claim it replaced (`claim_jobs_fifo` in bench/queries.sql: oldest first, one company's
 backlog blocks everyone), on the same backlog in the same run: claims of 16 jobs, each batch
 marked done at once (no handler, no HTTP: the statement alone), from a backlog of queued
-jobs spread over 1 and over 50 companies.
+jobs spread over 1 and over 50 companies. "fair + flow control" is the fair claim with a rate
+limit on the backlog's type (`echo=10000/1s`, high enough not to hold the claims back: what
+is measured is its bookkeeping, a slot locked and marked per job) and weights for the
+companies (`company-0=3`, the others 1): what issue 19's limits and weights cost.
 """
 
 from __future__ import annotations
@@ -15,19 +18,27 @@ from bench.cluster import Cluster
 from bench.options import Options
 from bench.stats import fmt
 from service.db.queries import QUERIES
+from service.domain.flow import FlowControl, parse_rate_limits, parse_weights
 
 BATCH = 16
+#: the claim's arguments after the batch: no company cap, no CPU-bound type, and flow control
+PLAIN: tuple[Any, ...] = (None, [], 0, [], [], [], [], [], [])
+FLOW = FlowControl.of(parse_rate_limits("echo=10000/1s"), (), parse_weights("company-0=3"))
+LIMITED: tuple[Any, ...] = (None, [], 0, *FLOW.limit_arrays(), *FLOW.weight_arrays())
+#: the FIFO claim has no flow control
+FIFO: tuple[Any, ...] = (None, [], 0)
 
 
 async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
     cases: dict[str, Any] = {}
     for companies in options.claim_companies:
-        for name, sql in (
-            ("fair", QUERIES["claim_jobs"]),
-            ("fifo", BENCH_QUERIES["claim_jobs_fifo"]),
+        for name, sql, args in (
+            ("fair", QUERIES["claim_jobs"], PLAIN),
+            ("fair + flow control", QUERIES["claim_jobs"], LIMITED),
+            ("fifo", BENCH_QUERIES["claim_jobs_fifo"], FIFO),
         ):
             cases[f"{name}, {companies} compan{'ies' if companies > 1 else 'y'}"] = await _claims(
-                cluster, sql, options.claim_backlog, companies, options.claim_jobs
+                cluster, sql, args, options.claim_backlog, companies, options.claim_jobs
             )
     fair = cases[f"fair, {options.claim_companies[0]} company"]["jobs_per_s"]
     fifo = cases[f"fifo, {options.claim_companies[0]} company"]["jobs_per_s"]
@@ -35,16 +46,18 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
 
 
 async def _claims(
-    cluster: Cluster, sql: str, backlog: int, companies: int, jobs: int
+    cluster: Cluster, sql: str, args: tuple[Any, ...], backlog: int, companies: int, jobs: int
 ) -> dict[str, Any]:
     await cluster.reset()
     db = cluster.db()
     await db.execute(BENCH_QUERIES["insert_spread"], backlog, companies)
     await db.execute("VACUUM ANALYZE content_jobs")
+    if args is LIMITED:  # the limit's slots, as a worker's idle query creates them
+        await db.fetchval(QUERIES["rate_limit_wait"], *FLOW.limit_arrays())
     claimed = 0
     started = time.perf_counter()
     while claimed < jobs:
-        rows = await db.fetch(sql, "bench-claim", 30.0, BATCH, None, [], 0)
+        rows = await db.fetch(sql, "bench-claim", 30.0, BATCH, *args)
         if not rows:
             break
         claimed += len(rows)

@@ -91,7 +91,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"seconds until it expires (default {DEFAULT_TTL_SECONDS})",
     )
     token.add_argument("--sub", default="content-jobs-cli", help="caller name")
-    token.add_argument("--viewer", action="store_true", help="read-only token")
+    role = token.add_mutually_exclusive_group()
+    role.add_argument("--viewer", action="store_true", help="read-only token")
+    role.add_argument(
+        "--admin",
+        action="store_true",
+        help='admin token: with --company "*", it may pause and resume job types',
+    )
     token.set_defaults(func=_token)
 
     dev = commands.add_parser(
@@ -148,6 +154,27 @@ def _client_commands(commands: Any) -> None:
     )
     job_types = commands.add_parser("job-types", help=about, description=about)
     job_types.set_defaults(func=_job_types)
+    admin = job_types.add_subparsers(dest="action", metavar="{pause,resume}")
+    for action, what in (("pause", "its jobs stay queued"), ("resume", "its jobs start again")):
+        command = admin.add_parser(
+            action,
+            parents=[api],
+            help=f"{action} a job type on a running server: {what} (an admin token)",
+        )
+        command.add_argument("name", metavar="NAME", help="the job type")
+        command.set_defaults(func=_pause)
+
+    redrive = commands.add_parser(
+        "redrive",
+        parents=[api],
+        help="queue the company's failed or cancelled jobs again (at most 10,000 a call)",
+    )
+    redrive.add_argument("--status", required=True, choices=("failed", "cancelled"))
+    redrive.add_argument("--job-type", metavar="TYPE", help="only jobs of this type")
+    redrive.add_argument(
+        "--finished-after", metavar="TIME", help="only jobs finished after this ISO-8601 time"
+    )
+    redrive.set_defaults(func=_redrive)
 
     watch = commands.add_parser(
         "watch",
@@ -258,7 +285,10 @@ def _token(args: argparse.Namespace) -> int:
     secret = os.environ.get("AUTH_JWT_SECRET", "").strip()
     if not secret:
         raise SettingsError("AUTH_JWT_SECRET is required but not set")
-    print(issue_token(secret, args.company, sub=args.sub, ttl=args.ttl, viewer=args.viewer))
+    token = issue_token(
+        secret, args.company, sub=args.sub, ttl=args.ttl, viewer=args.viewer, admin=args.admin
+    )
+    print(token)
     return 0
 
 
@@ -489,6 +519,28 @@ def _retry(args: argparse.Namespace) -> int:
         return 0
 
     return _call(_client(args), retry)
+
+
+def _pause(args: argparse.Namespace) -> int:
+    """`job-types pause|resume NAME`: the server's answer, the type's paused state."""
+
+    async def pause(jobs: ContentJobsClient) -> int:
+        listed = await jobs.set_paused(args.name, args.action == "pause")
+        print(f"{listed['name']} {'paused' if listed['paused'] else 'running'}")
+        return 0
+
+    # the route names no company; the client wants one for its base URL
+    args.company = args.company or os.environ.get("CONTENT_JOBS_COMPANY") or "*"
+    return _call(_client(args), pause)
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    async def redrive(jobs: ContentJobsClient) -> int:
+        retried = await jobs.redrive(args.status, args.job_type, args.finished_after)
+        print(f"{retried} jobs queued again")
+        return 0
+
+    return _call(_client(args), redrive)
 
 
 def _job_types(args: argparse.Namespace) -> int:

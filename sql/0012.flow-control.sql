@@ -23,3 +23,6 @@ CREATE TABLE content_job_rate_slots (
     used_at    timestamptz NOT NULL DEFAULT '-infinity',
     PRIMARY KEY (job_type, company_id, slot)
 );
+
+-- a claim takes a limit's oldest-used slots first: one index probe, however many slots it has
+CREATE INDEX content_job_rate_slots_free ON content_job_rate_slots (job_type, company_id, used_at);

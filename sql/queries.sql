@@ -140,11 +140,23 @@ WITH RECURSIVE companies AS (
     SELECT * FROM unnest($7::text[], $8::int[], $9::float8[], $10::bool[])
         AS l(job_type, starts, seconds, per_company)
 ), free_slots AS MATERIALIZED (
-    SELECT s.job_type, s.company_id, s.slot
-    FROM content_job_rate_slots s JOIN limits l ON l.job_type = s.job_type
-    WHERE (s.company_id <> '') = l.per_company AND s.slot < l.starts
-      AND s.used_at <= now() - make_interval(secs => l.seconds)
-    FOR UPDATE OF s SKIP LOCKED
+    -- per key, at most $3 of its free slots (the oldest used first: an index probe, whatever
+    -- N is), for the limit across companies and for each company with queued jobs
+    SELECT f.* FROM limits l, LATERAL (
+        SELECT s.job_type, s.company_id, s.slot FROM content_job_rate_slots s
+        WHERE s.job_type = l.job_type AND s.company_id = '' AND s.slot < l.starts
+          AND s.used_at <= now() - make_interval(secs => l.seconds)
+        ORDER BY s.used_at LIMIT $3
+        FOR UPDATE SKIP LOCKED) f
+    WHERE NOT l.per_company
+    UNION ALL
+    SELECT f.* FROM limits l, companies c, LATERAL (
+        SELECT s.job_type, s.company_id, s.slot FROM content_job_rate_slots s
+        WHERE s.job_type = l.job_type AND s.company_id = c.company_id AND s.slot < l.starts
+          AND s.used_at <= now() - make_interval(secs => l.seconds)
+        ORDER BY s.used_at LIMIT $3
+        FOR UPDATE SKIP LOCKED) f
+    WHERE l.per_company AND c.company_id IS NOT NULL
 ), load AS MATERIALIZED (
     SELECT c.company_id,
            (SELECT count(*) FROM content_jobs r
@@ -292,7 +304,8 @@ DELETE FROM content_job_type_pauses WHERE job_type = $1;
 -- name: redrive_jobs
 -- Queues again, as a retry does, company $1's jobs with status $2 (failed or cancelled), of
 -- type $3 (NULL: any) finished after $4 (NULL: ever), at most $5 of them, oldest finished
--- first, in one statement; returns each job's id and new event seq (the NOTIFY hint).
+-- first, in one statement; returns each job's id and new event seq (the NOTIFY hint). Each
+-- waits again for its dependencies not done, as retry_job says.
 WITH matched AS (
     SELECT id FROM content_jobs
     WHERE company_id = $1 AND status = $2 AND ($3::text IS NULL OR job_type = $3)
@@ -303,6 +316,8 @@ WITH matched AS (
 )
 UPDATE content_jobs j
 SET status = 'queued', attempts = 1, run_at = now(), result = NULL, result_asset_id = NULL,
+    waiting = CASE WHEN j.depends_on IS NULL THEN 0
+                   ELSE (content_jobs_dependency_state(j.depends_on, j.company_id)).pending END,
     error_message = NULL, progress_percent = 0, progress_message = NULL,
     started_at = NULL, finished_at = NULL, worker_id = NULL, lease_expires_at = NULL,
     updated_at = now(), event_seq = j.event_seq + 1

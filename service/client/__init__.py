@@ -197,6 +197,26 @@ class ContentJobsClient:
         async with self.session.get(url) as response:
             return cast(list[dict[str, Any]], await _json(response))
 
+    async def set_paused(self, job_type: str, paused: bool) -> dict[str, Any]:
+        """Pause or resume a job type (a token with role `admin` and `companies: ["*"]`);
+        the job type as listed."""
+        url = URL(str(self._jobs_url).split("/api/")[0]) / "api" / "job-types" / job_type
+        async with self.session.post(url / ("pause" if paused else "resume")) as response:
+            return cast(dict[str, Any], await _json(response))
+
+    async def redrive(
+        self, status: str, job_type: str | None = None, finished_after: str | None = None
+    ) -> int:
+        """Queue the company's `failed` or `cancelled` jobs again (at most 10,000 a call);
+        how many were."""
+        body: dict[str, Any] = {"status": status}
+        if job_type is not None:
+            body["jobType"] = job_type
+        if finished_after is not None:
+            body["finishedAfter"] = finished_after
+        async with self.session.post(self._jobs_url / "content-jobs:retry", json=body) as response:
+            return int((await _json(response))["retried"])
+
     async def download_asset(self, asset_id: str) -> bytes:
         url = self._jobs_url / "assets" / asset_id / "content"
         async with self.session.get(url) as response:

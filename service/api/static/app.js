@@ -428,9 +428,64 @@ function init() {
   $("company").addEventListener("change", () => { remember(); reload(); });
   $("submit-form").addEventListener("submit", submit);
   $("refresh").addEventListener("click", reload);
+  $("token").addEventListener("change", showAdmin);
+  $("pause").addEventListener("click", () => setPaused(true));
+  $("resume").addEventListener("click", () => setPaused(false));
+  $("redrive").addEventListener("click", redrive);
   remember();
   reload();
   loadJobTypes();
+  showAdmin();
+}
+
+// The admin section: for a token with role admin. Pausing needs one for every company
+// ("*"); the server says so (403) otherwise. Redrive queues the shown company's jobs again.
+function roleOf(jwt) {
+  try {
+    const payload = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload)).role || "editor";
+  } catch (_) {
+    return "";
+  }
+}
+
+async function showAdmin() {
+  const admin = roleOf(token()) === "admin";
+  $("admin").hidden = !admin;
+  if (!admin) return;
+  const response = await fetch("api/job-types", { headers: { Authorization: `Bearer ${token()}` } });
+  const types = response.ok ? await response.json() : [];
+  const select = $("admin-type");
+  const chosen = select.value;
+  select.replaceChildren(...types.map((t) => new Option(t.paused ? `${t.name} (paused)` : t.name, t.name)));
+  if (chosen) select.value = chosen;
+}
+
+async function setPaused(paused) {
+  const name = $("admin-type").value;
+  const action = paused ? "pause" : "resume";
+  const response = await fetch(`api/job-types/${encodeURIComponent(name)}/${action}`, {
+    method: "POST", headers: { Authorization: `Bearer ${token()}` },
+  });
+  const body = await response.json().catch(() => ({}));
+  $("admin-notice").textContent = response.ok
+    ? `${name} ${body.paused ? "paused: its jobs stay queued" : "resumed"}`
+    : `Could not ${action} ${name}: ${body.error || response.status}`;
+  showAdmin();
+}
+
+async function redrive() {
+  const status = $("redrive-status").value;
+  try {
+    const body = await api("/content-jobs:retry", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ status }),
+    });
+    $("admin-notice").textContent = `${body.retried} ${status} jobs queued again`;
+    reload();
+  } catch (error) {
+    $("admin-notice").textContent = `Could not queue them again: ${error.message}`;
+  }
 }
 
 init();
