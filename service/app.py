@@ -20,6 +20,7 @@ from service.api.routes import setup_routes
 from service.assets.storage import make_storage
 from service.assets.store import AssetStore
 from service.db.pool import create_pool
+from service.db.schedules import ScheduleStore
 from service.db.store import Store
 from service.domain.limits import MAX_BODY_BYTES
 from service.domain.quota import QueueQuota
@@ -93,6 +94,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
         statement_cache_size=settings.db_statement_cache_size,
     )
     app[keys.QUOTA] = QueueQuota(app[keys.STORE], settings.company_max_queued)
+    app[keys.SCHEDULES] = ScheduleStore(pool, notifier)
     app[keys.ASSETS] = AssetStore(pool, await make_storage(settings, pool))
     if settings.webhook_secret:
         app[keys.WEBHOOK_SECRETS] = WebhookSecrets(pool, settings.webhook_secret)
@@ -113,6 +115,7 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
         app[keys.STORE],
         sweep_interval=settings.sweep_interval_seconds,
         on_queued=app.get(keys.ON_QUEUED),
+        on_schedules=app.get(keys.ON_SCHEDULES),
     )
     app[keys.LISTENER] = listener
     metrics.watch("content_jobs_sse_streams_open", lambda: listener.stream_count)

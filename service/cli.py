@@ -1,4 +1,4 @@
-"""The `content-jobs` command: serve, migrate, token, dev, prune; submit, jobs, watch."""
+"""The `content-jobs` command: serve, migrate, token, dev, prune; submit, jobs, watch, schedules."""
 
 from __future__ import annotations
 
@@ -185,6 +185,10 @@ def _client_commands(commands: Any) -> None:
     )
     watch.add_argument("job_id", metavar="JOB_ID")
     watch.set_defaults(func=_watch)
+
+    from service import cli_schedules
+
+    cli_schedules.add_commands(commands, api)
 
 
 def _api_options() -> argparse.ArgumentParser:

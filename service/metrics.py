@@ -43,6 +43,8 @@ QUEUE_STATS_MAX_AGE_SECONDS = 5.0
 QueueStats = list[tuple[str, int, int, float]]
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+#: a schedule tick submitted later than this after its time counts as late
+LATE_TICK_SECONDS = 1.0
 
 
 class Metrics:
@@ -127,6 +129,22 @@ class Metrics:
         self.delayed = Gauge(
             "content_jobs_jobs_waiting_run_at", "Queued jobs whose runAt has not come", registry=r
         )
+        self.schedule_ticks = Counter(
+            "content_jobs_schedule_ticks",
+            "Schedule ticks this replica submitted a job for",
+            registry=r,
+        )
+        self.schedule_late_ticks = Counter(
+            "content_jobs_schedule_late_ticks",
+            f"Ticks submitted more than {LATE_TICK_SECONDS:g} s after their time",
+            registry=r,
+        )
+        self.schedule_tick_lateness = Histogram(
+            "content_jobs_schedule_tick_lateness_seconds",
+            "How long after its time each tick's job was submitted",
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
         self.paused = Gauge(
             "content_jobs_job_type_paused",
             "1 for each job type an admin paused (read with the queue gauges)",
@@ -205,6 +223,13 @@ class Metrics:
     def watch(self, name: str, read: Callable[[], float], kind: str = "gauge") -> None:
         """Expose a value some component keeps (open streams, reconnects), read when scraped."""
         self.registry.register(_Reading(name, read, kind))
+
+    def tick_submitted(self, lateness: float) -> None:
+        """A schedule's tick gave its job, `lateness` seconds after the tick's time."""
+        self.schedule_ticks.inc()
+        self.schedule_tick_lateness.observe(max(lateness, 0.0))
+        if lateness > LATE_TICK_SECONDS:
+            self.schedule_late_ticks.inc()
 
     def job_finished(self, job_type: str, outcome: str, seconds: float) -> None:
         self.jobs_finished.labels(job_type, outcome).inc()

@@ -80,7 +80,7 @@ SELECT id, company_id, job_type, status, '{}'::jsonb AS input, source_task_id,
        parent_job_id,
        CASE WHEN waiting > 0 THEN ARRAY(
            SELECT d.id FROM content_jobs d
-           WHERE d.id = ANY (j.depends_on) AND d.status <> 'done' ORDER BY d.id) END AS waiting_on
+           WHERE d.id = ANY (j.depends_on) AND d.status <> 'done' ORDER BY d.id) END AS waiting_on, schedule_id
 FROM content_jobs j
 WHERE company_id = $1
   AND ($2::text IS NULL OR status = $2)
@@ -699,6 +699,78 @@ RETURNING created_at;
 -- Seconds until the next pending delivery is due (NULL when none is pending).
 SELECT GREATEST(EXTRACT(EPOCH FROM min(next_attempt_at) - now()), 0)::float8
 FROM content_job_callbacks WHERE state = 'pending';
+
+-- Schedules
+--
+-- `service/db/schedules.py` owns `content_job_schedules` (sql/0011.schedules.sql) and the
+-- jobs its ticks insert.
+
+-- name: insert_schedule
+-- A new schedule of company $2; no row when the company already has one named $3.
+INSERT INTO content_job_schedules
+    (id, company_id, name, cron, every_seconds, timezone, job, paused, next_run_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (company_id, name) DO NOTHING
+RETURNING *;
+
+-- name: list_schedules
+-- A company's schedules, by name.
+SELECT * FROM content_job_schedules WHERE company_id = $1 ORDER BY name;
+
+-- name: get_schedule
+-- One schedule of one company.
+SELECT * FROM content_job_schedules WHERE id = $1 AND company_id = $2;
+
+-- name: update_schedule
+-- A schedule's timing, job and pause changed (a PATCH), with its next tick ($8: NULL paused).
+UPDATE content_job_schedules
+SET cron = $3, every_seconds = $4, timezone = $5, job = $6, paused = $7, next_run_at = $8,
+    updated_at = now()
+WHERE id = $1 AND company_id = $2
+RETURNING *;
+
+-- name: delete_schedule
+-- A schedule removed; the jobs it submitted stay.
+DELETE FROM content_job_schedules WHERE id = $1 AND company_id = $2 RETURNING id;
+
+-- name: claim_due_schedules
+-- Up to $1 schedules whose tick has come, locked until the transaction that submits their
+-- jobs and moves their next tick commits; other replicas skip them. With the database's
+-- clock, so every replica agrees on what is due.
+SELECT s.*, now() AS db_now
+FROM content_job_schedules s
+WHERE NOT paused AND next_run_at <= now()
+ORDER BY next_run_at
+LIMIT $1
+FOR UPDATE SKIP LOCKED;
+
+-- name: insert_scheduled_jobs
+-- The jobs of due ticks (their first events come from the trigger). A tick that already has
+-- its job (the unique index on schedule and tick) gets no second one.
+INSERT INTO content_jobs
+    (id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at,
+     callback_url, schedule_id, schedule_tick)
+SELECT id, company_id, job_type, input, source_task_id, max_attempts, priority,
+       clock_timestamp() + make_interval(secs => COALESCE(delay, 0)), callback_url,
+       schedule_id, schedule_tick
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[],
+            $7::smallint[], $8::float8[], $9::text[], $10::uuid[], $11::timestamptz[])
+     AS t(id, company_id, job_type, input, source_task_id, max_attempts, priority, delay,
+          callback_url, schedule_id, schedule_tick)
+ON CONFLICT (schedule_id, schedule_tick) WHERE schedule_id IS NOT NULL DO NOTHING
+RETURNING id, schedule_id, event_seq;
+
+-- name: advance_schedules
+-- Claimed schedules moved to their next ticks; `last_run_at` set where a job was submitted.
+UPDATE content_job_schedules s
+SET next_run_at = t.next_run_at, last_run_at = CASE WHEN t.fired THEN now() ELSE last_run_at END
+FROM unnest($1::uuid[], $2::timestamptz[], $3::bool[]) AS t(id, next_run_at, fired)
+WHERE s.id = t.id;
+
+-- name: next_schedule_in
+-- Seconds until the earliest tick of any schedule (the scheduler's sleep; NULL when none).
+SELECT EXTRACT(EPOCH FROM min(next_run_at) - now())::float8
+FROM content_job_schedules WHERE NOT paused;
 
 -- Event partitions
 --

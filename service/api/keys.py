@@ -14,6 +14,7 @@ from aiohttp import web
 
 from service.api.auth import Caller, TokenVerifier
 from service.assets.store import AssetStore
+from service.db.schedules import ScheduleStore
 from service.db.store import Store
 from service.domain.quota import QueueQuota
 from service.events.listener import Listener
@@ -29,6 +30,7 @@ SETTINGS = web.AppKey("settings", Settings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 NOTIFIER = web.AppKey("notifier", Notifier)
 STORE = web.AppKey("store", Store)
+SCHEDULES = web.AppKey("schedules", ScheduleStore)
 #: the installed job types, loaded once by `create_app`
 JOB_TYPES = web.AppKey("job_types", JobTypes)
 QUOTA = web.AppKey("quota", QueueQuota)
@@ -40,6 +42,8 @@ METRICS = web.AppKey("metrics", Metrics)
 VERIFIER = web.AppKey("verifier", TokenVerifier)
 #: what the listener calls when a job is queued (the runner's wake, on replicas that run jobs)
 ON_QUEUED: web.AppKey[Callable[[], None]] = web.AppKey("on_queued")
+#: what the listener calls when a schedule changed (the scheduler's wake, on worker replicas)
+ON_SCHEDULES: web.AppKey[Callable[[], None]] = web.AppKey("on_schedules")
 #: the batches this replica may check at once (`service.api.batch.MAX_CONCURRENT_BATCHES`)
 BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
 

@@ -19,6 +19,7 @@ from service.domain.jobs import Status
 from service.domain.limits import (
     COMPANY_ID_PATTERN,
     DEFAULT_PAGE_SIZE,
+    EVERY_SECONDS_RANGE,
     MAX_ATTEMPTS_RANGE,
     MAX_BATCH_ITEMS,
     MAX_CALLBACK_URL,
@@ -26,6 +27,7 @@ from service.domain.limits import (
     MAX_DEPENDENCIES,
     MAX_IDEMPOTENCY_KEY,
     MAX_PAGE_SIZE,
+    MAX_SCHEDULE_NAME,
     MAX_SOURCE_TASK_ID,
     PRIORITY_RANGE,
 )
@@ -57,11 +59,16 @@ def document(job_types: JobTypes) -> dict[str, Any]:
             **_webhook_paths(),
             **_asset_paths(),
             **_flow_paths(),
+            **_schedule_paths(),
             **_service_paths(),
         },
         "components": {
             "securitySchemes": SECURITY_SCHEMES,
-            "schemas": {**_schemas(job_types), **_submit_schemas(job_types)},
+            "schemas": {
+                **_schemas(job_types),
+                **_submit_schemas(job_types),
+                **SCHEDULE_SCHEMAS,
+            },
             "parameters": PARAMETERS,
             "responses": ERROR_RESPONSES,
         },
@@ -559,6 +566,12 @@ PARAMETERS: dict[str, Any] = {
     },
     "jobId": {"name": "jobId", "in": "path", "required": True, "schema": {"type": "string"}},
     "assetId": {"name": "assetId", "in": "path", "required": True, "schema": {"type": "string"}},
+    "scheduleId": {
+        "name": "scheduleId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    },
 }
 
 ERROR_RESPONSES: dict[str, Any] = {
@@ -598,6 +611,7 @@ JOB_FIELDS: dict[str, Any] = {
     "maxAttempts": {"type": "integer", "minimum": 1},
     "priority": {"type": "integer", "minimum": PRIORITY_RANGE[0], "maximum": PRIORITY_RANGE[1]},
     "runAt": {"type": "string", "format": "date-time"},
+    "scheduleId": _nullable("string", format="uuid", description="The schedule that made it"),
     "dependsOn": {
         "type": "array",
         "items": UUID,
@@ -734,3 +748,99 @@ def _submit_schemas(job_types: JobTypes) -> dict[str, Any]:
 def _object(**properties: Any) -> dict[str, Any]:
     """Every listed field is always present (null when empty); more may be added later."""
     return {"type": "object", "required": list(properties), "properties": properties}
+
+
+SCHEDULES = "/api/companies/{companyId}/schedules"
+
+
+def _schedule_paths() -> dict[str, Any]:
+    """A company's schedules: viewers read, editors write (CONTRACT.md, "Schedules")."""
+    company = [_ref("parameters", "companyId")]
+    one = [*company, _ref("parameters", "scheduleId")]
+
+    def write(operation_id: str, summary: str, body: str | None, ok: dict[str, Any]) -> Any:
+        operation: dict[str, Any] = {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": ["schedules"],
+            "security": WRITE_SECURITY,
+            "responses": {**ok, **_errors(400, 401, 403, 404, 409)},
+        }
+        if body is not None:
+            content = _json(_ref("schemas", body))
+            operation["requestBody"] = {"required": True, "content": content}
+        return operation
+
+    listed = {"description": "OK", "content": _json({"type": "array", "items": SCHEDULE})}
+    return {
+        SCHEDULES: {
+            "parameters": company,
+            "post": write(
+                "createSchedule",
+                "Submit a job on a clock (cron or every N seconds)",
+                "ScheduleRequest",
+                {"201": _json_ok("Schedule", "Created")},
+            ),
+            "get": _read("listSchedules", "schedules", "The company's schedules", listed),
+        },
+        SCHEDULES + "/{scheduleId}": {
+            "parameters": one,
+            "get": _read("getSchedule", "schedules", "A schedule", _json_ok("Schedule"), 404),
+            "patch": write(
+                "updateSchedule",
+                "Change a schedule's timing, job or pause",
+                "SchedulePatch",
+                {"200": _json_ok("Schedule")},
+            ),
+            "delete": write(
+                "deleteSchedule",
+                "Delete a schedule (its jobs stay)",
+                None,
+                {"204": {"description": "Deleted"}},
+            ),
+        },
+    }
+
+
+SCHEDULE = _ref("schemas", "Schedule")
+_TIMING: dict[str, Any] = {
+    "cron": {
+        "type": ["string", "null"],
+        "description": "5 fields (minute hour day-of-month month day-of-week), in `timezone`",
+    },
+    "everySeconds": {
+        "type": ["integer", "null"],
+        "minimum": EVERY_SECONDS_RANGE[0],
+        "maximum": EVERY_SECONDS_RANGE[1],
+    },
+    "timezone": {"type": "string", "description": "IANA time zone", "default": "UTC"},
+    "job": {
+        **_ref("schemas", "SubmitRequest"),
+        "description": "A submit body (no `runAt`, no `sourceTaskId`: the ticks set them)",
+    },
+    "paused": {"type": "boolean", "default": False},
+}
+SCHEDULE_SCHEMAS: dict[str, Any] = {
+    "Schedule": _object(
+        id=UUID,
+        name={"type": "string"},
+        **_TIMING,
+        nextRunAt=_nullable("string", format="date-time", description="null while paused"),
+        lastRunAt=_nullable("string", format="date-time"),
+        createdAt=TIME,
+    ),
+    "ScheduleRequest": {
+        "type": "object",
+        "required": ["name", "job"],
+        "description": "Exactly one of `cron` and `everySeconds`.",
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": MAX_SCHEDULE_NAME},
+            **_TIMING,
+        },
+    },
+    "SchedulePatch": {
+        "type": "object",
+        "description": "Any of these; `cron` replaces `everySeconds` and the other way round.",
+        "properties": _TIMING,
+    },
+}

@@ -21,6 +21,7 @@ from service.api import (
     health,
     keys,
     output_routes,
+    schedule_routes,
     stream,
     webhook_routes,
 )
@@ -68,6 +69,7 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     app.router.add_get(JOBS_PATH + "/{jobId}/events", stream.job_events)
     app.router.add_get(JOBS_PATH + "/{jobId}/output", output_routes.job_output)
     webhook_routes.setup(app)
+    schedule_routes.setup(app)
     admin_routes.setup(app)
 
 

@@ -217,6 +217,27 @@ class ContentJobsClient:
         async with self.session.post(self._jobs_url / "content-jobs:retry", json=body) as response:
             return int((await _json(response))["retried"])
 
+    async def schedules(self) -> list[dict[str, Any]]:
+        """The company's schedules, by name (`GET .../schedules`)."""
+        async with self.session.get(self._jobs_url / "schedules") as response:
+            return cast("list[dict[str, Any]]", await _json(response))
+
+    async def create_schedule(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A new schedule: `{"name", "cron" | "everySeconds", "timezone"?, "job", "paused"?}`."""
+        async with self.session.post(self._jobs_url / "schedules", json=dict(body)) as response:
+            return cast("dict[str, Any]", await _json(response))
+
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> dict[str, Any]:
+        """Change any of `cron`, `everySeconds`, `timezone`, `job`, `paused`."""
+        url = self._jobs_url / "schedules" / schedule_id
+        async with self.session.patch(url, json=changes) as response:
+            return cast("dict[str, Any]", await _json(response))
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule; the jobs it submitted stay."""
+        async with self.session.delete(self._jobs_url / "schedules" / schedule_id) as response:
+            await _raise_for_status(response)
+
     async def download_asset(self, asset_id: str) -> bytes:
         url = self._jobs_url / "assets" / asset_id / "content"
         async with self.session.get(url) as response:

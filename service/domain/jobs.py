@@ -81,6 +81,8 @@ class Job:
     output_truncated: bool = False
     #: the UTF-8 bytes of the job's output so far (internal: a run's room under the cap)
     output_bytes: int = 0
+    #: the schedule whose tick submitted the job (`scheduleId`; the schedule may be gone)
+    schedule_id: uuid.UUID | None = None
     #: the token of the job's latest claim: every write of a run is fenced by it (internal,
     #: never shown to clients; None in rows that do not carry it, such as list pages)
     run_token: int | None = None
@@ -103,6 +105,7 @@ class Job:
             output_truncated=row.get("output_truncated") or False,
             output_bytes=row.get("output_bytes") or 0,
             run_token=row.get("run_token"),
+            schedule_id=row.get("schedule_id"),
             trace_context=row.get("trace_context"),
             depends_on=tuple(row.get("depends_on") or ()),
             waiting_on=tuple(row.get("waiting_on") or ()),
@@ -127,6 +130,7 @@ class Job:
             "priority": self.priority,
             "runAt": self.run_at,
             "callbackUrl": self.callback_url,
+            "scheduleId": self.schedule_id,
             "dependsOn": list(self.depends_on),
             "waitingOn": list(self.waiting_on),
             "parentJobId": self.parent_job_id,

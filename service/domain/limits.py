@@ -49,6 +49,11 @@ PRIORITY_RANGE = (-100, 100)
 MAX_ATTEMPTS_RANGE = (1, 25)
 #: `delaySeconds` and `runAt` reach at most this far ahead
 MAX_DELAY_SECONDS = 366 * 24 * 3600
+#: a schedule's `everySeconds`, inclusive
+EVERY_SECONDS_RANGE = (1, 86400)
+#: a schedule's `name`, in characters: its jobs' `sourceTaskId` (`schedule:<name>:<tick>`)
+#: stays within `MAX_SOURCE_TASK_ID`
+MAX_SCHEDULE_NAME = 200
 #: a company id: 1 to `MAX_COMPANY_ID` of these characters (URLs, tokens, the database)
 MAX_COMPANY_ID = 64
 COMPANY_ID_PATTERN = f"[A-Za-z0-9_-]{{1,{MAX_COMPANY_ID}}}"

@@ -25,6 +25,7 @@ import structlog
 from service.db.pool import DB_ERRORS, connect
 from service.db.ports import EventLog
 from service.domain.jobs import QUEUED_CHANNEL, Event, channel
+from service.domain.schedules import SCHEDULES_CHANNEL
 
 log = structlog.get_logger(__name__)
 
@@ -183,11 +184,14 @@ class Listener:
         *,
         sweep_interval: float = 1.0,
         on_queued: Callable[[], None] | None = None,
+        on_schedules: Callable[[], None] | None = None,
     ) -> None:
         self._dsn = dsn
         self._store = store
         self._sweep_interval = sweep_interval
         self._on_queued = on_queued
+        #: the scheduler's wake (worker replicas): a schedule changed
+        self._on_schedules = on_schedules
         self.topics: dict[uuid.UUID, Topic] = {}
         self._hinted: dict[uuid.UUID, Topic] = {}  # topics to read rows for, in one statement
         self._hint_arrived = asyncio.Event()
@@ -335,6 +339,10 @@ class Listener:
             if self._on_queued is not None:
                 self._on_queued()
             return
+        if name == SCHEDULES_CHANNEL:
+            if self._on_schedules is not None:
+                self._on_schedules()
+            return
         job_id, _, seq = str(payload).partition(":")
         try:
             topic = self.topics.get(uuid.UUID(job_id))
@@ -381,6 +389,8 @@ class Listener:
             names = [channel(job_id) for job_id in self._listening]
             if self._on_queued is not None:
                 names.append(QUEUED_CHANNEL)
+            if self._on_schedules is not None:
+                names.append(SCHEDULES_CHANNEL)
             for name in names:
                 await conn.add_listener(name, self._notified)
         self.connected.set()
@@ -389,6 +399,8 @@ class Listener:
         await self.sweep()
         if self._on_queued is not None:
             self._on_queued()
+        if self._on_schedules is not None:
+            self._on_schedules()
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -21,6 +21,7 @@ import structlog
 from service.db.pool import DB_ERRORS
 from service.db.queries import QUERIES
 from service.domain.jobs import QUEUED_CHANNEL, channel
+from service.domain.schedules import SCHEDULES_CHANNEL
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,11 @@ class Notifier:
     def job_queued(self) -> None:
         """Wake idle workers: a job is waiting."""
         self._pending.setdefault(QUEUED_CHANNEL, (0, ""))
+        self._wake.set()
+
+    def schedules_changed(self) -> None:
+        """Wake the schedulers: a schedule was created, changed or deleted."""
+        self._pending.setdefault(SCHEDULES_CHANNEL, (0, ""))
         self._wake.set()
 
     def start(self) -> None:

@@ -20,6 +20,7 @@ from service.api import keys
 from service.db import partitions
 from service.worker.callbacks import CALLBACKS, CallbackSender
 from service.worker.runner import RUNNER, Runner
+from service.worker.scheduler import SCHEDULER, Scheduler
 
 log = structlog.get_logger(__name__)
 
@@ -36,13 +37,17 @@ async def prepare(app: web.Application) -> AsyncIterator[None]:
         tracing=app[keys.TRACING],
     )
     app[keys.ON_QUEUED] = runner.wake
+    scheduler = app[SCHEDULER] = Scheduler(
+        app[keys.SCHEDULES], app[keys.SETTINGS], app[keys.JOB_TYPES], metrics
+    )
+    app[keys.ON_SCHEDULES] = scheduler.wake
     metrics.watch("content_jobs_running_jobs", lambda: len(runner.runs))
     yield
 
 
 async def running(app: web.Application) -> AsyncIterator[None]:
-    """The runner, the completion-callback sender (when callbacks are on) and the upkeep of
-    the events table's day partitions."""
+    """The runner, the completion-callback sender (when callbacks are on), the scheduler of
+    the schedules' ticks and the upkeep of the events table's day partitions."""
     runner = app[RUNNER]
     sender = None
     if app[keys.CALLBACK_POLICY].enabled and keys.WEBHOOK_SECRETS in app:
@@ -56,9 +61,11 @@ async def running(app: web.Application) -> AsyncIterator[None]:
         runner.on_end = sender.wake
         sender.start()
     runner.start()
+    app[SCHEDULER].start()
     maintenance = asyncio.create_task(partitions.keep_ahead_forever(app[keys.POOL]))
     log.info("runner_started", worker_id=runner.worker_id, callbacks=sender is not None)
     yield
+    await app[SCHEDULER].close()
     maintenance.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await maintenance

@@ -93,6 +93,8 @@ def test_it_describes_every_route_of_the_contract() -> None:
         "/api/job-types/{name}/resume",
         "/api/companies/{companyId}/webhook-secret",
         "/api/companies/{companyId}/webhook-secret:rotate",
+        "/api/companies/{companyId}/schedules",
+        "/api/companies/{companyId}/schedules/{scheduleId}",
         assets,
         assets + "/content",
         "/",

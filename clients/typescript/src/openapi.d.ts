@@ -224,6 +224,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/companies/{companyId}/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+            };
+            cookie?: never;
+        };
+        /** The company's schedules */
+        get: operations["listSchedules"];
+        put?: never;
+        /** Submit a job on a clock (cron or every N seconds) */
+        post: operations["createSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/companies/{companyId}/schedules/{scheduleId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+                scheduleId: components["parameters"]["scheduleId"];
+            };
+            cookie?: never;
+        };
+        /** A schedule */
+        get: operations["getSchedule"];
+        put?: never;
+        post?: never;
+        /** Delete a schedule (its jobs stay) */
+        delete: operations["deleteSchedule"];
+        options?: never;
+        head?: never;
+        /** Change a schedule's timing, job or pause */
+        patch: operations["updateSchedule"];
+        trace?: never;
+    };
     "/api/companies/{companyId}/webhook-secret": {
         parameters: {
             query?: never;
@@ -435,6 +477,11 @@ export interface components {
             resultAssetId: string | null;
             /** Format: date-time */
             runAt: string;
+            /**
+             * Format: uuid
+             * @description The schedule that made it
+             */
+            scheduleId: string | null;
             sourceTaskId: string | null;
             /** Format: date-time */
             startedAt: string | null;
@@ -480,6 +527,11 @@ export interface components {
             resultAssetId: string | null;
             /** Format: date-time */
             runAt: string;
+            /**
+             * Format: uuid
+             * @description The schedule that made it
+             */
+            scheduleId: string | null;
             sourceTaskId: string | null;
             /** Format: date-time */
             startedAt: string | null;
@@ -516,6 +568,63 @@ export interface components {
         Progress: {
             message: string | null;
             percent: number;
+        };
+        Schedule: {
+            /** Format: date-time */
+            createdAt: string;
+            /** @description 5 fields (minute hour day-of-month month day-of-week), in `timezone` */
+            cron: string | null;
+            everySeconds: number | null;
+            /** Format: uuid */
+            id: string;
+            /** @description A submit body (no `runAt`, no `sourceTaskId`: the ticks set them) */
+            job: components["schemas"]["SubmitRequest"];
+            /** Format: date-time */
+            lastRunAt: string | null;
+            name: string;
+            /**
+             * Format: date-time
+             * @description null while paused
+             */
+            nextRunAt: string | null;
+            /** @default false */
+            paused: boolean;
+            /**
+             * @description IANA time zone
+             * @default UTC
+             */
+            timezone: string;
+        };
+        /** @description Any of these; `cron` replaces `everySeconds` and the other way round. */
+        SchedulePatch: {
+            /** @description 5 fields (minute hour day-of-month month day-of-week), in `timezone` */
+            cron?: string | null;
+            everySeconds?: number | null;
+            /** @description A submit body (no `runAt`, no `sourceTaskId`: the ticks set them) */
+            job?: components["schemas"]["SubmitRequest"];
+            /** @default false */
+            paused?: boolean;
+            /**
+             * @description IANA time zone
+             * @default UTC
+             */
+            timezone?: string;
+        };
+        /** @description Exactly one of `cron` and `everySeconds`. */
+        ScheduleRequest: {
+            /** @description 5 fields (minute hour day-of-month month day-of-week), in `timezone` */
+            cron?: string | null;
+            everySeconds?: number | null;
+            /** @description A submit body (no `runAt`, no `sourceTaskId`: the ticks set them) */
+            job: components["schemas"]["SubmitRequest"];
+            name: string;
+            /** @default false */
+            paused?: boolean;
+            /**
+             * @description IANA time zone
+             * @default UTC
+             */
+            timezone?: string;
         };
         /** @enum {string} */
         Status: "queued" | "running" | "done" | "failed" | "cancelled";
@@ -804,6 +913,7 @@ export interface components {
         assetId: string;
         companyId: string;
         jobId: string;
+        scheduleId: string;
     };
     requestBodies: never;
     headers: never;
@@ -1230,6 +1340,147 @@ export interface operations {
             400: components["responses"]["400"];
             401: components["responses"]["401"];
             403: components["responses"]["403"];
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"][];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+        };
+    };
+    createSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            409: components["responses"]["409"];
+        };
+    };
+    getSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+                scheduleId: components["parameters"]["scheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+        };
+    };
+    deleteSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+                scheduleId: components["parameters"]["scheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            409: components["responses"]["409"];
+        };
+    };
+    updateSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+                scheduleId: components["parameters"]["scheduleId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SchedulePatch"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Schedule"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
+            404: components["responses"]["404"];
+            409: components["responses"]["409"];
         };
     };
     getWebhookSecret: {

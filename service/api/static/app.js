@@ -109,6 +109,7 @@ async function reload() {
   $("jobs").replaceChildren();
   $("empty").hidden = false;
   if (!token() || !company()) return;
+  loadSchedules(mine);
   try {
     const jobs = await api(`/content-jobs?limit=${LIST_LIMIT}`);
     if (mine !== generation) return;
@@ -118,6 +119,28 @@ async function reload() {
   } catch (error) {
     if (mine === generation) notice(`Could not list jobs: ${error.message}`);
   }
+}
+
+// The company's schedules, one line each: name, timing, and the next tick (or paused).
+async function loadSchedules(mine) {
+  $("schedules").replaceChildren();
+  $("no-schedules").hidden = false;
+  let schedules;
+  try {
+    schedules = await api("/schedules");
+  } catch (error) {
+    return; // the jobs' listing says what is wrong with the token or the company
+  }
+  if (mine !== generation) return;
+  for (const s of schedules) {
+    const item = document.createElement("li");
+    item.dataset.scheduleId = s.id;
+    const when = s.cron ? `cron ${s.cron} (${s.timezone})` : `every ${s.everySeconds} s`;
+    const state = s.paused ? "paused" : `next ${new Date(s.nextRunAt).toLocaleString()}`;
+    item.textContent = `${s.name}: ${s.job.jobType}, ${when}, ${state}`;
+    $("schedules").append(item);
+  }
+  $("no-schedules").hidden = schedules.length > 0;
 }
 
 async function submit(event) {
