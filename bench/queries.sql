@@ -174,3 +174,10 @@ SELECT count(*) FROM pgqueuer;
 -- name: pgq_reset
 -- An empty pgqueuer queue and log between runs.
 TRUNCATE pgqueuer, pgqueuer_log;
+
+-- name: write_counters
+-- The database's write counters now (pg_stat_database of the current database, and the WAL
+-- position): what an interval's write rate is computed from.
+SELECT xact_commit::bigint AS commits, tup_inserted::bigint AS inserted,
+       tup_updated::bigint AS updated, (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8 AS wal_bytes
+FROM pg_stat_database WHERE datname = current_database();

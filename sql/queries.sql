@@ -341,27 +341,30 @@ WHERE id = $1 AND status = 'running' AND run_token = $2
   AND (progress_percent, progress_message) IS DISTINCT FROM ($3::smallint, $4::text)
 RETURNING event_seq;
 
--- name: append_output
--- Appends chunk $3 to the output of run $2's job, with its `output` event (the trigger); the
--- run cut it to fit JOB_OUTPUT_MAX_BYTES ('' when nothing fits: no event), $4 says it did
--- (`outputTruncated`). Returns the new event seq and output bytes; no row if the job is no
--- longer the run's.
+-- name: append_outputs
+-- Appends chunks to the outputs of runs' jobs, many in one statement (the store's group
+-- commit): each row of the arrays is (job, run token, chunk, truncated), one per job, and
+-- each chunk gets its `output` event (the trigger). The run cut its chunk to fit
+-- JOB_OUTPUT_MAX_BYTES ('' when nothing fits: no event); `truncated` says it did
+-- (`outputTruncated`). Returns each job's new event seq and output bytes; no row for a run
+-- that no longer holds its job.
 WITH job AS (
-    UPDATE content_jobs
-    SET output_chunk = CASE WHEN $3 = '' THEN output_chunk ELSE $3 END,
-        output_chars = output_chars + char_length($3),
-        output_bytes = output_bytes + octet_length($3),
-        output_truncated = output_truncated OR $4,
-        event_seq = event_seq + CASE WHEN $3 = '' THEN 0 ELSE 1 END,
+    UPDATE content_jobs j
+    SET output_chunk = CASE WHEN t.chunk = '' THEN j.output_chunk ELSE t.chunk END,
+        output_chars = j.output_chars + char_length(t.chunk),
+        output_bytes = j.output_bytes + octet_length(t.chunk),
+        output_truncated = j.output_truncated OR t.truncated,
+        event_seq = j.event_seq + CASE WHEN t.chunk = '' THEN 0 ELSE 1 END,
         updated_at = now()
-    WHERE id = $1 AND status = 'running' AND run_token = $2
-    RETURNING id, event_seq, output_bytes
+    FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bool[]) AS t(id, token, chunk, truncated)
+    WHERE j.id = t.id AND j.status = 'running' AND j.run_token = t.token
+    RETURNING j.id, j.event_seq, j.output_bytes, t.chunk
 ), saved AS (
     INSERT INTO content_job_outputs AS o (job_id, text)
-    SELECT id, $3 FROM job WHERE $3 <> ''
+    SELECT id, chunk FROM job WHERE chunk <> ''
     ON CONFLICT (job_id) DO UPDATE SET text = o.text || EXCLUDED.text
 )
-SELECT event_seq, output_bytes FROM job;
+SELECT id, event_seq, output_bytes FROM job;
 
 -- name: get_output
 -- The whole output so far of one job of one company ('' before any); no row for no such job.

@@ -124,6 +124,29 @@ async def insert_many(db: Executor, batch: list[NewJob]) -> list[asyncpg.Record]
     return [by_id[job_id] for job_id in ids]
 
 
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """A chunk of a run's output: `append_outputs` writes many at once."""
+
+    job: Job
+    chunk: str
+    truncated: bool
+
+
+async def append_many(db: Executor, batch: list[Output]) -> list[tuple[int, int] | None]:
+    """Output writes of many runs in one statement; each one's (new event seq, output bytes),
+    or None where the job is no longer that run's, in `batch`'s order."""
+    rows = await db.fetch(
+        QUERIES["append_outputs"],
+        [o.job.id for o in batch],
+        [o.job.run_token for o in batch],
+        [o.chunk for o in batch],
+        [o.truncated for o in batch],
+    )
+    found = {row["id"]: (row["event_seq"], row["output_bytes"]) for row in rows}
+    return [found.get(o.job.id) for o in batch]
+
+
 async def finish_many(db: Executor, batch: list[Finish]) -> list[int | None]:
     """Terminal writes in one statement; each run's new event seq, or None where the job is
     no longer that run's (cancelled, reaped), in `batch`'s order."""
@@ -308,6 +331,9 @@ class Store:
         )
         self._finishes: GroupCommit[Finish, int | None] = GroupCommit(
             lambda batch: finish_many(pool, batch), "finish-batcher"
+        )
+        self._outputs: GroupCommit[Output, tuple[int, int] | None] = GroupCommit(
+            lambda batch: append_many(pool, batch), "output-batcher"
         )
 
     async def submit(self, new: NewJob) -> tuple[Job, bool]:
@@ -498,15 +524,15 @@ class Store:
     async def append_output(self, job: Job, chunk: str, truncated: bool) -> int | None:
         """Append a chunk (already cut to fit the cap; '' with `truncated` marks the job's
         output as cut) and its `output` event; the job's output bytes after it, or None when
-        the job is no longer this run's."""
-        row = await self.pool.fetchrow(
-            QUERIES["append_output"], job.id, job.run_token, chunk, truncated
-        )
-        if row is None:
+        the job is no longer this run's. Runs that write together share one statement and one
+        commit (group commit): every streaming job writing up to 20 times a second would
+        otherwise be that many commits each."""
+        written = await self._outputs.run(Output(job, chunk, truncated))
+        if written is None:
             return None
+        seq, size = written
         if chunk:
-            self.notifier.job_changed(job.id, row["event_seq"])
-        size: int = row["output_bytes"]
+            self.notifier.job_changed(job.id, seq)
         return size
 
     async def output(self, company_id: str, job_id: uuid.UUID) -> tuple[str, bool] | None:
