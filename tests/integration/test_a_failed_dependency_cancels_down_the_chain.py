@@ -58,7 +58,7 @@ async def test_a_failure_cancels_every_job_down_the_chain(
     client: Client, two_runners: list[Runner]
 ) -> None:
     # the failing job waits on a first one, so the chain is in place before it runs
-    gate = (await submit(client, {"jobType": "sleep", "input": {"seconds": 0.2, "steps": 1}}))
+    gate = await submit(client, {"jobType": "sleep", "input": {"seconds": 0.2, "steps": 1}})
     failing = {"jobType": "sleep", "input": {"steps": 1, "failAtStep": 1}}
     a = (await submit(client, {**failing, "dependsOn": [gate["jobId"]]}))["jobId"]
     b = (await submit(client, {"jobType": "echo", "dependsOn": [a]}))["jobId"]
@@ -136,7 +136,10 @@ async def test_cancelling_a_job_cancels_its_unfinished_children_and_its_dependen
         if child == done_child.id:
             assert job["status"] == "done"  # finished: left alone
         else:
-            assert (job["status"], job["errorMessage"]) == ("cancelled", f"parent {parent} cancelled")
+            assert (job["status"], job["errorMessage"]) == (
+                "cancelled",
+                f"parent {parent} cancelled",
+            )
     job = await job_of(client, dependent)
     assert (job["status"], job["errorMessage"]) == ("cancelled", f"dependency {parent} cancelled")
     # the running child's run is told, as for any cancel

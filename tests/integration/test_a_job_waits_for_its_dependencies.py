@@ -72,7 +72,10 @@ async def test_a_pipeline_runs_in_order_on_a_worker(worker_client: Client) -> No
         async with asyncio.timeout(30):
             statuses = [e.data["status"] async for e in read_events(resp) if e.event == "status"]
     assert statuses[-1] == "done"
-    done_first, done_second = await job_of(worker_client, first), await job_of(worker_client, second)
+    done_first, done_second = (
+        await job_of(worker_client, first),
+        await job_of(worker_client, second),
+    )
     assert done_first["status"] == "done"
     assert done_second["startedAt"] >= done_first["finishedAt"]
 
@@ -102,7 +105,7 @@ async def test_a_dependency_that_failed_already_cancels_the_new_job_at_once(
     failed = (await submit(client))["jobId"]
     [claimed] = await store.claim("w1", 30, 10)
     assert await store.finish(claimed, Status.FAILED, error_message="boom")
-    dependent = (await submit(client, {"jobType": "echo", "dependsOn": [failed]}))
+    dependent = await submit(client, {"jobType": "echo", "dependsOn": [failed]})
     assert dependent["status"] == "cancelled"
     job = await job_of(client, dependent["jobId"])
     assert job["errorMessage"] == f"dependency {failed} failed"

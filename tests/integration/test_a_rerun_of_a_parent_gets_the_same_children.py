@@ -59,8 +59,7 @@ async def test_a_rerun_of_the_parent_gets_the_same_children(
         [first] = [run.job for run in runner.runs.values() if run.job.id == parent.id]
         # the lease runs out: reaped, queued for attempt 2, which this runner claims
         await db.execute(
-            "UPDATE content_jobs SET lease_expires_at = now() - interval '1 second'"
-            " WHERE id = $1",
+            "UPDATE content_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
             parent.id,
         )
         assert [job.id for job in await store.reap_expired_leases()] == [parent.id]
