@@ -117,3 +117,14 @@ async def test_the_list_filters_by_parent_job_id(client: Client) -> None:
     assert "parentJobId" in await error_of(resp)
     resp = await client.get(jobs_path() + f"?parentJobId={uuid.uuid4()}", headers=auth())
     assert (resp.status, await resp.json()) == (200, [])
+
+
+async def test_a_waiting_job_is_not_counted_ready_in_the_queue_metrics(
+    client: Client, store: Store
+) -> None:
+    """`content_jobs_queued` by state: a job waiting on a dependency is not ready (it would
+    look like a stuck backlog), it counts as delayed until it is runnable."""
+    first = (await submit(client))["jobId"]
+    await submit(client, {"jobType": "echo", "dependsOn": [first]})
+    [(company, ready, delayed, _)] = await store.queue_stats()
+    assert (company, ready, delayed) == ("acme", 1, 1)
