@@ -477,11 +477,11 @@ SELECT id, event_seq FROM content_jobs WHERE id = ANY($1::uuid[]);
 SELECT * FROM content_job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq;
 
 -- name: queue_stats
--- Per company: jobs ready to run, jobs not ready yet (their run_at to come, or dependencies
--- not done), and how long the oldest ready job has waited in seconds (metrics).
+-- Per company: jobs ready to run (not waiting on dependencies either), jobs waiting for their
+-- run_at, and how long the oldest ready job has waited in seconds (metrics).
 SELECT company_id,
        count(*) FILTER (WHERE run_at <= now() AND waiting = 0) AS ready,
-       count(*) FILTER (WHERE run_at > now() OR waiting > 0) AS delayed,
+       count(*) FILTER (WHERE run_at > now()) AS delayed,
        COALESCE(EXTRACT(EPOCH FROM now() - min(run_at)
                 FILTER (WHERE run_at <= now() AND waiting = 0)), 0)::float8 AS oldest_ready
 FROM content_jobs WHERE status = 'queued'

@@ -122,9 +122,9 @@ async def test_the_list_filters_by_parent_job_id(client: Client) -> None:
 async def test_a_waiting_job_is_not_counted_ready_in_the_queue_metrics(
     client: Client, store: Store
 ) -> None:
-    """`content_jobs_queued` by state: a job waiting on a dependency is not ready (it would
-    look like a stuck backlog), it counts as delayed until it is runnable."""
+    """The queue gauges: a job waiting on a dependency is not ready (it would look like a
+    stuck backlog) until it is runnable; nor is it waiting for its runAt."""
     first = (await submit(client))["jobId"]
     await submit(client, {"jobType": "echo", "dependsOn": [first]})
     [(company, ready, delayed, _)] = await store.queue_stats()
-    assert (company, ready, delayed) == ("acme", 1, 1)
+    assert (company, ready, delayed) == ("acme", 1, 0)
