@@ -282,8 +282,11 @@ WITH RECURSIVE limits AS (
 )
 SELECT CASE WHEN EXISTS (SELECT 1 FROM created) THEN 0.0::float8 ELSE (
     SELECT min(wait) FROM (
-        SELECT EXTRACT(EPOCH FROM min(s.used_at) + make_interval(secs => l.seconds) - now())::float8
-            AS wait
+        -- a key's oldest start leaves the window then (never-used slots are -infinity: free)
+        SELECT CASE WHEN min(s.used_at) > now() - make_interval(secs => l.seconds)
+                    THEN EXTRACT(EPOCH FROM
+                             min(s.used_at) + make_interval(secs => l.seconds) - now())::float8
+               END AS wait
         FROM limits l JOIN content_job_rate_slots s ON s.job_type = l.job_type
         WHERE (s.company_id <> '') = l.per_company AND s.slot < l.starts
         GROUP BY l.job_type, s.company_id, l.seconds) k

@@ -97,3 +97,11 @@ async def test_an_admin_is_an_editor_of_the_companies_it_names(client: Client) -
     )
     assert resp.status == 403
     await submit(client, {"jobType": "echo"}, company="beta", headers=admin())
+
+
+async def test_metrics_show_the_paused_types(client: Client) -> None:
+    resp = await client.post("/api/job-types/sleep/pause", headers=admin())
+    assert resp.status == 200
+    text = await (await client.get("/metrics")).text()
+    assert 'content_jobs_job_type_paused{job_type="sleep"} 1.0' in text
+    assert 'content_jobs_job_type_paused{job_type="echo"}' not in text

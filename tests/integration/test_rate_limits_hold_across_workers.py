@@ -141,6 +141,8 @@ async def test_a_worker_sleeps_until_the_window_frees_a_slot(
     finally:
         await runner.stop()
     assert len(claims) <= 5, f"{len(claims)} claims in 1.5 s while only a limited type waited"
+    # the metric counts the waits a rate limit timed
+    assert runner.metrics.rate_limited_waits._value.get() >= 1
     assert (await statuses(store, "echo")) == {"done": 1, "queued": 4}
 
 
@@ -185,3 +187,20 @@ async def _started(store: Store, expected: dict[str, int]) -> bool:
         if len(await starts(store, job_type)) < count:
             return False
     return True
+
+
+async def test_the_wait_is_until_the_first_slot_frees_and_none_while_one_is_free(
+    store: Store,
+) -> None:
+    """The idle query: 0 when it created a limit's slots, None while a slot is free (slots
+    never used included), else the seconds until the oldest start leaves the window."""
+    flow = FlowControl.of(parse_rate_limits("echo=3/60s"), (), {})
+    await insert(store, "acme", "echo", 1)
+    assert await store.rate_limit_wait(flow) == 0.0
+    assert len(await store.claim("w", 30, 5, flow=flow)) == 1
+    assert await store.rate_limit_wait(flow) is None
+    await insert(store, "acme", "echo", 5)
+    assert len(await store.claim("w", 30, 5, flow=flow)) == 2
+    assert await store.claim("w", 30, 5, flow=flow) == []
+    wait = await store.rate_limit_wait(flow)
+    assert wait is not None and 55 < wait <= 60
