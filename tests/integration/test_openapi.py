@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 import hypothesis
+import pytest
 import requests
 import schemathesis
 from aiohttp import web
@@ -131,6 +132,8 @@ async def test_it_is_served_without_a_token(client: Client) -> None:
     assert await resp.json() == document(load())
 
 
+# its time grows with the operations (up to 50 cases each): past the default 60 s under load
+@pytest.mark.timeout(180)
 async def test_fuzzing_the_api_routes_finds_no_server_error_and_no_drift(client: Client) -> None:
     """Every documented /api operation this server registers, but the endless event stream.
 
