@@ -84,6 +84,9 @@ class Scheduler:
             except DB_ERRORS as exc:
                 log.warning("scheduler_database_error", error=str(exc) or type(exc).__name__)
                 fired, delay = 0, DB_RETRY_SECONDS
+            except Exception:  # the loop must outlive any one round: it is every tick's
+                log.exception("scheduler_round_failed")
+                fired, delay = 0, DB_RETRY_SECONDS
             delay = MAX_SLEEP_SECONDS if delay is None else min(delay, MAX_SLEEP_SECONDS)
             if delay <= 0 and not fired:
                 delay = BUSY_RETRY_SECONDS  # due, but claimed by another replica right now
