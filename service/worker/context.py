@@ -39,6 +39,8 @@ OUTPUT_INTERVAL = 0.05
 #: characters of output per write (one event) at most; the rest waits for the next write, so
 #: a stream never gets one event too big to pass its slow-client limit
 OUTPUT_EVENT_MAX_CHARS = 16_384
+#: characters of output waiting unwritten at most: past it `ctx.output()` waits for the writes
+OUTPUT_BACKLOG_CHARS = 4 * OUTPUT_EVENT_MAX_CHARS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,10 +234,12 @@ class RunContext:
 
 
 class _Output:
-    """A run's output on its way to the job: chunks wait in `pending` until the next write,
-    at most one per `OUTPUT_INTERVAL` and `OUTPUT_EVENT_MAX_CHARS` each; writes go one at a
-    time, in order. What does not fit under the job's byte cap is dropped, and the job is
-    marked truncated once."""
+    """A run's output on its way to the job: chunks wait in `pending` for the next write, made
+    by a task of its own at most once per `OUTPUT_INTERVAL`, `OUTPUT_EVENT_MAX_CHARS` each,
+    one at a time, in order. The handler does not wait for the database, so a slow write
+    makes the next event bigger rather than the handler slower, until `OUTPUT_BACKLOG_CHARS`
+    wait unwritten: then `add` waits for the writes to catch up. What does not fit under the
+    job's byte cap is dropped, and the job is marked truncated once."""
 
     def __init__(
         self, job: Job, store: RunLeases, log: structlog.typing.FilteringBoundLogger, max_bytes: int
@@ -248,8 +252,13 @@ class _Output:
         self._bytes = job.output_bytes
         self._cut = job.output_truncated
         self._pending: list[str] = []
+        self._pending_chars = 0
+        self._room = asyncio.Event()  # set while the backlog is under OUTPUT_BACKLOG_CHARS
+        self._room.set()
         self._last_write = 0.0
         self._delayed: asyncio.Task[None] | None = None
+        self._sleeping = False  # the delayed write is waiting for its turn, not writing
+        self._closed = False  # the run ended: no more delayed writes
         self._writing = asyncio.Lock()
 
     async def add(self, text: str) -> None:
@@ -257,48 +266,62 @@ class _Output:
         if not chunk or self._cut:
             return
         self._pending.append(chunk)
-        wait = self._last_write + OUTPUT_INTERVAL - time.monotonic()
-        if wait <= 0 and self._delayed is None:
-            await self.write()
-        elif self._delayed is None:
-            self._delayed = asyncio.create_task(self._write_later(max(wait, 0)))
+        self._pending_chars += len(chunk)
+        self._schedule()
+        if self._pending_chars > OUTPUT_BACKLOG_CHARS:
+            self._room.clear()
+            await self._room.wait()
 
     def discard(self) -> None:
-        if self._delayed is not None:
+        """No more delayed writes; one waiting for its turn is dropped, one in flight ends
+        (cancelling it could not take back a statement already sent)."""
+        self._closed = True
+        if self._delayed is not None and self._sleeping:
             self._delayed.cancel()
             self._delayed = None
 
+    def _schedule(self) -> None:
+        if self._delayed is None and self._pending and not self._closed:
+            wait = max(self._last_write + OUTPUT_INTERVAL - time.monotonic(), 0.0)
+            self._delayed = asyncio.create_task(self._write_later(wait))
+
     async def _write_later(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        self._delayed = None
+        self._sleeping = True
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._sleeping = False
         await self.write()
+        self._delayed = None
+        self._schedule()  # what came meanwhile, no sooner than OUTPUT_INTERVAL after this one
 
     async def flush(self) -> None:
         """Write everything pending now (the run ends), in as many writes as it takes."""
         while self._pending and not self._cut:
-            await self.write(more_later=False)
+            await self.write()
 
-    async def write(self, *, more_later: bool = True) -> None:
+    async def write(self) -> None:
         async with self._writing:
             if not self._pending or self._cut:
                 return
             text = "".join(self._pending)
-            self._pending = (
-                [text[OUTPUT_EVENT_MAX_CHARS:]] if len(text) > OUTPUT_EVENT_MAX_CHARS else []
-            )
+            rest = text[OUTPUT_EVENT_MAX_CHARS:]
             text = text[:OUTPUT_EVENT_MAX_CHARS]
+            self._pending, self._pending_chars = ([rest] if rest else []), len(rest)
             self._last_write = time.monotonic()
             chunk, cut = self._fit(text)
             try:
                 size = await self._store.append_output(self._job, chunk, cut)
             except Exception as exc:
                 self._log.warning("output_write_failed", error=str(exc))
-                return
+                size = None
             if size is not None:
                 self._bytes = size
                 self._cut = cut
-        if more_later and self._pending and self._delayed is None:
-            self._delayed = asyncio.create_task(self._write_later(OUTPUT_INTERVAL))
+            if self._cut:
+                self._pending, self._pending_chars = [], 0
+            if self._pending_chars <= OUTPUT_BACKLOG_CHARS:
+                self._room.set()
 
     def _fit(self, text: str) -> tuple[str, bool]:
         """`text`, or as much of it as fits under the cap (whole characters) and True."""

@@ -10,7 +10,12 @@ import asyncio
 import time
 
 from service.domain.jobs import Job
-from service.worker.context import OUTPUT_EVENT_MAX_CHARS, OUTPUT_INTERVAL, RunContext
+from service.worker.context import (
+    OUTPUT_BACKLOG_CHARS,
+    OUTPUT_EVENT_MAX_CHARS,
+    OUTPUT_INTERVAL,
+    RunContext,
+)
 from tests.unit.fake_leases import FakeLeases
 
 
@@ -80,3 +85,49 @@ async def test_a_long_output_is_written_in_events_of_bounded_size_in_order() -> 
     assert "".join(chunks) == text
     assert max(len(chunk) for chunk in chunks) == OUTPUT_EVENT_MAX_CHARS
     assert len(chunks) == 4
+
+
+class SlowLeases(FakeLeases):
+    """Output writes that wait at a gate: the database is slow until the test opens it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.started = 0
+
+    async def append_output(self, job: Job, chunk: str, truncated: bool) -> int | None:
+        self.started += 1
+        await self.gate.wait()
+        return await super().append_output(job, chunk, truncated)
+
+
+async def test_a_slow_database_makes_output_events_bigger_not_the_handler_slower() -> None:
+    leases = SlowLeases()
+    job = await _claimed(leases)
+    context = RunContext(job, None, "w", leases, None, output_max_bytes=10**6)
+    for n in range(100):
+        await context.output(f"{n},")  # returns at once although no write can finish
+        await asyncio.sleep(0)
+    assert leases.started == 1  # the first write waits at the gate; the rest is pending
+    leases.gate.set()
+    await context.flush()
+    chunks = [chunk for _, chunk, _ in leases.outputs]
+    assert "".join(chunks) == "".join(f"{n}," for n in range(100))
+    assert len(chunks) <= 3
+
+
+async def test_past_the_backlog_output_waits_for_the_database() -> None:
+    leases = SlowLeases()
+    job = await _claimed(leases)
+    context = RunContext(job, None, "w", leases, None, output_max_bytes=10**7)
+    await context.output("first")
+    big = asyncio.create_task(context.output("x" * (OUTPUT_BACKLOG_CHARS + 1)))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not big.done()  # held: too much output waits unwritten
+    leases.gate.set()
+    await asyncio.wait_for(big, 5)
+    await context.flush()
+    assert "".join(chunk for _, chunk, _ in leases.outputs) == "first" + "x" * (
+        OUTPUT_BACKLOG_CHARS + 1
+    )
