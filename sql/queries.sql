@@ -184,7 +184,9 @@ WITH RECURSIVE companies AS (
         FROM content_jobs j
         WHERE j.status = 'queued' AND j.waiting = 0 AND j.company_id = l.company_id
           AND j.run_at <= now()
-          AND j.job_type <> ALL (l.blocked)
+          -- NOT IN a subquery (a hashed subplan), not `<> ALL (array)`: the planner's guess
+          -- for the array filter had it sort the company's whole backlog (2-3x the claim)
+          AND j.job_type NOT IN (SELECT unnest(l.blocked))
         ORDER BY j.priority DESC, j.run_at, j.id
         LIMIT CASE WHEN $4::int IS NULL
                    THEN 2 * $3
