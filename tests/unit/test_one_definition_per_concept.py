@@ -126,6 +126,7 @@ ALLOWED = [
     ("service/jobtypes/builtin/sleep.py", "le=1000", "the demo type's own input"),
     ("service/jobtypes/builtin/typewriter.py", "le=1000", "the demo type's own input"),
     ("service/settings.py", '"DB_POOL_SIZE", _int_between(1, 1000)', "operator setting"),
+    ("service/domain/schedules.py", "_MAX_CANDIDATES = 1000", "cron candidates tried"),
 ]
 #: a regular expression's `{1,N}` of a length: the company id and request id patterns
 QUANTIFIER = re.compile(r"\{1,\d\d+\}")
