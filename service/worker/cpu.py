@@ -28,8 +28,8 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
-def _ready() -> None:
-    """Runs in a new worker process: it has started."""
+def _ready(function: Callable[[Any], Any]) -> None:
+    """Runs in the worker process: by now it has started and imported `function`'s module."""
 
 
 class WorkerCrashed(Exception):
@@ -43,12 +43,12 @@ class CpuSlot:
         self._pool = pool
         self.executor = executor
 
-    async def start(self) -> None:
-        """Start this slot's process if it has none, and wait until it answers: starting a
-        Python process (and importing what the handlers need) is not a job's time."""
+    async def start(self, function: Callable[[Any], Any]) -> None:
+        """Have a process that has `function` loaded: starting a Python process and importing
+        the handler's module (which unpickling `function` does) are not a job's time."""
         if self.executor is None:
             self.executor = self._pool.new_executor()
-            await asyncio.get_running_loop().run_in_executor(self.executor, _ready)
+            await asyncio.get_running_loop().run_in_executor(self.executor, _ready, function)
 
     async def run(self, function: Callable[[Any], Any], argument: Any) -> Any:
         """`function(argument)` in this slot's process; cancelling this kills that process."""

@@ -371,7 +371,7 @@ class Runner:
             except TimeoutError:
                 raise JobTimedOut(f"timed out after {seconds:g} seconds") from None
         async with self.cpu.slot() as slot:  # the wait for a process is not the job's time
-            await slot.start()
+            await slot.start(job_type.handler)
             deadline = asyncio.get_running_loop().time() + seconds
             try:
                 async with asyncio.timeout_at(deadline):

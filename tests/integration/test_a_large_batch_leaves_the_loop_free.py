@@ -21,7 +21,9 @@ from tests.integration.helpers import error_of, jobs_path
 BATCH = jobs_path() + ":batch"
 #: a free loop answers in ms, and ~0.15 s at worst on a loaded 2-core machine (a garbage
 #: collection, the GIL handed over by the checking thread); this batch held it 0.65-1 s
-HEALTHZ_WITHIN_SECONDS = 0.4
+HEALTHZ_WITHIN_SECONDS = (
+    0.6  # 0.65-1.0 s before the fix; 0.11-0.14 s after, 0.42 under coverage on 4 workers
+)
 
 
 def nested_input(depth: int) -> dict[str, Any]:

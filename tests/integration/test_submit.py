@@ -19,7 +19,7 @@ JOB_FIELDS = {
     "id", "companyId", "jobType", "status", "input", "sourceTaskId", "progress", "result",
     "resultAssetId", "errorMessage", "attempts", "createdAt", "startedAt", "finishedAt",
     "updatedAt", "maxAttempts", "priority", "runAt", "callbackUrl", "callback",
-    "dependsOn", "waitingOn", "parentJobId", "outputTruncated",
+    "dependsOn", "waitingOn", "parentJobId", "outputTruncated", "scheduleId",
 }  # fmt: skip
 
 

@@ -272,7 +272,7 @@ class HeldCpu:
     async def slot(self) -> AsyncIterator[HeldCpu]:
         yield self
 
-    async def start(self) -> None:
+    async def start(self, function: Callable[[Any], Any]) -> None:
         pass
 
     async def run(self, function: Callable[[Any], Any], argument: Any) -> Any:
