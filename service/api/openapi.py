@@ -3,7 +3,8 @@
 It is a Python dict built at request time so the parts that change with the
 code stay right by themselves: the submit body is a `oneOf` of the installed job
 types (discriminated by `jobType`), each with its input schema from its model.
-`tests/integration/test_openapi.py` validates it and fuzzes the server from it.
+`tests/integration/test_openapi_documents_every_route.py` validates it and fuzzes the
+server from it.
 """
 
 from __future__ import annotations

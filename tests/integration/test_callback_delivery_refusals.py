@@ -16,7 +16,7 @@ from aiohttp import web
 
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import job_path, jobs_path
-from tests.integration.test_completion_callbacks import HOOK_SECRET, Receiver
+from tests.integration.test_completion_callbacks_are_signed_and_retried import HOOK_SECRET, Receiver
 
 pytestmark = pytest.mark.timeout(60)
 REBOUND = "hooks.rebind.test"

@@ -16,7 +16,7 @@ from service.db.queries import QUERIES
 from service.worker import callbacks
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import jobs_path
-from tests.integration.test_completion_callbacks import HOOK_SECRET, Receiver
+from tests.integration.test_completion_callbacks_are_signed_and_retried import HOOK_SECRET, Receiver
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Client, auth
-from tests.integration.test_cli import run, server_args
+from tests.integration.test_the_cli_submits_watches_and_exits_by_outcome import run, server_args
 
 
 async def test_schedules_are_created_listed_paused_resumed_and_deleted(

@@ -19,7 +19,13 @@ from yarl import URL
 from service.dev.pgserver import LocalPostgres
 from tests.conftest import SECRET
 from tests.faultproxy import FaultProxy
-from tests.integration.test_replicas import HEADERS, JOBS, history, submit, watch
+from tests.integration.test_replicas_share_one_database_and_lose_no_event import (
+    HEADERS,
+    JOBS,
+    history,
+    submit,
+    watch,
+)
 from tests.processes import Replica
 
 pytestmark = pytest.mark.timeout(120)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Client, MakeClient, auth, make_token
-from tests.integration.test_web_page import CHROMIUM, accept, page  # noqa: F401 (a fixture)
+from tests.integration.test_the_page_in_chromium import CHROMIUM, accept, page  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.timeout(90),

@@ -10,7 +10,7 @@ import pytest
 from service.api.auth import issue_token
 from service.db.store import Store
 from tests.conftest import SECRET, Client, make_token
-from tests.integration.test_web_page import (  # noqa: F401 (fixtures)
+from tests.integration.test_the_page_in_chromium import (  # noqa: F401 (fixtures)
     CHROMIUM,
     accept,
     page,

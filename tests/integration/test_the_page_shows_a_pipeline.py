@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Client, make_token
-from tests.integration.test_web_page import (  # noqa: F401 (fixtures)
+from tests.integration.test_the_page_in_chromium import (  # noqa: F401 (fixtures)
     CHROMIUM,
     accept,
     page,

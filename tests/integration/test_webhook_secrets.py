@@ -13,7 +13,7 @@ import pytest
 from service.webhooks.signing import verify_signature
 from tests.conftest import Client, MakeClient, auth
 from tests.integration.helpers import jobs_path
-from tests.integration.test_completion_callbacks import HOOK_SECRET, Receiver
+from tests.integration.test_completion_callbacks_are_signed_and_retried import HOOK_SECRET, Receiver
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -75,7 +75,7 @@ def test_make_run_serves_from_a_private_directory(clone: Path) -> None:
 def test_dev_server_tests_pass_in_the_private_clone(clone: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/integration/test_dev_server.py"],
+         "tests/integration/test_dev_serves_with_its_own_postgres_and_cleans_up.py"],
         cwd=clone,
         env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
         capture_output=True,

@@ -18,7 +18,11 @@ import pytest
 
 from service.dev.pgserver import LocalPostgres
 from tests.conftest import SECRET
-from tests.integration.test_replicas import HEADERS, JOBS, history
+from tests.integration.test_replicas_share_one_database_and_lose_no_event import (
+    HEADERS,
+    JOBS,
+    history,
+)
 from tests.processes import ROOT, Replica
 
 pytestmark = pytest.mark.timeout(120)

@@ -21,7 +21,7 @@ from service.dev.pgserver import LocalPostgres
 from service.webhooks.signing import verify_signature
 from tests.conftest import SECRET, Client, MakeClient, auth
 from tests.integration.helpers import job_path, jobs_path
-from tests.integration.test_replicas import HEADERS, JOBS
+from tests.integration.test_replicas_share_one_database_and_lose_no_event import HEADERS, JOBS
 from tests.processes import Replica
 
 pytestmark = pytest.mark.timeout(90)

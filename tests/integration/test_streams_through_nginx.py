@@ -20,7 +20,7 @@ import pytest
 from service.api.batch import MAX_BATCH_BODY_BYTES
 from service.dev.pgserver import free_port
 from tests.conftest import Client, auth
-from tests.integration.test_replicas import (
+from tests.integration.test_replicas_share_one_database_and_lose_no_event import (
     HEADERS,
     JOBS,
     assert_complete,
