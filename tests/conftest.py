@@ -32,7 +32,8 @@ from service.logging import configure
 from service.settings import Settings
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
-TEMPLATE = "content_jobs_template"
+#: one template per xdist worker: with DATABASE_URL set, the workers share one server
+TEMPLATE = f"content_jobs_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 _counter = itertools.count()
 
 # info, so tests can assert the canonical request log line with capture_logs
