@@ -12,6 +12,7 @@ import pytest
 from service.db import migrations
 from service.dev.pgserver import LocalPostgres
 from tests.conftest import SECRET
+from tests.integration.helpers import Receiver
 from tests.processes import Replica
 
 
@@ -66,3 +67,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed:
         item.stash[_FAILED] = True
     return report
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A completion-callback receiver on loopback (`Receiver`), closed after the test."""
+    receiver = Receiver()
+    await receiver.start()
+    yield receiver
+    await receiver.close()

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestServer
 
 from tests.conftest import Client, auth, with_database
 
@@ -116,3 +117,40 @@ async def fresh_database(admin_dsn: str, name: str) -> str:
     finally:
         await conn.close()
     return with_database(admin_dsn, name)
+
+
+class Receiver:
+    """An HTTP server that records every delivery and answers what it is told to."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.answers: list[int] = []  # statuses for the next requests; then 200
+        self.hang_first = False
+        self.arrived = asyncio.Event()
+        self.server: TestServer | None = None
+        self.url = ""
+
+    async def hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.received.append((dict(request.headers), body))
+        self.arrived.set()
+        if self.hang_first and len(self.received) == 1:
+            await asyncio.sleep(60)
+        return web.Response(status=self.answers.pop(0) if self.answers else 200)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self.hook)
+        self.server = TestServer(app, host="127.0.0.1", shutdown_timeout=0.5)
+        await self.server.start_server()
+        self.url = str(self.server.make_url("/hook"))
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+    async def deliveries(self, count: int, timeout: float = 30) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.received) < count:
+                self.arrived.clear()
+                await self.arrived.wait()

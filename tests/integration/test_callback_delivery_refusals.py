@@ -8,27 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 from tests.conftest import Client, MakeClient, auth
-from tests.integration.helpers import job_path, jobs_path
-from tests.integration.test_completion_callbacks_are_signed_and_retried import HOOK_SECRET, Receiver
+from tests.integration.helpers import Receiver, job_path, jobs_path
+from tests.integration.test_completion_callbacks_are_signed_and_retried import HOOK_SECRET
 
 pytestmark = pytest.mark.timeout(60)
 REBOUND = "hooks.rebind.test"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    await receiver.start()
-    yield receiver
-    assert receiver.runner is not None
-    await receiver.runner.cleanup()
 
 
 async def submit(client: Client, url: str) -> str:

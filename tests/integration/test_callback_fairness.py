@@ -15,8 +15,8 @@ from aiohttp import web
 from service.db.queries import QUERIES
 from service.worker import callbacks
 from tests.conftest import Client, MakeClient, auth
-from tests.integration.helpers import jobs_path
-from tests.integration.test_completion_callbacks_are_signed_and_retried import HOOK_SECRET, Receiver
+from tests.integration.helpers import Receiver, jobs_path
+from tests.integration.test_completion_callbacks_are_signed_and_retried import HOOK_SECRET
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,15 +61,6 @@ async def silent() -> AsyncIterator[Silent]:
     silent.url = f"http://127.0.0.2:{silent.runner.addresses[0][1]}/hook"
     yield silent
     await silent.runner.cleanup()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    await receiver.start()
-    yield receiver
-    assert receiver.runner is not None
-    await receiver.runner.cleanup()
 
 
 @pytest.fixture

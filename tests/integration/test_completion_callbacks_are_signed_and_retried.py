@@ -8,68 +8,23 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
 
 from service.dev.pgserver import LocalPostgres
 from service.webhooks.signing import verify_signature
 from tests.conftest import SECRET, Client, MakeClient, auth
-from tests.integration.helpers import job_path, jobs_path
+from tests.integration.helpers import Receiver, job_path, jobs_path
 from tests.integration.test_replicas_share_one_database_and_lose_no_event import HEADERS, JOBS
 from tests.processes import Replica
 
 pytestmark = pytest.mark.timeout(90)
 HOOK_SECRET = "webhook-secret-that-is-long-enough-for-hmac"
 SECRET_PATH = "/api/companies/acme/webhook-secret"
-
-
-class Receiver:
-    """An HTTP server that records every delivery and answers what it is told to."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.answers: list[int] = []  # statuses for the next requests; then 200
-        self.hang_first = False
-        self.arrived = asyncio.Event()
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def hook(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.received.append((dict(request.headers), body))
-        self.arrived.set()
-        if self.hang_first and len(self.received) == 1:
-            await asyncio.sleep(60)
-        return web.Response(status=self.answers.pop(0) if self.answers else 200)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self.hook)
-        self.runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}/hook"
-
-    async def deliveries(self, count: int, timeout: float = 30) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.received) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    await receiver.start()
-    yield receiver
-    assert receiver.runner is not None
-    await receiver.runner.cleanup()
 
 
 @pytest.fixture

@@ -5,30 +5,20 @@ signatures by both secrets."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from service.webhooks.signing import verify_signature
 from tests.conftest import Client, MakeClient, auth
-from tests.integration.helpers import jobs_path
-from tests.integration.test_completion_callbacks_are_signed_and_retried import HOOK_SECRET, Receiver
+from tests.integration.helpers import Receiver, jobs_path
+from tests.integration.test_completion_callbacks_are_signed_and_retried import HOOK_SECRET
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def secret_path(company: str = "acme") -> str:
     return f"/api/companies/{company}/webhook-secret"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    await receiver.start()
-    yield receiver
-    assert receiver.runner is not None
-    await receiver.runner.cleanup()
 
 
 @pytest.fixture
