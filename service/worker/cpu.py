@@ -104,11 +104,6 @@ class CpuPool:
         finally:
             self._free.put_nowait(slot.executor)
 
-    async def run(self, function: Callable[[Any], Any], argument: Any) -> Any:
-        """`function(argument)` in a worker process, once a slot is free."""
-        async with self.slot() as slot:
-            return await slot.run(function, argument)
-
     def discard(self, executor: concurrent.futures.ProcessPoolExecutor) -> None:
         executor.shutdown(wait=False, cancel_futures=True)
         self._started.discard(executor)
