@@ -46,9 +46,15 @@ class CpuSlot:
     async def start(self, function: Callable[[Any], Any]) -> None:
         """Have a process that has `function` loaded: starting a Python process and importing
         the handler's module (which unpickling `function` does) are not a job's time."""
-        if self.executor is None:
-            self.executor = self._pool.new_executor()
-            await asyncio.get_running_loop().run_in_executor(self.executor, _ready, function)
+        loop = asyncio.get_running_loop()
+        if self.executor is not None:
+            try:  # one round trip: its process is alive and has `function` loaded
+                await loop.run_in_executor(self.executor, _ready, function)
+                return
+            except BrokenProcessPool:  # its process died while the slot was idle
+                self._pool.discard(self.executor)
+        self.executor = self._pool.new_executor()
+        await loop.run_in_executor(self.executor, _ready, function)
 
     async def run(self, function: Callable[[Any], Any], argument: Any) -> Any:
         """`function(argument)` in this slot's process; cancelling this kills that process."""

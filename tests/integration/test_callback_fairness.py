@@ -108,12 +108,14 @@ async def test_a_host_that_keeps_timing_out_is_left_alone_for_a_cool_down(
         ):
             await asyncio.sleep(0.05)
     await hooked.close()  # no sender now: what would be claimed next is what the claim says
-    # the failures that opened it, and those in flight meanwhile; the rest were not sent
-    assert silent.received <= callbacks.BREAKER_FAILURES + callbacks.PER_COMPANY
+    # the failures that opened it, those in flight meanwhile (and, on a loaded machine, a
+    # retry of those); the rest were not sent
+    most_sent = callbacks.BREAKER_FAILURES + 2 * callbacks.PER_COMPANY
+    assert silent.received <= most_sent
     unsent = await db.fetchval(
         "SELECT count(*) FROM content_job_callbacks WHERE attempts = 0 AND locked_until IS NULL"
     )
-    assert unsent >= 20 - callbacks.BREAKER_FAILURES - callbacks.PER_COMPANY
+    assert unsent >= 20 - most_sent
     claimed = await db.fetch(
         QUERIES["claim_callbacks"], 100, 15.0, callbacks.PER_COMPANY, callbacks.PER_HOST, 86400.0
     )
