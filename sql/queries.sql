@@ -803,3 +803,14 @@ SELECT content_job_events_drop_detached($1) AS name;
 -- The events of jobs $1 that live in the default partition (jobs older than partitioning, or
 -- of a day that had no partition); day partitions go whole.
 DELETE FROM content_job_events_default WHERE job_id = ANY($1::uuid[]);
+
+-- Overview
+
+-- name: job_overview
+-- A company's jobs counted by type and status: the page's overview (GET
+-- .../content-jobs:overview). One pass over the company's rows; each replica reads it at most
+-- about once a second per company (service/db/overview.py), however many pages poll.
+SELECT job_type, status, count(*) AS jobs
+FROM content_jobs
+WHERE company_id = $1
+GROUP BY job_type, status;

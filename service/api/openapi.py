@@ -85,6 +85,7 @@ def _job_paths() -> dict[str, Any]:
             "get": LIST,
         },
         JOBS + ":batch": {"parameters": [_ref("parameters", "companyId")], "post": BATCH},
+        JOBS + ":overview": {"parameters": [_ref("parameters", "companyId")], "get": OVERVIEW},
         JOBS + "/{jobId}": {
             "parameters": [_ref("parameters", "companyId"), job],
             "get": _read("getJob", "jobs", "A job", _json_ok("Job"), 404),
@@ -512,6 +513,20 @@ OUTPUT: dict[str, Any] = {
     },
 }
 
+OVERVIEW: dict[str, Any] = {
+    "operationId": "jobOverview",
+    "summary": "The company's jobs counted by status and by type",
+    "description": (
+        "What the page's overview draws. `submitted` counts every job the company has, "
+        "`finished` those that have ended: two answers a few seconds apart give the jobs "
+        "submitted and finished per second between their `at`s. Each replica reads it at "
+        "most about once a second per company, so an answer may be up to a second old."
+    ),
+    "tags": ["jobs"],
+    "security": READ_SECURITY,
+    "responses": {"200": _json_ok("Overview"), **_errors(400, 401, 403, 503)},
+}
+
 ASSET_CONTENT: dict[str, Any] = {
     "operationId": "getAssetContent",
     "summary": "An asset's bytes (ETag, If-None-Match, Range)",
@@ -597,6 +612,7 @@ UUID = {"type": "string", "format": "uuid"}
 #: a job id, or (in a batch) `@<index>` of an earlier item
 DEPENDENCY_PATTERN = "^([0-9a-fA-F-]{32,36}|@[0-9]{1,4})$"
 TIME = {"type": "string", "format": "date-time"}
+COUNT = {"type": "integer", "minimum": 0}
 JOB_FIELDS: dict[str, Any] = {
     "id": UUID,
     "companyId": {"type": "string"},
@@ -670,6 +686,22 @@ def _schemas(job_types: JobTypes) -> dict[str, Any]:
             jobId=UUID,
             status=_ref("schemas", "Status"),  # cancelled: a dependency had failed already
             createdAt=TIME,
+        ),
+        "Overview": _object(
+            byStatus={
+                "type": "object",
+                "description": "Every status, with how many of the company's jobs have it",
+                "properties": {status.value: COUNT for status in Status},
+                "required": [status.value for status in Status],
+            },
+            byType={
+                "type": "object",
+                "description": "Each job type the company has jobs of: its counts by status",
+                "additionalProperties": {"type": "object", "additionalProperties": COUNT},
+            },
+            submitted={**COUNT, "description": "every job of the company"},
+            finished={**COUNT, "description": "the jobs that have ended (done, failed, cancelled)"},
+            at={**TIME, "description": "when these were counted"},
         ),
         "Asset": _object(
             id=UUID,

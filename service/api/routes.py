@@ -21,6 +21,7 @@ from service.api import (
     health,
     keys,
     output_routes,
+    overview_routes,
     schedule_routes,
     stream,
     webhook_routes,
@@ -71,6 +72,7 @@ def setup_routes(app: web.Application, *, api: bool) -> None:
     webhook_routes.setup(app)
     schedule_routes.setup(app)
     admin_routes.setup(app)
+    overview_routes.setup(app)
 
 
 async def submit_job(request: web.Request) -> web.Response:

@@ -89,6 +89,7 @@ def test_it_describes_every_route_of_the_contract() -> None:
         jobs + "/{jobId}/events",
         jobs + "/{jobId}/output",
         jobs + ":retry",
+        jobs + ":overview",
         "/api/job-types",
         "/api/job-types/{name}/pause",
         "/api/job-types/{name}/resume",

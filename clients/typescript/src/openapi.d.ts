@@ -202,6 +202,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/companies/{companyId}/content-jobs:overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The company's jobs counted by status and by type
+         * @description What the page's overview draws. `submitted` counts every job the company has, `finished` those that have ended: two answers a few seconds apart give the jobs submitted and finished per second between their `at`s. Each replica reads it at most about once a second per company, so an answer may be up to a second old.
+         */
+        get: operations["jobOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/companies/{companyId}/content-jobs:retry": {
         parameters: {
             query?: never;
@@ -564,6 +586,31 @@ export interface components {
             jobId: string;
             /** @description characters before chunk */
             offset: number;
+        };
+        Overview: {
+            /**
+             * Format: date-time
+             * @description when these were counted
+             */
+            at: string;
+            /** @description Every status, with how many of the company's jobs have it */
+            byStatus: {
+                cancelled: number;
+                done: number;
+                failed: number;
+                queued: number;
+                running: number;
+            };
+            /** @description Each job type the company has jobs of: its counts by status */
+            byType: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
+            /** @description the jobs that have ended (done, failed, cancelled) */
+            finished: number;
+            /** @description every job of the company */
+            submitted: number;
         };
         Progress: {
             message: string | null;
@@ -1302,6 +1349,32 @@ export interface operations {
             403: components["responses"]["403"];
             413: components["responses"]["413"];
             429: components["responses"]["429"];
+            503: components["responses"]["503"];
+        };
+    };
+    jobOverview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                companyId: components["parameters"]["companyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            400: components["responses"]["400"];
+            401: components["responses"]["401"];
+            403: components["responses"]["403"];
             503: components["responses"]["503"];
         };
     };
