@@ -17,6 +17,8 @@ export type Submitted = components["schemas"]["Submitted"];
 /** The data of `status` and `progress` events. */
 export type JobEvent = components["schemas"]["JobEvent"];
 export type ListQuery = NonNullable<operations["listJobs"]["parameters"]["query"]>;
+/** The company's jobs counted by status and by type, at a time (`at`). */
+export type Overview = components["schemas"]["Overview"];
 
 /** The data of an `output` event: a chunk of the job's streamed output. */
 export interface OutputChunk {
@@ -161,6 +163,14 @@ export class ContentJobsClient {
     const search = params.toString() === "" ? "" : `?${params}`;
     const response = await this.request("GET", `/content-jobs${search}`, options);
     return { jobs: (await response.json()) as JobSummary[], nextCursor: nextCursor(response) };
+  }
+
+  /** The company's jobs counted by status and by type, and in all (`submitted`, and
+   * `finished`: those that have ended). Two answers a few seconds apart give the jobs
+   * submitted and finished per second between their `at`s; an answer may be a second old. */
+  async overview(options: { signal?: AbortSignal } = {}): Promise<Overview> {
+    const response = await this.request("GET", "/content-jobs:overview", options);
+    return (await response.json()) as Overview;
   }
 
   async cancel(jobId: string, options: { signal?: AbortSignal } = {}): Promise<Job> {

@@ -11,6 +11,7 @@ export {
   type JobSummary,
   type ListQuery,
   type OutputChunk,
+  type Overview,
   type ReconnectOptions,
   type Submitted,
   type SubmitRequest,

@@ -1,0 +1,2 @@
+export { ContentJobsClient, ContentJobsError, } from "./client.js";
+export { SseParser } from "./sse.js";
