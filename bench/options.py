@@ -23,6 +23,8 @@ class Options:
     submit_seconds: float = 8.0
     submit_warmup: float = 1.0
     submit_concurrency: tuple[int, ...] = (1, 16, 64)
+    #: submit with a backlog: queued jobs of one company (beside one with none)
+    submit_backlog: int = 100_000
     #: batch submit: jobs per `:batch` request, and clients sending them
     batch_size: int = 1000
     batch_concurrency: int = 4
@@ -58,6 +60,7 @@ class Options:
             submit_seconds=0.5,
             submit_warmup=0.2,
             submit_concurrency=(4,),
+            submit_backlog=500,
             batch_size=20,
             batch_concurrency=2,
             start_jobs=10,

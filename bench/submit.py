@@ -7,6 +7,12 @@ itself (its event trigger and indexes included), the same job and event rows wri
 one statement (a CTE) instead of the trigger, and the trigger's INSERT with a NOTIFY in the
 transaction. Our requests/s is reported as a fraction of the plain INSERT's. `wrk` (a
 standard tool anyone can rerun) measures the same route beside our own load generator.
+
+The peer is `bench/naive.py`: a hand-written aiohttp handler doing one asyncpg INSERT per
+request into a plain table, loaded by both generators in the same run; "ours / naive" is
+our requests/s over its. Last, `backlog`: a fresh api replica with `COMPANY_MAX_QUEUED`
+at 1,000,000, one company with `submit_backlog` queued jobs (growing as it is loaded) and
+another with none, loaded in turn: the submit must cost the same for both.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ import time
 from typing import Any
 
 from bench import loadgen
-from bench.cluster import COMPANY, ROOT, Cluster, Replica, token
+from bench.cluster import COMPANY, ROOT, SECRET, Cluster, Replica, token
 from bench.options import PROFILES, Options, in_process
 from bench.stats import fmt, latency_ms, median_runs, pct
+from service.api.auth import issue_token
 from service.dev.pgserver import free_port
 
 INSERT = (
@@ -54,6 +61,9 @@ _WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
 _WRK_P99 = re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)", re.MULTILINE)
 _TPS = re.compile(r"^tps = ([\d.]+)", re.MULTILINE)
 _LATENCY = re.compile(r"^latency average = ([\d.]+) ms", re.MULTILINE)
+#: the company without a backlog in the backlog case
+EMPTY_COMPANY = "bench-empty"
+QUEUED = "SELECT count(*) FROM content_jobs WHERE company_id = $1 AND status = 'queued'"
 
 
 async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
@@ -71,21 +81,30 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
         path.write_text(text)
         scripts[name] = str(path)
     cases: dict[str, Any] = {}
-    bare_port = free_port()
+    bare_port, naive_port = free_port(), free_port()
     bare_server = _start_bare(bare_port)
+    naive_server = _start_naive(naive_port, cluster.dsn, options.pool_size)
     try:
         await _accepting("127.0.0.1", bare_port)
-        await _cases(cluster, api, options, scripts, bare_port, cases)
+        await _accepting("127.0.0.1", naive_port)
+        await _cases(cluster, api, options, scripts, bare_port, naive_port, cases)
     finally:
-        bare_server.terminate()
-        bare_server.wait()
+        for server in (bare_server, naive_server):
+            server.terminate()
+            server.wait()
     cases["batch"] = await _batches(cluster, api, options)
     api.stop()
+    cases["backlog"] = await _backlog(cluster, options)
     return {"cases": cases}
 
 
 def _start_bare(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "bench.bare", str(port)], cwd=ROOT)
+
+
+def _start_naive(port: int, dsn: str, pool_size: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "bench.naive", str(port), dsn, str(pool_size)]
+    return subprocess.Popen(command, cwd=ROOT)
 
 
 async def _accepting(host: str, port: int, timeout: float = 10) -> None:
@@ -106,6 +125,7 @@ async def _cases(
     options: Options,
     scripts: dict[str, str],
     bare_port: int,
+    naive_port: int,
     cases: dict[str, Any],
 ) -> None:
     for clients in options.submit_concurrency:
@@ -139,16 +159,76 @@ async def _cases(
                 options.submit_seconds, options.submit_warmup,
             )  # fmt: skip
             figures["bare_rps"] = round(len(bare["latencies"]) / bare["seconds"], 1)
-            if shutil.which("wrk"):
+            await cluster.reset()
+            await cluster.db().execute("TRUNCATE bench_naive")
+            naive = await in_process(
+                loadgen.submit_load, "127.0.0.1", naive_port, token(), COMPANY, clients,
+                options.submit_seconds, options.submit_warmup,
+            )  # fmt: skip
+            figures["naive_rps"] = round(len(naive["latencies"]) / naive["seconds"], 1)
+            figures["naive_p99_ms"] = latency_ms(naive["latencies"])["p99_ms"]
+            figures["naive_errors"] = naive["errors"]
+            if shutil.which("wrk"):  # ours and the naive handler back to back
                 await cluster.reset()
                 figures["wrk_rps"], figures["wrk_p99_ms"] = wrk(
                     cluster, api.host, api.port, clients, options.submit_seconds
+                )
+                await cluster.db().execute("TRUNCATE bench_naive")
+                figures["naive_wrk_rps"], figures["naive_wrk_p99_ms"] = wrk(
+                    cluster, "127.0.0.1", naive_port, clients, options.submit_seconds
                 )
             runs.append(figures)
         median = median_runs(runs)
         median["fraction_of_insert"] = round(median["requests_per_s"] / median["insert_tps"], 3)
         median["fraction_of_bare"] = round(median["requests_per_s"] / median["bare_rps"], 3)
+        median["over_naive"] = round(median["requests_per_s"] / median["naive_rps"], 3)
+        if "naive_wrk_rps" in median:
+            median["wrk_over_naive"] = round(median["wrk_rps"] / median["naive_wrk_rps"], 3)
         cases[f"c={clients}"] = {"median": median, "runs": runs}
+
+
+async def _backlog(cluster: Cluster, options: Options) -> dict[str, Any]:
+    """A company with `submit_backlog` queued jobs and one with none, on one api replica
+    with the quota at 1,000,000, loaded in turn at the largest client count (`wrk` when it
+    is installed, our generator otherwise): the submit costs the same for both."""
+    api = await cluster.replica(
+        "api", pool_size=options.pool_size, LOG_LEVEL="info", COMPANY_MAX_QUEUED="1000000"
+    )
+    clients = max(options.submit_concurrency)
+    both = issue_token(SECRET, [COMPANY, EMPTY_COMPANY], sub="bench")
+    await cluster.reset()
+    for start in range(0, options.submit_backlog, 100_000):  # in the backlog company
+        await cluster.insert_jobs(min(100_000, options.submit_backlog - start), "echo", [{}])
+    runs: list[dict[str, Any]] = []
+    try:
+        for n in range(options.runs):
+            figures: dict[str, Any] = {
+                "backlog_queued": await cluster.db().fetchval(QUEUED, COMPANY)
+            }
+            # alternate which goes first: neither always gets the quieter moment
+            order = [COMPANY, EMPTY_COMPANY] if n % 2 == 0 else [EMPTY_COMPANY, COMPANY]
+            for company in order:
+                name = "backlog" if company == COMPANY else "empty"
+                if shutil.which("wrk"):
+                    rps, p99 = wrk(
+                        cluster, api.host, api.port, clients, options.submit_seconds,
+                        company=company, bearer=both,
+                    )  # fmt: skip
+                else:
+                    done = await in_process(
+                        loadgen.submit_load, api.host, api.port, both, company, clients,
+                        options.submit_seconds, options.submit_warmup,
+                    )  # fmt: skip
+                    rps = round(len(done["latencies"]) / done["seconds"], 1)
+                    p99 = latency_ms(done["latencies"])["p99_ms"]
+                figures[f"{name}_rps"], figures[f"{name}_p99_ms"] = rps, p99
+            runs.append(figures)
+    finally:
+        api.stop()
+    median = median_runs(runs)
+    median["backlog_over_empty_rps"] = round(median["backlog_rps"] / median["empty_rps"], 3)
+    tool = "wrk" if shutil.which("wrk") else "loadgen"
+    return {"median": median, "runs": runs, "clients": clients, "tool": tool}
 
 
 async def _batches(cluster: Cluster, api: Replica, options: Options) -> dict[str, Any]:
@@ -175,12 +255,19 @@ async def _batches(cluster: Cluster, api: Replica, options: Options) -> dict[str
 
 
 def wrk(
-    cluster: Cluster, host: str, port: int, clients: int, seconds: float
+    cluster: Cluster,
+    host: str,
+    port: int,
+    clients: int,
+    seconds: float,
+    *,
+    company: str = COMPANY,
+    bearer: str | None = None,
 ) -> tuple[float, float]:
     """(requests/s, p99 ms) of `wrk -t2 -c<clients>` POSTing echo jobs."""
     script = cluster.log_dir / "wrk-submit.lua"
-    script.write_text(WRK_SCRIPT % token())
-    url = f"http://{host}:{port}/api/companies/{COMPANY}/content-jobs"
+    script.write_text(WRK_SCRIPT % (bearer or token()))
+    url = f"http://{host}:{port}/api/companies/{company}/content-jobs"
     command = [
         "wrk", "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{max(1, round(seconds))}s",
         "--latency", "-s", str(script), url,
@@ -212,6 +299,16 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
     out = []
     for case, data in result["cases"].items():
         m = data["median"]
+        if case == "backlog":
+            out.append([
+                "submit", f"backlog of {fmt(m['backlog_queued'])}+ jobs, c={data['clients']:g}",
+                f"{data['tool']}: backlog company {fmt(m['backlog_rps'])} req/s, p99"
+                f" {fmt(m['backlog_p99_ms'])} ms; empty company {fmt(m['empty_rps'])} req/s,"
+                f" p99 {fmt(m['empty_p99_ms'])} ms (backlog / empty ="
+                f" {fmt(m['backlog_over_empty_rps'])}x)",
+                "flat: the same for both",
+            ])  # fmt: skip
+            continue
         if case == "batch":
             out.append([
                 "submit", f"batches of {data['size']:g}, c={data['clients']:g}",
@@ -232,8 +329,13 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             f" api CPU {pct(m.get('api_cpu'))}"
             + (f"; bare aiohttp handler {fmt(m['bare_rps'])} req/s (ours ="
                f" {pct(m.get('fraction_of_bare'))})" if "bare_rps" in m else "")
+            + (f"; naive handler {fmt(m['naive_rps'])} req/s, p99 {fmt(m['naive_p99_ms'])} ms"
+               f" (ours = {fmt(m['over_naive'])}x)" if "naive_rps" in m else "")
             + (f"; wrk {fmt(m['wrk_rps'])} req/s, p99 {fmt(m['wrk_p99_ms'])} ms"
-               if "wrk_rps" in m else ""),
-            "c=64: >= 50% of plain INSERT, p99 < 50 ms" if case == "c=64" else "",
+               if "wrk_rps" in m else "")
+            + (f"; wrk on the naive handler {fmt(m['naive_wrk_rps'])} req/s, p99"
+               f" {fmt(m['naive_wrk_p99_ms'])} ms (ours = {fmt(m['wrk_over_naive'])}x)"
+               if "naive_wrk_rps" in m else ""),
+            "c=64: >= 50% of plain INSERT, p99 < 50 ms, >= 1.5x naive" if case == "c=64" else "",
         ])  # fmt: skip
     return out

@@ -41,6 +41,9 @@ async def test_submit_answers_every_request(cluster: Cluster) -> None:
     assert figures["errors"] == 0
     assert figures["requests_per_s"] > 0 and figures["insert_tps"] > 0
     assert figures["fraction_of_insert"] > 0
+    assert figures["naive_errors"] == 0 and figures["over_naive"] > 0
+    backlog = result["cases"]["backlog"]["median"]
+    assert backlog["backlog_queued"] >= SMOKE.submit_backlog and backlog["empty_rps"] > 0
 
 
 @pytest.mark.asyncio(loop_scope="module")
