@@ -1,6 +1,10 @@
-"""The web page at `GET /`: submit jobs and watch them live, with no build step.
+"""The web page at `GET /`: submit jobs, watch them live, and an overview of the company's.
 
-The page is static (`service/api/static/`) except for what the server fills in:
+The page is static (`service/api/static/`): `app.js` is an ES module that imports the
+TypeScript client (clients/typescript) from `static/client/`, where `npm run build:page`
+put it and git keeps it, so serving the page needs no Node and no build; a test holds that
+copy to the client's source. The CSP lets the page load only its own files, modules too.
+What the server fills in:
 the job types, from the registry, so its `<select>` lists exactly the types this
 server runs and works before any script has loaded; and the statuses and the
 company id pattern, from their one definition (`service/domain`), which the page's
@@ -25,6 +29,7 @@ JOB_TYPE_OPTIONS = "<!--job-type-options-->"
 #: of `<html>`, read by app.js) and the company input's pattern (as an HTML `pattern`, whose
 #: `v`-flag syntax wants a `-` in a class escaped)
 PAGE_VALUES = {
+    "<!--statuses-->": " ".join(status.value for status in Status),
     "<!--terminal-statuses-->": " ".join(sorted(TERMINAL)),
     "<!--retryable-statuses-->": " ".join(sorted(RETRYABLE)),
     "<!--queued-status-->": Status.QUEUED.value,

@@ -46,7 +46,14 @@ async def test_the_page_may_load_only_its_own_files(client: Client) -> None:
 
 @pytest.mark.parametrize(
     ("name", "content_type"),
-    [("app.js", "text/javascript"), ("style.css", "text/css")],
+    [
+        ("app.js", "text/javascript"),
+        ("style.css", "text/css"),
+        # modules: a browser runs none served with another type
+        ("client/index.js", "text/javascript"),
+        ("client/client.js", "text/javascript"),
+        ("client/sse.js", "text/javascript"),
+    ],
 )
 async def test_static_files_are_served(client: Client, name: str, content_type: str) -> None:
     resp = await client.get(f"/static/{name}")
@@ -68,11 +75,20 @@ def test_nothing_is_loaded_from_elsewhere() -> None:
 
 
 def test_the_script_puts_no_token_in_a_url_and_closes_ended_streams() -> None:
-    """EventSource cannot send headers: it relies on the page's same-site cookie, never a
-    token in its URL (logs, history); and one left open after the terminal event would
-    take the server's end of stream for a drop and reconnect forever."""
+    """EventSource cannot send headers: the page's streams rely on the same-site cookie, never
+    a token in their URL (logs, history); and one left open after the terminal event would
+    take the server's end of stream for a drop and reconnect forever. The page watches
+    through the TypeScript client (its build in static/client/), which opens and closes them."""
     script = (STATIC_DIR / "app.js").read_text()
-    assert "new EventSource(" in script
-    assert "access_token=" not in script
-    assert "SameSite=Strict" in script and "Path=/api" in script
-    assert "source.close()" in script
+    assert 'from "./client/index.js"' in script and "client.watch(" in script
+    assert "new EventSource(" not in script  # every stream is the client's
+    assert "access_token=" not in script and "tokenInQuery" not in script
+    assert "SameSite=Strict" in script and "Path=/api;" in script
+    client = (STATIC_DIR / "client" / "client.js").read_text()
+    assert "new factory(url)" in client and "source.close()" in client
+    assert "SameSite=Strict" in client and "Path=/api;" in client
+
+
+def test_the_page_loads_its_script_as_a_module_of_its_own_origin() -> None:
+    page = (STATIC_DIR / "index.html").read_text()
+    assert '<script type="module" src="static/app.js"></script>' in page
