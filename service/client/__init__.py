@@ -191,6 +191,12 @@ class ContentJobsClient:
         async with self.session.post(self._job_url(job_id) / "retry") as response:
             return cast(Job, await _json(response))
 
+    async def overview(self) -> dict[str, Any]:
+        """The company's jobs counted: `{"byStatus", "byType", "submitted", "finished", "at"}`
+        (`GET .../content-jobs:overview`; an answer may be a second old)."""
+        async with self.session.get(self._jobs_url / "content-jobs:overview") as response:
+            return cast("dict[str, Any]", await _json(response))
+
     async def job_types(self) -> list[dict[str, Any]]:
         """The installed job types with their input schemas (`GET /api/job-types`)."""
         url = URL(str(self._jobs_url).split("/api/")[0]) / "api" / "job-types"

@@ -9,7 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import Client, auth
+from service.client import ContentJobsClient
+from tests.conftest import Client, auth, make_token
 from tests.integration.helpers import error_of, insert_job, jobs_path
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -90,3 +91,11 @@ async def test_an_answer_is_kept_about_a_second(
     while (await overview(client))["submitted"] == 1:
         assert time.monotonic() - started < 3, "the new job never showed"
         await asyncio.sleep(0.1)
+
+
+async def test_the_python_client_reads_it(client: Client, db: asyncpg.Connection[Any]) -> None:
+    await insert_job(db, job_type="sleep", status="failed")
+    async with ContentJobsClient(str(client.make_url("/")), make_token("acme"), "acme") as jobs:
+        body = await jobs.overview()
+    assert body["byType"] == {"sleep": {"failed": 1}}
+    assert (body["submitted"], body["finished"]) == (1, 1)

@@ -48,6 +48,7 @@ async def test_the_typescript_client_passes_its_tests_against_live_replicas(
     assert "# SKIP" not in text, text  # the live tests ran: none skipped for want of a URL
     for promise in (
         "round trip",
+        "overview counts",
         "to done, progress in order",
         "replica killed mid-stream",
         "token that expires mid-job",

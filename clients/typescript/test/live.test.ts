@@ -105,6 +105,23 @@ describe("against a live service", { skip }, () => {
     await assert.rejects(jobs.cancel(submitted.jobId), (error: unknown) => error instanceof ContentJobsError && error.status === 409);
   });
 
+  test("overview counts the company's jobs by status and type", async () => {
+    const jobs = client();
+    const before = await jobs.overview();
+    await jobs.submit({ jobType: "test" });
+    let after = await jobs.overview();
+    for (let i = 0; i < 40 && after.submitted === before.submitted; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // an answer is kept ~1 s
+      after = await jobs.overview();
+    }
+    assert.equal(after.submitted, before.submitted + 1);
+    assert.equal(Object.values(after.byStatus).reduce((a, b) => a + b, 0), after.submitted);
+    const byType = Object.values(after.byType).flatMap((counts) => Object.values(counts));
+    assert.equal(byType.reduce((a, b) => a + b, 0), after.submitted);
+    assert.ok(Object.values(after.byType["test"] ?? {}).reduce((a, b) => a + b, 0) >= 1);
+    assert.ok(Date.parse(after.at) > Date.parse(before.at));
+  });
+
   test("list pages with a cursor", async () => {
     const jobs = client();
     const ids = [];
