@@ -2,13 +2,14 @@
 
 The page is static (`service/api/static/`): `app.js` is an ES module that imports the
 TypeScript client (clients/typescript) from `static/client/`, where `npm run build:page`
-put it and git keeps it, so serving the page needs no Node and no build; a test holds that
-copy to the client's source. The CSP lets the page load only its own files, modules too.
-What the server fills in:
-the job types, from the registry, so its `<select>` lists exactly the types this
-server runs and works before any script has loaded; and the statuses and the
-company id pattern, from their one definition (`service/domain`), which the page's
-script and form read instead of spelling them again.
+put it and git keeps it, so serving the page needs no Node and no build step; a test holds
+that copy to the client's source. The CSP lets the page load only its own files (modules
+too) and talk only to its own origin (fetch, EventSource).
+
+What the server fills in: the job types, from the registry, so its `<select>` lists
+exactly the types this server runs and works before any script has loaded; and the
+statuses and the company id pattern, from their one definition (`service/domain`), which
+the page's script and form read instead of spelling them again.
 """
 
 from __future__ import annotations

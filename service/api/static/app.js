@@ -480,8 +480,13 @@ function stopOverview() {
   $("overview").hidden = true;
 }
 
+// Not while the page is hidden: nobody looks, and the next answer's totals cover the gap.
 async function pollOverview(mine) {
   if (mine !== generation || !client) return;
+  if (document.hidden) {
+    overviewTimer = setTimeout(() => pollOverview(mine), OVERVIEW_EVERY);
+    return;
+  }
   try {
     const overview = await client.overview();
     if (mine !== generation) return;
