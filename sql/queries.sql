@@ -102,15 +102,17 @@ RETURNING *;
 -- name: claim_jobs
 -- Up to $3 ready jobs (run_at come), now running under worker $1's lease of $2 seconds, shared
 -- fairly between companies: a company's k-th best job (higher priority, then earliest run_at)
--- ranks at (its running jobs + k), and jobs are taken in that order, so companies fill up
--- towards equal running counts: a company with a big backlog delays another's new job by at
--- most one claim. A company with $4 running jobs (COMPANY_MAX_RUNNING; NULL: no cap) gets
--- none. Companies are enumerated with a loose index scan (one index probe per company, not a
--- scan of the backlog), and only the picked rows are locked. Of the CPU-bound types $5, at
--- most $6 jobs are taken: the worker's free CPU processes (a job it could not start at once
--- would wait holding its lease while another worker could run it). Jobs waiting on
--- dependencies (`waiting` > 0) are no candidates: the scans read the index of runnable jobs
--- (content_jobs_runnable), so a backlog of waiting jobs costs them nothing.
+-- ranks at (its running jobs + k) / its weight (COMPANY_WEIGHTS: $7 companies, $8 weights;
+-- others weigh 1), and jobs are taken in that order, so running jobs split in proportion to
+-- the weights: a company with a big backlog delays another's new job by at most one claim.
+-- A company with $4 running jobs (COMPANY_MAX_RUNNING; NULL: no cap) gets none. Of the
+-- CPU-bound types $5, at most $6 jobs are taken: the worker's free CPU processes (a job it
+-- could not start at once would wait holding its lease while another worker could run it).
+-- Jobs waiting on dependencies (`waiting` > 0) are no candidates, nor are jobs of a paused
+-- type (content_job_type_pauses: a hashed subplan, computed once).
+-- Companies are enumerated with a loose index scan over content_jobs_runnable (one index
+-- probe per company, not a scan of the backlog; ordered by the index's whole key so that no
+-- other index that starts with company_id, and holds every finished job, can serve it), and only the picked rows are locked.
 --
 -- Workers claiming at the same moment rank the same jobs first. Without a cap, twice $3 are
 -- ranked and locking walks them in rank order, skipping rows another claim holds: a worker
@@ -120,25 +122,90 @@ RETURNING *;
 -- (Limits stay plain parameters: an expression there left the planner guessing a tenth of
 -- the backlog, and the cost it then saw switched JIT on, 20 ms a claim.)
 --
--- Flow control (service/domain/flow.py): with COMPANY_WEIGHTS ($11 companies, $12 weights;
--- others weigh 1) the k-th job ranks at (running + k) / weight, so running jobs split in
--- proportion to the weights. Paused types (content_job_type_pauses) are left queued. Rate
--- limits ($7 types, $8 starts, $9 seconds, $10 per company) take only slots of
--- content_job_rate_slots last used more than their window ago (locked SKIP LOCKED: a racing
--- claim skips them), at most one job per free slot of its key, and mark the slots used: a
--- type with no free slot is left out before the per-company LIMIT, so it does not hold up
--- the others. With no limits, no weights and no pause, the arrays and the table are empty.
+-- Rate limits are claim_jobs_limited's business: this statement runs when none is in force,
+-- so it pays nothing for them (BENCHMARKS.md: their bookkeeping costs about half a claim).
 WITH RECURSIVE companies AS (
     (SELECT company_id FROM content_jobs WHERE status = 'queued' AND waiting = 0
-     ORDER BY company_id LIMIT 1)
+     ORDER BY company_id, priority DESC, run_at, id LIMIT 1)
     UNION ALL
     SELECT (SELECT j.company_id FROM content_jobs j
             WHERE j.status = 'queued' AND j.waiting = 0 AND j.company_id > c.company_id
-            ORDER BY j.company_id LIMIT 1)
+            ORDER BY j.company_id, j.priority DESC, j.run_at, j.id LIMIT 1)
+    FROM companies c WHERE c.company_id IS NOT NULL
+), load AS MATERIALIZED (
+    SELECT c.company_id,
+           (SELECT count(*) FROM content_jobs r
+            WHERE r.status = 'running' AND r.company_id = c.company_id) AS running,
+           COALESCE(w.weight, 1) AS weight
+    FROM companies c
+    LEFT JOIN unnest($7::text[], $8::float8[]) AS w(company_id, weight)
+        ON w.company_id = c.company_id
+    WHERE c.company_id IS NOT NULL
+), candidates AS (
+    SELECT ready.id, ready.priority, ready.run_at, (l.running + ready.turn) / l.weight AS share,
+           ready.job_type = ANY ($5::text[]) AS cpu
+    FROM load l
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.priority, j.run_at, j.job_type,
+               row_number() OVER (ORDER BY j.priority DESC, j.run_at, j.id) AS turn
+        FROM content_jobs j
+        WHERE j.status = 'queued' AND j.waiting = 0 AND j.company_id = l.company_id
+          AND j.run_at <= now()
+          AND j.job_type NOT IN (SELECT p.job_type FROM content_job_type_pauses p)
+        ORDER BY j.priority DESC, j.run_at, j.id
+        LIMIT CASE WHEN $4::int IS NULL
+                   THEN 2 * $3
+                   ELSE GREATEST(0, LEAST($3, $4 - l.running)) END
+    ) ready
+), ranked AS MATERIALIZED (
+    -- the ranked ids as an array: whatever the table's statistics say, the rows are then
+    -- found by primary key (a semi-join here turned into a scan of the whole backlog when
+    -- they were taken while the queue was empty); materialized, so it is computed once
+    SELECT ARRAY(
+        SELECT id FROM (
+            SELECT id, share, priority, run_at, cpu,
+                   row_number() OVER (
+                       PARTITION BY cpu ORDER BY share, priority DESC, run_at, id) AS nth
+            FROM candidates) c
+        WHERE NOT cpu OR nth <= $6
+        ORDER BY share, priority DESC, run_at, id LIMIT 2 * $3) AS ids
+), picked AS (
+    SELECT j.id FROM content_jobs j, ranked
+    WHERE j.id = ANY (ranked.ids) AND j.status = 'queued'
+    ORDER BY array_position(ranked.ids, j.id)
+    LIMIT $3
+    FOR UPDATE OF j SKIP LOCKED
+), job AS (
+    UPDATE content_jobs j
+    SET status = 'running', worker_id = $1, started_at = now(), updated_at = now(),
+        run_token = nextval('content_jobs_run_token_seq'),
+        lease_expires_at = now() + make_interval(secs => $2), error_message = NULL,
+        progress_percent = 0, progress_message = NULL, event_seq = j.event_seq + 1
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.*
+)
+SELECT * FROM job ORDER BY priority DESC, run_at, id;
+
+-- name: claim_jobs_limited
+-- claim_jobs with rate limits in force ($7 types, $8 starts, $9 seconds, $10 per company;
+-- weights move to $11 and $12). A limit's key (its type, and the company for a limit per
+-- company) has slots in content_job_rate_slots; the claim takes only slots last used more
+-- than the limit's window ago (locked SKIP LOCKED: a racing claim skips them), at most $3 per
+-- key, starts at most one job per free slot of its key, and marks the slots used. A type with
+-- no free slot is left out before the per-company LIMIT, so it does not hold up the others;
+-- with some free, its jobs beyond them are dropped from the ranking (a window numbered by the
+-- limit's position in the arrays, not by the type's name: an integer sort, not a collated one).
+WITH RECURSIVE companies AS (
+    (SELECT company_id FROM content_jobs WHERE status = 'queued' AND waiting = 0
+     ORDER BY company_id, priority DESC, run_at, id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.company_id FROM content_jobs j
+            WHERE j.status = 'queued' AND j.waiting = 0 AND j.company_id > c.company_id
+            ORDER BY j.company_id, j.priority DESC, j.run_at, j.id LIMIT 1)
     FROM companies c WHERE c.company_id IS NOT NULL
 ), limits AS MATERIALIZED (
     SELECT * FROM unnest($7::text[], $8::int[], $9::float8[], $10::bool[])
-        AS l(job_type, starts, seconds, per_company)
+        WITH ORDINALITY AS l(job_type, starts, seconds, per_company, idx)
 ), free_slots AS MATERIALIZED (
     -- per key, at most $3 of its free slots (the oldest used first: an index probe, whatever
     -- N is), for the limit across companies and for each company with queued jobs
@@ -157,26 +224,31 @@ WITH RECURSIVE companies AS (
         ORDER BY s.used_at LIMIT $3
         FOR UPDATE SKIP LOCKED) f
     WHERE l.per_company AND c.company_id IS NOT NULL
+), slot_counts AS MATERIALIZED (
+    SELECT l.idx, l.job_type, l.per_company, k.company_id, count(f.slot) AS free
+    FROM limits l
+    JOIN (SELECT '' AS company_id UNION ALL
+          SELECT company_id FROM companies WHERE company_id IS NOT NULL) k
+        ON (k.company_id <> '') = l.per_company
+    LEFT JOIN free_slots f ON f.job_type = l.job_type AND f.company_id = k.company_id
+    GROUP BY l.idx, l.job_type, l.per_company, k.company_id
+), blocked AS MATERIALIZED (
+    SELECT p.job_type, '' AS company_id FROM content_job_type_pauses p
+    UNION ALL
+    SELECT job_type, company_id FROM slot_counts WHERE free = 0
 ), load AS MATERIALIZED (
     SELECT c.company_id,
            (SELECT count(*) FROM content_jobs r
             WHERE r.status = 'running' AND r.company_id = c.company_id) AS running,
-           COALESCE((SELECT w.weight FROM unnest($11::text[], $12::float8[]) AS w(company_id, weight)
-                     WHERE w.company_id = c.company_id), 1) AS weight,
-           ARRAY(SELECT p.job_type FROM content_job_type_pauses p
-                 UNION ALL
-                 SELECT l.job_type FROM limits l
-                 WHERE NOT EXISTS (
-                     SELECT 1 FROM free_slots f
-                     WHERE f.job_type = l.job_type
-                       AND f.company_id = CASE WHEN l.per_company THEN c.company_id ELSE '' END)
-           ) AS blocked
-    FROM companies c WHERE c.company_id IS NOT NULL
+           COALESCE(w.weight, 1) AS weight
+    FROM companies c
+    LEFT JOIN unnest($11::text[], $12::float8[]) AS w(company_id, weight)
+        ON w.company_id = c.company_id
+    WHERE c.company_id IS NOT NULL
 ), candidates AS (
     SELECT ready.id, ready.priority, ready.run_at, (l.running + ready.turn) / l.weight AS share,
-           ready.job_type = ANY ($5::text[]) AS cpu, ready.job_type,
-           CASE WHEN lim.per_company THEN l.company_id ELSE '' END AS limit_company,
-           lim.job_type IS NOT NULL AS limited
+           ready.job_type = ANY ($5::text[]) AS cpu, s.idx AS limit_idx, s.company_id AS limit_company,
+           s.free
     FROM load l
     CROSS JOIN LATERAL (
         SELECT j.id, j.priority, j.run_at, j.job_type,
@@ -184,32 +256,26 @@ WITH RECURSIVE companies AS (
         FROM content_jobs j
         WHERE j.status = 'queued' AND j.waiting = 0 AND j.company_id = l.company_id
           AND j.run_at <= now()
-          -- NOT IN a subquery (a hashed subplan), not `<> ALL (array)`: the planner's guess
-          -- for the array filter had it sort the company's whole backlog (2-3x the claim)
-          AND j.job_type NOT IN (SELECT unnest(l.blocked))
+          AND j.job_type NOT IN (SELECT b.job_type FROM blocked b
+                                 WHERE b.company_id = '' OR b.company_id = l.company_id)
         ORDER BY j.priority DESC, j.run_at, j.id
         LIMIT CASE WHEN $4::int IS NULL
                    THEN 2 * $3
                    ELSE GREATEST(0, LEAST($3, $4 - l.running)) END
     ) ready
-    LEFT JOIN limits lim ON lim.job_type = ready.job_type
+    LEFT JOIN slot_counts s ON s.job_type = ready.job_type
+        AND s.company_id = CASE WHEN s.per_company THEN l.company_id ELSE '' END
 ), ranked AS MATERIALIZED (
-    -- the ranked ids as an array: whatever the table's statistics say, the rows are then
-    -- found by primary key (a semi-join here turned into a scan of the whole backlog when
-    -- they were taken while the queue was empty); materialized, so it is computed once
     SELECT ARRAY(
         SELECT id FROM (
-            SELECT id, share, priority, run_at, cpu, limited, job_type, limit_company,
+            SELECT id, share, priority, run_at, cpu, free,
                    row_number() OVER (
                        PARTITION BY cpu ORDER BY share, priority DESC, run_at, id) AS nth,
                    row_number() OVER (
-                       PARTITION BY job_type, limit_company
+                       PARTITION BY limit_idx, limit_company COLLATE "C"
                        ORDER BY share, priority DESC, run_at, id) AS nth_of_type
             FROM candidates) c
-        WHERE (NOT cpu OR nth <= $6)
-          AND (NOT limited OR nth_of_type <= (
-              SELECT count(*) FROM free_slots f
-              WHERE f.job_type = c.job_type AND f.company_id = c.limit_company))
+        WHERE (NOT cpu OR nth <= $6) AND (free IS NULL OR nth_of_type <= free)
         ORDER BY share, priority DESC, run_at, id LIMIT 2 * $3) AS ids
 ), picked AS (
     SELECT j.id FROM content_jobs j, ranked
@@ -225,16 +291,18 @@ WITH RECURSIVE companies AS (
         progress_percent = 0, progress_message = NULL, event_seq = j.event_seq + 1
     FROM picked WHERE j.id = picked.id
     RETURNING j.*
-), used AS (
+), taken AS (
     -- each limited job started takes one of its key's free slots
+    SELECT job.job_type, CASE WHEN l.per_company THEN job.company_id ELSE '' END AS company_id,
+           count(*) AS n
+    FROM job JOIN limits l ON l.job_type = job.job_type
+    GROUP BY 1, 2
+), used AS (
     UPDATE content_job_rate_slots s SET used_at = now()
     FROM (SELECT f.job_type, f.company_id, f.slot, row_number() OVER (
               PARTITION BY f.job_type, f.company_id ORDER BY f.slot) AS n
-          FROM free_slots f) f,
-         (SELECT c.job_type, c.limit_company, count(*) AS taken
-          FROM picked p JOIN candidates c ON c.id = p.id
-          WHERE c.limited GROUP BY c.job_type, c.limit_company) t
-    WHERE t.job_type = f.job_type AND t.limit_company = f.company_id AND f.n <= t.taken
+          FROM free_slots f) f, taken t
+    WHERE t.job_type = f.job_type AND t.company_id = f.company_id AND f.n <= t.n
       AND s.job_type = f.job_type AND s.company_id = f.company_id AND s.slot = f.slot
 )
 SELECT * FROM job ORDER BY priority DESC, run_at, id;
@@ -257,11 +325,11 @@ WITH RECURSIVE limits AS (
         AS l(job_type, starts, seconds, per_company)
 ), companies AS (
     (SELECT company_id FROM content_jobs WHERE status = 'queued'
-     ORDER BY company_id LIMIT 1)
+     ORDER BY company_id, priority DESC, run_at, id LIMIT 1)
     UNION ALL
     SELECT (SELECT j.company_id FROM content_jobs j
             WHERE j.status = 'queued' AND j.company_id > c.company_id
-            ORDER BY j.company_id LIMIT 1)
+            ORDER BY j.company_id, j.priority DESC, j.run_at, j.id LIMIT 1)
     FROM companies c WHERE c.company_id IS NOT NULL AND EXISTS (SELECT 1 FROM limits WHERE per_company)
 ), keys AS (
     SELECT l.job_type, '' AS company_id, l.starts FROM limits l WHERE NOT l.per_company

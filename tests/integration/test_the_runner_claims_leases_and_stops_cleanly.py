@@ -86,9 +86,7 @@ async def test_a_claim_racing_another_takes_the_next_jobs_not_none(
     other commits, which it does only after the claim returns."""
     jobs = [await submit_direct(store) for _ in range(8)]
     async with db.transaction():  # a claim under way in another worker: its rows are locked
-        held = await db.fetch(
-            QUERIES["claim_jobs"], "other", 30.0, 4, None, [], 0, [], [], [], [], [], []
-        )
+        held = await db.fetch(QUERIES["claim_jobs"], "other", 30.0, 4, None, [], 0, [], [])
         try:
             async with asyncio.timeout(5):
                 mine = await store.claim("me", 30.0, 4)
