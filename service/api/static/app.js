@@ -96,6 +96,9 @@ function setTokenCookie() {
   const value = token() ? encodeURIComponent(token()) : "";
   const expiry = token() ? "" : "; Max-Age=0";
   document.cookie = `content_jobs_token=${value}; Path=/api; SameSite=Strict${secure}${expiry}`;
+  // Pages before the TypeScript client set it at Path=/api/: a browser would send that stale
+  // one first (the longer path), so it is removed.
+  document.cookie = "content_jobs_token=; Path=/api/; Max-Age=0";
 }
 
 // The token's own `companies` claim fills the company list; a single one is chosen.
