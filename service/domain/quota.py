@@ -11,17 +11,18 @@ background:
   arrive meanwhile wait for that same count rather than starting their own. Once a count
   exists, no submit waits: a stale one starts a count in a task of its own (unless one is
   running) and is admitted against the last figure plus this replica's own additions.
-- **The interval adapts to what a count costs.** The next count starts no sooner than
-  `REFRESH_SECONDS` after the last one started, nor sooner than the last count's duration
-  divided by `COUNT_SHARE` (so counting takes at most that share, 2 %, of one
-  connection's time per company and replica, whether the limit is 10,000 or 1,000,000),
-  nor later than `MAX_REFRESH_SECONDS` (a count slowed once by a stall does not freeze the
-  figure for long).
+- **The interval adapts to what a count costs.** A figure is stale, and the next submit
+  starts a count, `REFRESH_SECONDS` after the last count started, or the last count's
+  duration divided by `COUNT_SHARE` if that is longer (so counting takes at most that
+  share, 2 %, of one connection's time per company and replica, whether the limit is
+  10,000 or 1,000,000), but never more than `MAX_REFRESH_SECONDS` (a count slowed once
+  by a stall does not freeze the figure for long). A company that submits nothing is not
+  counted at all.
 - **What it misses.** A figure is the count (a snapshot taken when it started) plus what
   this replica admitted since; it misses what other replicas admitted and what workers
   claimed since that snapshot, for up to one interval (1 s for small backlogs, up to a
-  minute for a backlog of millions). A refused company's `Retry-After` is at least the
-  time to the next count.
+  minute for a backlog of millions) and the count after it. A refused company's
+  `Retry-After` is at least the time until its figure is stale.
 """
 
 from __future__ import annotations
