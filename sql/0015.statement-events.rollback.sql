@@ -1,3 +1,9 @@
+DROP TRIGGER content_jobs_release_ended ON content_jobs;
+DROP FUNCTION content_jobs_release_ended();
+CREATE TRIGGER content_jobs_release_dependents AFTER UPDATE OF status ON content_jobs
+    FOR EACH ROW WHEN (OLD.status <> NEW.status AND NEW.status IN ('done', 'failed', 'cancelled'))
+    EXECUTE FUNCTION content_jobs_release_dependents();
+
 DROP TRIGGER content_jobs_events_on_update ON content_jobs;
 DROP TRIGGER content_jobs_events_on_insert ON content_jobs;
 DROP FUNCTION content_jobs_append_changed_events();
