@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import claim, fanout, prune, start, submit, throughput
+from bench import claim, fanout, history, prune, start, submit, throughput
 from bench.cluster import Cluster
 from bench.options import Options
 from bench.stats import table
@@ -40,6 +40,7 @@ WORKLOADS: dict[str, Workload] = {
     "throughput": (throughput.run, throughput.rows),
     "claim": (claim.run, claim.rows),
     "prune": (prune.run, prune.rows),
+    "history": (history.run, history.rows),
 }
 #: `peer` is measured with throughput, in the same run, so its ratio compares like with like
 ALIASES = {"peer": "throughput"}

@@ -47,6 +47,13 @@ class Options:
     #: prune: finished jobs of one day, and events per job (250,000 x 4: a million events)
     prune_jobs: int = 250_000
     prune_events_per_job: int = 4
+    #: history: finished jobs beside the measurements, over how many companies and days; the
+    #: queued backlog (over the same companies) and how many of it the claim case claims
+    history_jobs: int = 1_000_000
+    history_companies: int = 50
+    history_days: int = 7
+    history_backlog: int = 20_000
+    history_claimed: int = 10_000
     #: the service's DB_POOL_SIZE in every replica
     pool_size: int = 10
     #: sample the busiest replica of each workload with py-spy into PROFILES (see bench/profile.py)
@@ -73,6 +80,10 @@ class Options:
             claim_backlog=500,
             claim_jobs=200,
             prune_jobs=250,
+            history_jobs=3000,
+            history_companies=5,
+            history_backlog=300,
+            history_claimed=160,
             concurrency=8,
             pool_size=4,
         )

@@ -234,3 +234,102 @@ WITH RECURSIVE companies AS (
     RETURNING j.*
 )
 SELECT * FROM job ORDER BY priority DESC, run_at, id;
+
+-- History (bench/history.py): the same measurements on an empty table and beside a million
+-- finished jobs.
+
+-- name: history_fill
+-- $1 finished jobs (numbered from $5 + 1: fill in chunks) spread round-robin over $2
+-- companies, created evenly from $3 to $4 (ids
+-- time-ordered like the service's UUIDv7, so their events land in their days' partitions),
+-- each ended a second after its start. Within each company (the n-th job of a company is
+-- i / $2): 90 % done, 7 % failed, 3 % cancelled; 60 % echo, 30 % sleep, 10 % markdown.html; a
+-- third with an idempotency key; every one with a source task of four jobs.
+-- event_seq is 3: the trigger writes the terminal event, history_fill_events the two before.
+INSERT INTO content_jobs
+    (id, company_id, job_type, status, input, source_task_id, progress_percent, result,
+     error_message, max_attempts, idempotency_key, idempotency_hash, event_seq, priority,
+     run_at, created_at, started_at, finished_at, updated_at)
+SELECT (lpad(to_hex(floor(extract(epoch FROM t.at) * 1000)::bigint), 12, '0')
+        || substr(md5(random()::text), 1, 20))::uuid,
+       'company-' || (i % $2), t.job_type, t.status, '{"n": 1}', 'task-' || (i / $2 / 4),
+       CASE WHEN t.status = 'done' THEN 100 ELSE 50 END,
+       CASE WHEN t.status = 'done' THEN '{"n": 1}'::jsonb END,
+       CASE WHEN t.status = 'failed' THEN 'boom' END, 3,
+       CASE WHEN i % 3 = 0 THEN 'history-' || i END,
+       CASE WHEN i % 3 = 0 THEN md5(i::text) END, 3, 0,
+       t.at, t.at, t.at + interval '100 ms', t.at + interval '1100 ms', t.at + interval '1100 ms'
+FROM generate_series($5::int + 1, $5::int + $1) AS i,
+     LATERAL (SELECT $3::timestamptz + ($4::timestamptz - $3::timestamptz) * (i - $5 - 1) / $1 AS at,
+                     CASE WHEN i / $2 % 100 < 90 THEN 'done' WHEN i / $2 % 100 < 97 THEN 'failed'
+                          ELSE 'cancelled' END AS status,
+                     CASE WHEN i / $2 % 10 < 6 THEN 'echo' WHEN i / $2 % 10 < 9 THEN 'sleep'
+                          ELSE 'markdown.html' END AS job_type) AS t;
+
+-- name: history_fill_events
+-- Events 1 (queued) and 2 (running) of the jobs with ids in [$1, $2), before the terminal
+-- event the trigger wrote: a finished job's three status events.
+INSERT INTO content_job_events (job_id, seq, event_type, data, created_at)
+SELECT j.id, s, 'status',
+       content_job_event_data(j.id, CASE s WHEN 1 THEN 'queued' ELSE 'running' END,
+                              0::smallint, NULL, NULL, NULL),
+       CASE s WHEN 1 THEN j.created_at ELSE j.started_at END
+FROM content_jobs j, generate_series(1, 2) AS s
+WHERE j.id >= $1 AND j.id < $2;
+
+-- name: history_id_floor
+-- The smallest job id of instant $1 (NULL: the database's clock now): every job created from
+-- then on has an id at least this, so the jobs a measurement adds are told apart from history.
+SELECT content_job_id_floor(COALESCE($1::timestamptz, clock_timestamp()));
+
+-- name: history_window
+-- The days of history to fill, ending a minute before the database's now: ($1 days before
+-- it, that minute) and the UTC days of both (their events' partitions).
+SELECT now() - make_interval(days => $1) AS first, now() - interval '1 minute' AS last,
+       ((now() - make_interval(days => $1)) AT TIME ZONE 'UTC')::date AS first_day,
+       (now() AT TIME ZONE 'UTC')::date AS last_day;
+
+-- name: history_backlog
+-- $1 queued echo jobs spread round-robin over $2 companies, in one statement, with
+-- time-ordered ids (as the service's), so they sort after every job of the history.
+INSERT INTO content_jobs (id, company_id, job_type, input, max_attempts)
+SELECT (lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+        || substr(md5(random()::text), 1, 20))::uuid, 'company-' || (i % $2), 'echo',
+       '{"n": 1}', 3
+FROM generate_series(1, $1) AS i;
+
+-- name: history_clear
+-- What one measurement added (jobs with ids from $1 on, and their events): gone, so the next
+-- measurement starts from the same table. The history stays.
+WITH events AS (DELETE FROM content_job_events WHERE job_id >= $1)
+DELETE FROM content_jobs WHERE id >= $1;
+
+-- name: history_unfinished
+-- Jobs queued or running (the partial indexes of both, not a scan of the history).
+SELECT count(*) FROM content_jobs WHERE status IN ('queued', 'running');
+
+-- name: history_throughput_window
+-- The jobs with ids from $1 on that are done, and the window from the first claim to the last
+-- finish, in seconds.
+SELECT count(*) AS done,
+       extract(epoch FROM max(finished_at) - min(started_at))::float8 AS seconds
+FROM content_jobs WHERE id >= $1 AND status = 'done';
+
+-- name: history_counts
+-- Jobs and event rows in the tables now.
+SELECT (SELECT count(*) FROM content_jobs) AS jobs,
+       (SELECT count(*) FROM content_job_events) AS events;
+
+-- name: history_vacuum
+-- Dead rows of the last measurement gone and statistics fresh before the next (a
+-- measurement's own autovacuum would land at random in another's window).
+VACUUM ANALYZE content_jobs, content_job_events;
+
+-- name: history_queued_of
+-- $2 of company $1's queued jobs (the plans' subjects).
+SELECT id FROM content_jobs WHERE company_id = $1 AND status = 'queued' ORDER BY id LIMIT $2;
+
+-- name: history_finished_of
+-- One of company $1's finished jobs (NULL when it has none: the empty table).
+SELECT id FROM content_jobs
+WHERE company_id = $1 AND status IN ('done', 'failed', 'cancelled') LIMIT 1;

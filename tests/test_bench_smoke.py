@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bench import fanout, start, submit, throughput
+from bench import fanout, history, start, submit, throughput
 from bench.cluster import Cluster
 from bench.options import Options
 
@@ -70,3 +70,21 @@ async def test_throughput_runs_ours_and_the_peer(cluster: Cluster) -> None:
     assert result["cases"]["1 worker"]["median"]["jobs"] == SMOKE.throughput_jobs
     assert result["cases"]["procrastinate"]["median"]["jobs"] == SMOKE.throughput_jobs
     assert result["ours_over_procrastinate"] > 0
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_history_measures_the_empty_and_the_full_table(cluster: Cluster) -> None:
+    result = await history.run(cluster, SMOKE)
+    phases = result["phases"]
+    assert list(phases) == list(history.PHASES)
+    assert phases["history"]["history_jobs"] == SMOKE.history_jobs
+    assert phases["history"]["history_events"] == 3 * SMOKE.history_jobs
+    for phase in phases.values():
+        figures = phase["median"]
+        assert figures["claim_jobs_per_s"] > 0 and figures["worker_jobs_per_s"] > 0
+        assert figures["submit_rps"] > 0 and figures["postgres_cpu_ms_per_1000"] > 0
+    assert set(result["ratios"]) == {
+        "claim_jobs_per_s", "worker_jobs_per_s", "submit_rps", "submit_p99_ms"
+    }  # fmt: skip
+    for plans in result["plans"].values():
+        assert plans["claim_jobs"]["buffers"] > 0 and plans["finish_jobs"]["ms"] > 0

@@ -1,0 +1,405 @@
+"""History: the claim, execution and submit with a million finished jobs in the table, against
+the same on an empty one, in the same run (issue 23: "flat with history", within 10 %).
+
+Retention is the user's choice, and days of finished jobs are normal: nothing a worker or a
+submit does every time may read them. Three phases, each measured `runs` times:
+- **empty**: the tables truncated;
+- **history**: `history_jobs` finished jobs (done, failed, cancelled) spread over
+  `history_companies` companies and the last `history_days` days, with their three status
+  events each (in their days' partitions), then VACUUM ANALYZE;
+- **empty again**: truncated once more, so that a drift of the shared machine over the run
+  shows as a difference between the two empty phases rather than as a cost of history.
+Every measurement starts from the same table: what the previous one added is deleted (the jobs
+with ids past the history's, `history_clear`), the tables vacuumed and analyzed, a checkpoint
+taken. The measurements, on the history's companies:
+- **claim**: `claim_jobs` as bench/claim.py calls it (claims of 16, no cap, no weights), each
+  batch marked done at once, `history_claimed` jobs from a backlog of `history_backlog` over the
+  companies: the statement alone;
+- **execution**: the same backlog run by one worker replica (`concurrency`), jobs/s from the
+  first claim to the last finish, as bench/throughput.py measures it;
+- **submit**: `wrk` at the largest client count on one api replica (default `info` logs, the
+  queue quota at 1,000,000), echo jobs for one of the companies; with Postgres' CPU time over
+  the run (the postmaster and every backend), per 1,000 submits.
+Then, with a backlog in place, **plans**: every hot statement under EXPLAIN (ANALYZE, BUFFERS)
+in a transaction rolled back, the buffers it touched: a statement whose buffers grow with the
+history reads finished rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+
+from bench import loadgen
+from bench.claim import BATCH, PLAIN
+from bench.cluster import QUERIES as BENCH_QUERIES
+from bench.cluster import SECRET, Cluster, Replica, cpu_seconds
+from bench.options import Options, in_process
+from bench.stats import fmt, latency_ms, median_runs
+from bench.submit import wrk
+from service.api.auth import issue_token
+from service.db.queries import QUERIES
+from service.domain.flow import FlowControl, parse_rate_limits
+
+T = TypeVar("T")
+
+PHASES = ("empty", "history", "empty again")
+#: the company the submits and the plans' single-company statements use
+COMPANY = "company-0"
+#: history filled in statements of this many jobs (each its own transaction)
+FILL_CHUNK = 100_000
+#: a rate limit across companies and one per company: rate_limit_wait and the limited claim
+FLOW = FlowControl.of(parse_rate_limits("echo=10000/1s,sleep=100/1s/company"), (), {})
+#: a statement's buffers with history over those without: past this it reads finished rows
+GROWTH = 2.0
+
+
+async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
+    db = cluster.db()
+    phases: dict[str, Any] = {}
+    plans: dict[str, dict[str, Any]] = {}
+    for phase in PHASES:
+        await cluster.reset()
+        fill: dict[str, Any] = {}
+        if phase == "history":
+            fill = await _fill(db, options)
+        boundary = await db.fetchval(BENCH_QUERIES["history_id_floor"], None)
+        runs = [await _measure(cluster, options, boundary) for _ in range(options.runs)]
+        if phase != "empty again":
+            plans[phase] = await _plans(db, options, boundary)
+        phases[phase] = {"median": median_runs(runs), "runs": runs, **fill}
+    return {
+        "phases": phases,
+        "ratios": _ratios(phases),
+        "plans": plans,
+        "grown": _grown(plans),
+        "clients": max(options.submit_concurrency),
+        "tool": "wrk" if shutil.which("wrk") else "loadgen",
+    }
+
+
+async def _fill(db: asyncpg.Connection[Any], options: Options) -> dict[str, Any]:
+    """The history: finished jobs over the last days (their events' partitions first), in
+    chunks; then each job's first two events; VACUUM ANALYZE. Returns what it took."""
+    began = time.perf_counter()
+    window = await db.fetchrow(BENCH_QUERIES["history_window"], options.history_days)
+    assert window is not None
+    await db.execute(
+        "SELECT content_job_events_add_partitions($1, $2)", window["first_day"], window["last_day"]
+    )
+    first, last, total = window["first"], window["last"], options.history_jobs
+    step = (last - first) / total
+    for start in range(0, total, FILL_CHUNK):
+        count = min(FILL_CHUNK, total - start)
+        await db.execute(
+            BENCH_QUERIES["history_fill"], count, options.history_companies,
+            first + step * start, first + step * (start + count), start,
+        )  # fmt: skip
+    low = await db.fetchval(BENCH_QUERIES["history_id_floor"], first)
+    high = await db.fetchval(BENCH_QUERIES["history_id_floor"], None)
+    await db.execute(BENCH_QUERIES["history_fill_events"], low, high)
+    await db.execute(BENCH_QUERIES["history_vacuum"])
+    counts = await db.fetchrow(BENCH_QUERIES["history_counts"])
+    assert counts is not None
+    return {
+        "history_jobs": counts["jobs"],
+        "history_events": counts["events"],
+        "fill_seconds": round(time.perf_counter() - began, 1),
+    }
+
+
+async def _measure(cluster: Cluster, options: Options, boundary: uuid.UUID) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    figures["claim_jobs_per_s"] = await _fresh(cluster, boundary, lambda: _claims(cluster, options))
+    figures["worker_jobs_per_s"] = await _fresh(
+        cluster, boundary, lambda: _execution(cluster, options, boundary)
+    )
+    figures.update(await _fresh(cluster, boundary, lambda: _submits(cluster, options)))
+    return figures
+
+
+async def _fresh(cluster: Cluster, boundary: uuid.UUID, measure: Callable[[], Awaitable[T]]) -> T:
+    """`measure` on the table as the phase left it: what an earlier measurement added gone,
+    vacuumed and analyzed, checkpointed; and gone again after."""
+    db = cluster.db()
+    await db.execute(BENCH_QUERIES["history_clear"], boundary)
+    await db.execute(BENCH_QUERIES["history_vacuum"])
+    await db.execute("CHECKPOINT")
+    try:
+        return await measure()
+    finally:
+        await db.execute(BENCH_QUERIES["history_clear"], boundary)
+
+
+async def _backlog(db: asyncpg.Connection[Any], options: Options) -> None:
+    await db.execute(
+        BENCH_QUERIES["history_backlog"], options.history_backlog, options.history_companies
+    )
+
+
+async def _claims(cluster: Cluster, options: Options) -> float:
+    """claim_jobs alone, as bench/claim.py runs it: jobs/s."""
+    db = cluster.db()
+    await _backlog(db, options)
+    await db.execute("ANALYZE content_jobs")
+    claimed = 0
+    started = time.perf_counter()
+    while claimed < options.history_claimed:
+        rows = await db.fetch(QUERIES["claim_jobs"], "bench-history", 30.0, BATCH, *PLAIN)
+        if not rows:
+            break
+        claimed += len(rows)
+        await db.execute(BENCH_QUERIES["finish_claimed"], [row["id"] for row in rows])
+    return round(claimed / (time.perf_counter() - started), 1)
+
+
+async def _execution(cluster: Cluster, options: Options, boundary: uuid.UUID) -> float:
+    """The backlog run by one worker replica started idle, woken as a submit wakes it: jobs/s
+    from the first claim to the last finish."""
+    worker = await cluster.replica(
+        "worker", pool_size=options.pool_size, concurrency=options.concurrency
+    )
+    db = cluster.db()
+    try:
+        async with db.transaction():
+            await _backlog(db, options)
+            # statistics of the backlog as autovacuum would have them (bench/throughput.py)
+            await db.execute("ANALYZE content_jobs")
+            await db.execute(BENCH_QUERIES["wake_workers"])
+        deadline = time.monotonic() + 600
+        while await db.fetchval(BENCH_QUERIES["history_unfinished"]):
+            assert time.monotonic() < deadline, "the worker did not drain the backlog"
+            await asyncio.sleep(0.1)
+        row = await db.fetchrow(BENCH_QUERIES["history_throughput_window"], boundary)
+        assert row is not None and row["done"] == options.history_backlog, row
+    finally:
+        worker.stop()
+    jobs_per_s: float = row["done"] / row["seconds"]
+    return round(jobs_per_s, 1)
+
+
+async def _submits(cluster: Cluster, options: Options) -> dict[str, Any]:
+    """Echo jobs POSTed for COMPANY through one api replica under `wrk` (our generator when it
+    is not installed), with the replica's and Postgres' CPU over the run."""
+    api = await cluster.replica(
+        "api", pool_size=options.pool_size, LOG_LEVEL="info", COMPANY_MAX_QUEUED="1000000"
+    )
+    clients = max(options.submit_concurrency)
+    bearer = issue_token(SECRET, [COMPANY], sub="bench")
+    try:
+        pg_before, api_before = _postgres_cpu(cluster), api.cpu_seconds()
+        began = time.monotonic()
+        rps, p99 = await _load(cluster, api, options, clients, bearer)
+        seconds = time.monotonic() - began
+        pg_cpu, api_cpu = _postgres_cpu(cluster) - pg_before, api.cpu_seconds() - api_before
+    finally:
+        api.stop()
+    # nothing runs them: every job queued now is a submit of this run
+    submits = await cluster.db().fetchval(BENCH_QUERIES["history_unfinished"])
+    return {
+        "submit_rps": rps,
+        "submit_p99_ms": p99,
+        "api_cpu": round(api_cpu / seconds, 2),
+        "postgres_cpu": round(pg_cpu / seconds, 2),
+        "postgres_cpu_ms_per_1000": round(pg_cpu * 1000 / max(submits, 1) * 1000, 1),
+    }
+
+
+async def _load(
+    cluster: Cluster, api: Replica, options: Options, clients: int, bearer: str
+) -> tuple[float, float]:
+    if shutil.which("wrk"):
+        return wrk(
+            cluster, api.host, api.port, clients, options.submit_seconds,
+            company=COMPANY, bearer=bearer,
+        )  # fmt: skip
+    done = await in_process(
+        loadgen.submit_load, api.host, api.port, bearer, COMPANY, clients,
+        options.submit_seconds, options.submit_warmup,
+    )  # fmt: skip
+    return round(len(done["latencies"]) / done["seconds"], 1), latency_ms(done["latencies"])[
+        "p99_ms"
+    ]
+
+
+def _postgres_cpu(cluster: Cluster) -> float:
+    """CPU seconds of the whole server so far: the postmaster, the backends that ended (its
+    children's times, once it has waited for them) and those still running."""
+    pid = cluster.pg.running_pid()
+    assert pid is not None
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ended = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    running = 0.0
+    for child in children:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # ended meanwhile
+            running += cpu_seconds(int(child))
+    return cpu_seconds(pid) + ended + running
+
+
+class _Rollback(Exception):
+    """Leaves a plan's transaction: what the statement wrote is not kept."""
+
+
+async def _plans(
+    db: asyncpg.Connection[Any], options: Options, boundary: uuid.UUID
+) -> dict[str, Any]:
+    """Shared buffers each hot statement touched, and its time, under EXPLAIN (ANALYZE,
+    BUFFERS) with a backlog in place; writes rolled back."""
+    await db.execute(BENCH_QUERIES["history_clear"], boundary)
+    await _backlog(db, options)
+    await db.execute(BENCH_QUERIES["history_vacuum"])
+    await db.fetchval(QUERIES["rate_limit_wait"], *FLOW.limit_arrays())  # the slots
+    queued = [
+        row["id"] for row in await db.fetch(BENCH_QUERIES["history_queued_of"], COMPANY, BATCH)
+    ]
+    finished = await db.fetchval(BENCH_QUERIES["history_finished_of"], COMPANY)
+    cutoff = await db.fetchval(QUERIES["prune_cutoff"], datetime.timedelta(days=30))
+    n = len(queued)
+    many = (
+        [uuid.uuid4() for _ in range(n)], [COMPANY] * n, ["echo"] * n, [{"n": 1}] * n,
+        [None] * n, [3] * n, [0] * n, *([[None] * n] * 5),
+    )  # fmt: skip
+    one = (uuid.uuid4(), COMPANY, "echo", {"n": 1}, None, 3, "plan-key", "hash", 0, *[None] * 5)
+    statements: dict[str, tuple[str, tuple[Any, ...]]] = {
+        "claim_jobs": (QUERIES["claim_jobs"], ("bench-plan", 30.0, BATCH, *PLAIN)),
+        "claim_jobs_limited": (
+            QUERIES["claim_jobs_limited"],
+            ("bench-plan", 30.0, BATCH, None, [], 0, *FLOW.limit_arrays(), [], []),
+        ),
+        "rate_limit_wait": (QUERIES["rate_limit_wait"], FLOW.limit_arrays()),
+        "insert_jobs": (QUERIES["insert_jobs"], many),
+        "insert_job": (QUERIES["insert_job"], one),
+        "find_by_idempotency_key": (QUERIES["find_by_idempotency_key"], (COMPANY, "history-3")),
+        "queued_count": (QUERIES["queued_count"], (COMPANY, 1_000_000)),
+        "get_job_snapshot": (QUERIES["get_job_snapshot"], (queued[0], COMPANY)),
+        "events_after": (QUERIES["events_after"], (queued[0], 0)),
+        "events_after (a finished job)": (QUERIES["events_after"], (finished, 0)),
+        "events_after_many": (QUERIES["events_after_many"], (queued, [0] * n)),
+        "cancel_job": (QUERIES["cancel_job"], (queued[0], COMPANY)),
+        "next_run_at": (QUERIES["next_run_at"], ()),
+        "reap_expired_leases": (QUERIES["reap_expired_leases"], (100,)),
+        "queue_stats": (QUERIES["queue_stats"], ()),
+        "job_overview": (QUERIES["job_overview"], (COMPANY,)),
+        "lock_expired_jobs": (QUERIES["lock_expired_jobs"], (cutoff, 500)),
+    }
+    for label, where in (
+        ("", (None, None, None)),
+        (" ?status=failed", ("failed", None, None)),
+        (" ?jobType=markdown.html", (None, "markdown.html", None)),
+        (" ?sourceTaskId", (None, None, "task-1")),
+    ):
+        statements[f"list_jobs{label}"] = (
+            QUERIES["list_jobs"], (COMPANY, *where, None, None, 51, None)
+        )  # fmt: skip
+    out = {name: await _explain(db, sql, args) for name, (sql, args) in statements.items()}
+    # the run's own writes, on jobs this transaction claimed
+    try:
+        async with db.transaction():
+            rows = await db.fetch(QUERIES["claim_jobs"], "bench-plan", 30.0, BATCH, *PLAIN)
+            ids, tokens = [r["id"] for r in rows], [r["run_token"] for r in rows]
+            k = len(ids)
+            for name, sql, args in (
+                ("set_progress", QUERIES["set_progress"], (ids[0], tokens[0], 50, "half")),
+                ("renew_leases", QUERIES["renew_leases"], (ids, tokens, 30.0)),
+                ("finish_jobs", QUERIES["finish_jobs"],
+                 (ids, tokens, ["done"] * k, [{}] * k, [None] * k, [None] * k)),
+            ):  # fmt: skip
+                out[name] = await _explain(db, sql, args)
+            raise _Rollback
+    except _Rollback:
+        pass
+    await db.execute(BENCH_QUERIES["history_clear"], boundary)
+    return out
+
+
+async def _explain(db: asyncpg.Connection[Any], sql: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """One statement's buffers (shared, hit + read) and execution time; rolled back."""
+    result: dict[str, Any] = {}
+    try:
+        async with db.transaction():
+            raw = await db.fetchval("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, *args)
+            plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]
+            top = plan["Plan"]
+            result = {
+                "buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
+                "ms": round(plan["Execution Time"], 2),
+                # the event and dependents triggers' share of it (their buffers are not counted)
+                "trigger_ms": round(sum(t["Time"] for t in plan.get("Triggers", [])), 2),
+            }
+            raise _Rollback
+    except _Rollback:
+        pass
+    return result
+
+
+def _ratios(phases: dict[str, Any]) -> dict[str, float]:
+    """History over empty (both empty phases' runs) for each figure."""
+    empty_runs = [run for name in PHASES if name != "history" for run in phases[name]["runs"]]
+    history = phases["history"]["median"]
+    ratios = {}
+    for key in ("claim_jobs_per_s", "worker_jobs_per_s", "submit_rps", "submit_p99_ms"):
+        empty = statistics.median(run[key] for run in empty_runs)
+        ratios[key] = round(history[key] / empty, 2) if empty else float("nan")
+    return ratios
+
+
+def _grown(plans: dict[str, dict[str, Any]]) -> list[str]:
+    """The statements whose buffers grew past GROWTH times (and by 100 buffers) with history."""
+    if "empty" not in plans or "history" not in plans:
+        return []
+    grown = []
+    for name, figures in plans["history"].items():
+        before = plans["empty"].get(name, {}).get("buffers", 0)
+        after = figures.get("buffers", 0)
+        if after > 100 + before and after > GROWTH * before:
+            grown.append(name)
+    return grown
+
+
+def rows(result: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for phase, data in result["phases"].items():
+        m = data["median"]
+        label = phase
+        if "history_jobs" in data:
+            label += f", {fmt(data['history_jobs'])} jobs ({fmt(data['history_events'])} events)"
+        out.append([
+            "history", label,
+            f"claim {fmt(m['claim_jobs_per_s'])} jobs/s; 1 worker {fmt(m['worker_jobs_per_s'])}"
+            f" jobs/s; submit ({result['tool']}, c={result['clients']}) {fmt(m['submit_rps'])}"
+            f" req/s, p99 {fmt(m['submit_p99_ms'])} ms; Postgres"
+            f" {fmt(m['postgres_cpu_ms_per_1000'])} ms CPU per 1,000 submits",
+            "",
+        ])  # fmt: skip
+    r = result["ratios"]
+    out.append([
+        "history", "history / empty",
+        f"claim {fmt(r['claim_jobs_per_s'])}x, 1 worker {fmt(r['worker_jobs_per_s'])}x, submit"
+        f" req/s {fmt(r['submit_rps'])}x, submit p99 {fmt(r['submit_p99_ms'])}x",
+        "jobs/s >= 0.90x, p99 <= 1.10x",
+    ])  # fmt: skip
+    plans = result.get("plans", {})
+    if "history" in plans:
+        grown = ", ".join(
+            f"{name} {fmt(plans['empty'][name]['buffers'])} -> "
+            f"{fmt(plans['history'][name]['buffers'])}"
+            for name in result["grown"]
+        )
+        out.append([
+            "history", "buffers grown with history",
+            grown or "none", "none on the hot path",
+        ])  # fmt: skip
+    return out
