@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import math
 import multiprocessing
+import os
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.cluster import COMPANY, QUERIES, Cluster, Replica, token
@@ -50,18 +52,36 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
 
 
 async def one_run(
-    cluster: Cluster, options: Options, streams: int, apis: int = 1, nginx: bool | None = None
+    cluster: Cluster,
+    options: Options,
+    streams: int,
+    apis: int = 1,
+    nginx: bool | None = None,
+    *,
+    api_module: str = "service",
+    api_env: dict[str, str] | None = None,
+    tag: str = "",
+    client_cpus: set[int] | None = None,
+    api_cpus: set[int] | None = None,
 ) -> dict[str, Any]:
-    """Through nginx (by default when apis > 1), which spreads the streams round-robin."""
+    """Through nginx (by default when apis > 1), which spreads the streams round-robin.
+
+    `api_module` and `api_env` start the api replicas from another checkout (see
+    `bench.at_checkout`), for before/after runs side by side (`bench.fanout_compare`);
+    `tag` names their profiles apart. `client_cpus` pins the client processes to those CPUs
+    (a core budget of their own, so that the clients' parsing is not what is measured), and
+    `api_cpus` the api replicas (every thread of theirs)."""
     await cluster.reset()
     # every client here is one caller (one token): lift the per-caller cap on open streams
+    env: dict[str, Any] = {"SSE_MAX_STREAMS_PER_CALLER": str(streams), **(api_env or {})}
     replicas = [
-        await cluster.replica(
-            "api", pool_size=options.pool_size, SSE_MAX_STREAMS_PER_CALLER=str(streams)
-        )
+        await cluster.replica("api", pool_size=options.pool_size, module=api_module, **env)
         for _ in range(apis)
     ]
     api = Group(replicas)
+    if api_cpus:
+        for replica in replicas:
+            pin(replica.pid, api_cpus)
     balancer = cluster.load_balancer(replicas) if (apis > 1 if nginx is None else nginx) else None
     if balancer is not None:
         await balancer.wait_ready()
@@ -75,7 +95,9 @@ async def one_run(
     front = balancer or replicas[0]
     # the clients' own safety net, counted from when their streams are open: long enough for
     # the other client processes to open theirs and for every job to end
-    clients = Clients(front.host, front.port, paths, seconds * 1.3 + 180, balancer is not None)
+    clients = Clients(
+        front.host, front.port, paths, seconds * 1.3 + 180, balancer is not None, client_cpus
+    )
     opened, failed = await clients.opened()
     if failed:
         raise RuntimeError(f"{failed} of {streams} streams did not open: not a figure")
@@ -85,8 +107,8 @@ async def one_run(
     worker = await cluster.replica("worker", pool_size=options.pool_size, concurrency=job_count)
     if options.profile:
         PROFILES.mkdir(parents=True, exist_ok=True)
-        replicas[0].profile(seconds, PROFILES / f"fanout-{streams}-api.txt")
-        worker.profile(seconds, PROFILES / f"fanout-{streams}-worker.txt")
+        replicas[0].profile(seconds, PROFILES / f"fanout-{streams}{tag}-api.txt")
+        worker.profile(seconds, PROFILES / f"fanout-{streams}{tag}-worker.txt")
     stop_sampling = asyncio.Event()
     sampler = asyncio.create_task(_sample_connections(cluster, connections, stop_sampling))
     cpu_before, began = api.cpu_seconds(), time.monotonic()
@@ -130,6 +152,12 @@ def _sleep_inputs(job_count: int, seconds: float) -> list[dict[str, Any]]:
     ]
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process `pid` on `cpus` (what `taskset -a -p` does)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
 class Group:
     """The api replicas of a run, measured as one."""
 
@@ -149,7 +177,13 @@ class Clients:
     load balancer each process's streams come from loopback addresses of its own."""
 
     def __init__(
-        self, host: str, port: int, paths: list[tuple[int, str]], seconds: float, spread: bool
+        self,
+        host: str,
+        port: int,
+        paths: list[tuple[int, str]],
+        seconds: float,
+        spread: bool,
+        cpus: set[int] | None = None,
     ) -> None:
         context = multiprocessing.get_context("spawn")
         self._out = context.Queue()
@@ -165,7 +199,7 @@ class Clients:
             self._processes.append(
                 context.Process(
                     target=stream_clients,
-                    args=(host, port, token(), mine, seconds, self._out, sources),
+                    args=(host, port, token(), mine, seconds, self._out, sources, cpus),
                 )
             )
         for process in self._processes:

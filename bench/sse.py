@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from multiprocessing.queues import Queue
 from typing import Any, cast
@@ -83,13 +84,17 @@ def stream_clients(
     seconds: float,
     out: Queue[tuple[str, Any]],
     sources: list[str] | None = None,
+    cpus: set[int] | None = None,
 ) -> None:
     """Open a stream per (job index, path); report ("open", ok, failed), later ("done", arrivals).
 
     With `sources`, streams come from those loopback addresses, PER_SOURCE each (like the
     many clients a load balancer sees, each under its per-address cap). Runs until every
-    stream has been ended by the server or `seconds` after opening.
+    stream has been ended by the server or `seconds` after opening. With `cpus`, the process
+    runs on those CPUs only (`sched_setaffinity`, what `taskset` does).
     """
+    if cpus:
+        os.sched_setaffinity(0, cpus)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
