@@ -122,10 +122,8 @@ async def _fill(db: asyncpg.Connection[Any], options: Options) -> dict[str, Any]
 
 async def _measure(cluster: Cluster, options: Options, boundary: uuid.UUID) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    figures["claim_jobs_per_s"] = await _fresh(cluster, boundary, lambda: _claims(cluster, options))
-    figures["worker_jobs_per_s"] = await _fresh(
-        cluster, boundary, lambda: _execution(cluster, options, boundary)
-    )
+    figures.update(await _fresh(cluster, boundary, lambda: _claims(cluster, options)))
+    figures.update(await _fresh(cluster, boundary, lambda: _execution(cluster, options, boundary)))
     figures.update(await _fresh(cluster, boundary, lambda: _submits(cluster, options)))
     return figures
 
@@ -149,12 +147,13 @@ async def _backlog(db: asyncpg.Connection[Any], options: Options) -> None:
     )
 
 
-async def _claims(cluster: Cluster, options: Options) -> float:
-    """claim_jobs alone, as bench/claim.py runs it: jobs/s."""
+async def _claims(cluster: Cluster, options: Options) -> dict[str, float]:
+    """claim_jobs alone, as bench/claim.py runs it: jobs/s, and WAL written per job."""
     db = cluster.db()
     await _backlog(db, options)
     await db.execute("ANALYZE content_jobs")
     claimed = 0
+    wal = await _wal_bytes(db)
     started = time.perf_counter()
     while claimed < options.history_claimed:
         rows = await db.fetch(QUERIES["claim_jobs"], "bench-history", 30.0, BATCH, *PLAIN)
@@ -162,12 +161,16 @@ async def _claims(cluster: Cluster, options: Options) -> float:
             break
         claimed += len(rows)
         await db.execute(BENCH_QUERIES["finish_claimed"], [row["id"] for row in rows])
-    return round(claimed / (time.perf_counter() - started), 1)
+    seconds = time.perf_counter() - started
+    return {
+        "claim_jobs_per_s": round(claimed / seconds, 1),
+        "claim_wal_kib_per_job": round((await _wal_bytes(db) - wal) / 1024 / max(claimed, 1), 2),
+    }
 
 
-async def _execution(cluster: Cluster, options: Options, boundary: uuid.UUID) -> float:
+async def _execution(cluster: Cluster, options: Options, boundary: uuid.UUID) -> dict[str, float]:
     """The backlog run by one worker replica started idle, woken as a submit wakes it: jobs/s
-    from the first claim to the last finish."""
+    from the first claim to the last finish, and WAL written per job."""
     worker = await cluster.replica(
         "worker", pool_size=options.pool_size, concurrency=options.concurrency
     )
@@ -178,16 +181,28 @@ async def _execution(cluster: Cluster, options: Options, boundary: uuid.UUID) ->
             # statistics of the backlog as autovacuum would have them (bench/throughput.py)
             await db.execute("ANALYZE content_jobs")
             await db.execute(BENCH_QUERIES["wake_workers"])
+        wal = await _wal_bytes(db)
         deadline = time.monotonic() + 600
         while await db.fetchval(BENCH_QUERIES["history_unfinished"]):
             assert time.monotonic() < deadline, "the worker did not drain the backlog"
             await asyncio.sleep(0.1)
+        wal = await _wal_bytes(db) - wal
         row = await db.fetchrow(BENCH_QUERIES["history_throughput_window"], boundary)
         assert row is not None and row["done"] == options.history_backlog, row
     finally:
         worker.stop()
-    jobs_per_s: float = row["done"] / row["seconds"]
-    return round(jobs_per_s, 1)
+    return {
+        "worker_jobs_per_s": round(row["done"] / row["seconds"], 1),
+        "worker_wal_kib_per_job": round(wal / 1024 / row["done"], 2),
+    }
+
+
+async def _wal_bytes(db: asyncpg.Connection[Any]) -> float:
+    """The WAL position now, in bytes: what a measurement wrote is the difference (with
+    full_page_writes, a page's first change after a checkpoint writes the whole page)."""
+    row = await db.fetchrow(BENCH_QUERIES["write_counters"])
+    assert row is not None
+    return float(row["wal_bytes"])
 
 
 async def _submits(cluster: Cluster, options: Options) -> dict[str, Any]:
@@ -378,10 +393,11 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             label += f", {fmt(data['history_jobs'])} jobs ({fmt(data['history_events'])} events)"
         out.append([
             "history", label,
-            f"claim {fmt(m['claim_jobs_per_s'])} jobs/s; 1 worker {fmt(m['worker_jobs_per_s'])}"
-            f" jobs/s; submit ({result['tool']}, c={result['clients']}) {fmt(m['submit_rps'])}"
-            f" req/s, p99 {fmt(m['submit_p99_ms'])} ms; Postgres"
-            f" {fmt(m['postgres_cpu_ms_per_1000'])} ms CPU per 1,000 submits",
+            f"claim {fmt(m['claim_jobs_per_s'])} jobs/s ({fmt(m.get('claim_wal_kib_per_job'))}"
+            f" KiB WAL a job); 1 worker {fmt(m['worker_jobs_per_s'])} jobs/s"
+            f" ({fmt(m.get('worker_wal_kib_per_job'))} KiB WAL a job); submit ({result['tool']},"
+            f" c={result['clients']}) {fmt(m['submit_rps'])} req/s, p99 {fmt(m['submit_p99_ms'])}"
+            f" ms; Postgres {fmt(m['postgres_cpu_ms_per_1000'])} ms CPU per 1,000 submits",
             "",
         ])  # fmt: skip
     r = result["ratios"]
