@@ -116,6 +116,7 @@ async def one_run(
     arrivals = await clients.arrivals()
     elapsed = time.monotonic() - began
     api_cpu = (api.cpu_seconds() - cpu_before) / elapsed
+    clients_cpu = clients.cpu_seconds / elapsed
     lb_cpu = (balancer.cpu_seconds() - lb_before) / elapsed if balancer else None
     stop_sampling.set()
     await sampler
@@ -134,6 +135,10 @@ async def one_run(
         **latency_ms(latencies),
         **{f"steady_{k}": v for k, v in latency_ms(steady).items()},
         "api_cpu": round(api_cpu, 2),
+        # the api replicas' CPU per event delivered to a client: steadier than a latency on a
+        # shared host (what the replica does per stream and event, whoever else runs)
+        "api_us_per_event": round(api_cpu * elapsed / max(len(arrivals), 1) * 1e6, 2),
+        "clients_cpu": round(clients_cpu, 2),
         **({"nginx_cpu": round(lb_cpu, 2)} if lb_cpu is not None else {}),
         "kib_per_stream": round((rss_open - rss_before) / max(opened, 1) / 1024, 1),
         "rss_open_mib": round(rss_open / 2**20, 1),
@@ -188,6 +193,8 @@ class Clients:
         context = multiprocessing.get_context("spawn")
         self._out = context.Queue()
         self._early: list[tuple[str, Any]] = []
+        #: CPU seconds the client processes spent while their streams were open
+        self.cpu_seconds = 0.0
         chunks = math.ceil(len(paths) / PER_PROCESS)
         self._processes = []
         for i in range(chunks):
@@ -217,6 +224,7 @@ class Clients:
         """Once every stream has ended: every live event's arrival."""
         arrivals: list[Arrival] = []
         for _ in self._processes:
+            self.cpu_seconds += await self._receive("cpu")
             arrivals += await self._receive("done")
         for process in self._processes:
             process.join()

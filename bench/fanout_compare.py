@@ -37,6 +37,8 @@ FIGURES = (
     "steady_p99_ms",
     "kib_per_stream",
     "api_cpu",
+    "api_us_per_event",
+    "clients_cpu",
     "events_missing",
 )
 

@@ -31,6 +31,9 @@ Arrival = tuple[int, int, float]
 
 
 class SseStream(asyncio.Protocol):
+    """One stream. Once open, it only notes what arrived when (`data_received` is called in
+    the burst, on the same two cores as the server); `settle()` parses it after the run."""
+
     def __init__(self, request: bytes, job: int, arrivals: list[Arrival]) -> None:
         self.request = request
         self.job = job
@@ -39,11 +42,15 @@ class SseStream(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._buffer = b""
         self._head = True
+        self._received: list[tuple[float, bytes]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         cast(asyncio.Transport, transport).write(self.request)  # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
+        if self.opened.done():
+            self._received.append((time.time(), data))
+            return
         now = time.time()
         buffer = self._buffer + data
         if self._head:
@@ -55,6 +62,16 @@ class SseStream(asyncio.Protocol):
                 self._settle(False)
             buffer = buffer[end + 4 :]
             self._head = False
+        self._parse(buffer, now)
+
+    def settle(self) -> None:
+        """Every live event's arrival, from what was received (each event at the time of the
+        read that completed it)."""
+        received, self._received = self._received, []
+        for now, data in received:
+            self._parse(self._buffer + data, now)
+
+    def _parse(self, buffer: bytes, now: float) -> None:
         *events, self._buffer = buffer.split(SEP)
         for event in events:
             start = event.find(b"id: ")
@@ -86,7 +103,8 @@ def stream_clients(
     sources: list[str] | None = None,
     cpus: set[int] | None = None,
 ) -> None:
-    """Open a stream per (job index, path); report ("open", ok, failed), later ("done", arrivals).
+    """Open a stream per (job index, path); report ("open", (ok, failed)), later ("cpu", CPU
+    seconds of this process while the streams were open) and ("done", arrivals).
 
     With `sources`, streams come from those loopback addresses, PER_SOURCE each (like the
     many clients a load balancer sees, each under its per-address cap). Runs until every
@@ -133,9 +151,13 @@ def stream_clients(
         )
         ok = sum(opened)
         out.put(("open", (ok, len(opened) - ok)))
+        cpu = time.process_time()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await asyncio.gather(*(s.closed for s in streams))
+        out.put(("cpu", time.process_time() - cpu))
+        for stream in streams:
+            stream.settle()
         out.put(("done", arrivals))
 
     run(main)

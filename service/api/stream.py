@@ -147,7 +147,7 @@ async def _write(response: web.StreamResponse, subscription: Subscription, data:
     """A stalled client cannot block us forever: the socket has TCP_USER_TIMEOUT (`_open`),
     so the kernel aborts the connection and the write raises."""
     await response.write(data)
-    subscription.idle_ticks = 0
+    subscription.wrote = True
 
 
 class _Direct:
