@@ -17,21 +17,31 @@ CLIENTS = 64
 SECONDS = 3.5
 
 
+ACTIVE_COUNTS = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = $1"
+
+
 class CountingStore:
-    """The real store's count, with how many ran and how many at once."""
+    """The real store's count, with how many ran and how many at once; while one runs it
+    also asks `pg_stat_activity` how many are active (`seen_active`), so that the watch's
+    figure is known to see counts at all, however fast or slow this machine runs them."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.calls = 0
         self.in_flight = 0
         self.most_at_once = 0
+        self.seen_active = 0
 
     async def queued_count(self, company_id: str, up_to: int) -> int:
         self.calls += 1
         self.in_flight += 1
         self.most_at_once = max(self.most_at_once, self.in_flight)
         try:
-            return await self.store.queued_count(company_id, up_to)
+            count = asyncio.ensure_future(self.store.queued_count(company_id, up_to))
+            while not count.done():
+                active = await self.store.pool.fetchval(ACTIVE_COUNTS, QUERIES["queued_count"])
+                self.seen_active = max(self.seen_active, active)
+            return await count
         finally:
             self.in_flight -= 1
 
@@ -67,15 +77,11 @@ async def test_a_large_backlog_runs_one_count_at_a_time(store: Store, db: Any) -
 
     async def watch() -> None:
         while time.monotonic() < end:
-            running.append(
-                await db.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = $1",
-                    QUERIES["queued_count"],
-                )
-            )
+            running.append(await db.fetchval(ACTIVE_COUNTS, QUERIES["queued_count"]))
 
     await asyncio.gather(watch(), *(client() for _ in range(CLIENTS)))
     elapsed = time.monotonic() - began
     assert counts.most_at_once == 1
-    assert max(running) == 1, "the count was never seen running: the watch sees nothing"
+    assert max(running) <= 1
+    assert counts.seen_active == 1, "a count was never seen running: the watch would see nothing"
     assert counts.calls <= 2 + elapsed / REFRESH_SECONDS
