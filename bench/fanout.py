@@ -62,7 +62,7 @@ async def one_run(
     api_env: dict[str, str] | None = None,
     tag: str = "",
     client_cpus: set[int] | None = None,
-    api_cpus: set[int] | None = None,
+    server_cpus: set[int] | None = None,
 ) -> dict[str, Any]:
     """Through nginx (by default when apis > 1), which spreads the streams round-robin.
 
@@ -70,7 +70,7 @@ async def one_run(
     `bench.at_checkout`), for before/after runs side by side (`bench.fanout_compare`);
     `tag` names their profiles apart. `client_cpus` pins the client processes to those CPUs
     (a core budget of their own, so that the clients' parsing is not what is measured), and
-    `api_cpus` the api replicas (every thread of theirs)."""
+    `server_cpus` everything else: Postgres, the replicas, nginx (and this process)."""
     await cluster.reset()
     # every client here is one caller (one token): lift the per-caller cap on open streams
     env: dict[str, Any] = {"SSE_MAX_STREAMS_PER_CALLER": str(streams), **(api_env or {})}
@@ -79,9 +79,6 @@ async def one_run(
         for _ in range(apis)
     ]
     api = Group(replicas)
-    if api_cpus:
-        for replica in replicas:
-            pin(replica.pid, api_cpus)
     balancer = cluster.load_balancer(replicas) if (apis > 1 if nginx is None else nginx) else None
     if balancer is not None:
         await balancer.wait_ready()
@@ -105,6 +102,11 @@ async def one_run(
     rss_open = api.rss_bytes()
     connections = await _connections(cluster)
     worker = await cluster.replica("worker", pool_size=options.pool_size, concurrency=job_count)
+    if server_cpus:
+        pin_tree(os.getpid(), server_cpus, skip=clients.pids)
+        pg = cluster.pg.running_pid()
+        if pg is not None:
+            pin_tree(pg, server_cpus)
     if options.profile:
         PROFILES.mkdir(parents=True, exist_ok=True)
         replicas[0].profile(seconds, PROFILES / f"fanout-{streams}{tag}-api.txt")
@@ -157,10 +159,25 @@ def _sleep_inputs(job_count: int, seconds: float) -> list[dict[str, Any]]:
     ]
 
 
-def pin(pid: int, cpus: set[int]) -> None:
-    """Every thread of process `pid` on `cpus` (what `taskset -a -p` does)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        os.sched_setaffinity(int(task.name), cpus)
+def pin_tree(root: int, cpus: set[int], skip: frozenset[int] = frozenset()) -> None:
+    """Every thread of `root` and of its descendants on `cpus` (`taskset -a -p` of each), but
+    for the processes in `skip` and theirs."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    for pid in parents:
+        ancestor = pid
+        while ancestor not in skip and ancestor != root and ancestor > 1:
+            ancestor = parents.get(ancestor, 0)
+        if ancestor == root:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), cpus)
 
 
 class Group:
@@ -211,6 +228,7 @@ class Clients:
             )
         for process in self._processes:
             process.start()
+        self.pids = frozenset(p.pid for p in self._processes if p.pid is not None)
 
     async def opened(self) -> tuple[int, int]:
         """Once every stream has its snapshot: (streams open, streams that failed)."""

@@ -8,7 +8,7 @@ through `bench.at_checkout`) and once with this checkout's, in alternating order
 same Postgres, worker and clients. Prints each run and the medians; `--out` keeps the JSON.
 
     python -m bench.fanout_compare --before HEAD --streams 10000 --rounds 3
-    python -m bench.fanout_compare --before HEAD --client-cpus 1 --api-cpus 0
+    python -m bench.fanout_compare --before HEAD --client-cpus 1 --server-cpus 0
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ async def compare(args: argparse.Namespace) -> dict[str, Any]:
             for round_ in range(args.rounds):
                 order = list(variants) if round_ % 2 == 0 else list(reversed(variants))
                 for name in order:
+                    env = dict(variants[name])
+                    if args.gc_log:
+                        env["BENCH_GC_LOG"] = str(args.gc_log / f"gc-{name}-{round_ + 1}.log")
                     figures = await fanout.one_run(
                         cluster,
                         options,
@@ -76,9 +79,9 @@ async def compare(args: argparse.Namespace) -> dict[str, Any]:
                         apis=args.apis,
                         tag=f"-{name}-{round_}",
                         client_cpus=args.client_cpus,
-                        api_cpus=args.api_cpus,
+                        server_cpus=args.server_cpus,
                         api_module="bench.at_checkout",
-                        api_env=variants[name],
+                        api_env=env,
                     )
                     runs[name].append(figures)
                     print(_line(f"round {round_ + 1} {name:6}", figures), flush=True)
@@ -107,8 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--apis", type=int, default=1, help="api replicas (2: behind nginx)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--client-cpus", type=_cpus, help="pin the clients, e.g. 1")
-    parser.add_argument("--api-cpus", type=_cpus, help="pin the api replicas, e.g. 0")
+    parser.add_argument(
+        "--server-cpus", type=_cpus, help="pin the rest (Postgres, replicas, nginx), e.g. 0"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy each run's api replica")
+    parser.add_argument(
+        "--gc-log", type=Path, help="a directory: each api replica's garbage collections over 1 ms"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     result = asyncio.run(compare(args))
