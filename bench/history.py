@@ -222,7 +222,7 @@ async def _submits(cluster: Cluster, options: Options) -> dict[str, Any]:
     finally:
         api.stop()
     # nothing runs them: every job queued now is a submit of this run
-    submits = await cluster.db().fetchval(BENCH_QUERIES["history_unfinished"])
+    submits = await cluster.db().fetchval(BENCH_QUERIES["history_queued"])
     return {
         "submit_rps": rps,
         "submit_p99_ms": p99,

@@ -305,8 +305,16 @@ WITH events AS (DELETE FROM content_job_events WHERE job_id >= $1)
 DELETE FROM content_jobs WHERE id >= $1;
 
 -- name: history_unfinished
--- Jobs queued or running (the partial indexes of both, not a scan of the history).
-SELECT count(*) FROM content_jobs WHERE status IN ('queued', 'running');
+-- Whether any job is queued or running: each status through its own partial index, stopping
+-- at the first. (`status IN ('queued', 'running')` was planned as a parallel scan of the whole
+-- table: 0.8 s of three processes per poll beside a million finished jobs, stolen from the
+-- worker being measured.)
+SELECT EXISTS (SELECT FROM content_jobs WHERE status = 'queued')
+    OR EXISTS (SELECT FROM content_jobs WHERE status = 'running');
+
+-- name: history_queued
+-- Jobs queued (content_jobs_ready, a partial index of exactly those).
+SELECT count(*) FROM content_jobs WHERE status = 'queued';
 
 -- name: history_throughput_window
 -- The jobs with ids from $1 on that are done, and the window from the first claim to the last
