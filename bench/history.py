@@ -1,16 +1,17 @@
-"""History: the claim, execution and submit with a million finished jobs in the table, against
-the same on an empty one, in the same run (issue 23: "flat with history", within 10 %).
+"""History: the claim, execution and submit beside a million finished jobs, against the same on
+an empty table, in the same minutes (issue 23: "flat with history", within 10 %).
 
 Retention is the user's choice, and days of finished jobs are normal: nothing a worker or a
-submit does every time may read them. Three phases, each measured `runs` times:
-- **empty**: the tables truncated;
+submit does every time may read them. Two databases on the benchmark's one server:
+- **empty**: the cluster's own, its job tables truncated;
 - **history**: `history_jobs` finished jobs (done, failed, cancelled) spread over
   `history_companies` companies and the last `history_days` days, with their three status
-  events each (in their days' partitions), then VACUUM ANALYZE;
-- **empty again**: truncated once more, so that a drift of the shared machine over the run
-  shows as a difference between the two empty phases rather than as a cost of history.
-Every measurement starts from the same table: what the previous one added is deleted (the jobs
-with ids past the history's, `history_clear`), the tables vacuumed and analyzed, a checkpoint
+  events each (in their days' partitions), then VACUUM ANALYZE.
+Each measurement runs on one, then at once on the other (which goes first alternates between
+runs): on a shared machine the load drifts by more than 10 % within minutes, so only pairs
+taken back to back compare, and the ratio reported is the median of the runs' ratios. Every
+measurement starts from the same table: what the previous one added is deleted (the jobs with
+ids past the history's, `history_clear`), the tables vacuumed and analyzed, a checkpoint
 taken. The measurements, on the history's companies:
 - **claim**: `claim_jobs` as bench/claim.py calls it (claims of 16, no cap, no weights), each
   batch marked done at once, `history_claimed` jobs from a backlog of `history_backlog` over the
@@ -20,8 +21,9 @@ taken. The measurements, on the history's companies:
 - **submit**: `wrk` at the largest client count on one api replica (default `info` logs, the
   queue quota at 1,000,000), echo jobs for one of the companies; with Postgres' CPU time over
   the run (the postmaster and every backend), per 1,000 submits.
-Then, with a backlog in place, **plans**: every hot statement under EXPLAIN (ANALYZE, BUFFERS)
-in a transaction rolled back, the buffers it touched: a statement whose buffers grow with the
+The claim and the worker also report the WAL they wrote per job. Then, with a backlog in place
+in each database, **plans**: every hot statement under EXPLAIN (ANALYZE, BUFFERS) in a
+transaction rolled back, the buffers it touched: a statement whose buffers grow with the
 history reads finished rows.
 """
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -38,24 +41,34 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
 from bench import loadgen
 from bench.claim import BATCH, PLAIN
 from bench.cluster import QUERIES as BENCH_QUERIES
-from bench.cluster import SECRET, Cluster, Replica, cpu_seconds
+from bench.cluster import (
+    SECRET,
+    WORKER_ROLE,
+    Cluster,
+    Replica,
+    cpu_seconds,
+    with_database,
+    with_user,
+)
 from bench.options import Options, in_process
 from bench.stats import fmt, latency_ms, median_runs
 from bench.submit import wrk
 from service.api.auth import issue_token
+from service.db import migrations
+from service.db.pool import init_connection
 from service.db.queries import QUERIES
 from service.domain.flow import FlowControl, parse_rate_limits
 
-T = TypeVar("T")
-
-PHASES = ("empty", "history", "empty again")
+PHASES = ("empty", "history")
+#: the history's database, beside the cluster's own (which stays empty)
+DATABASE = "bench_history"
 #: the company the submits and the plans' single-company statements use
 COMPANY = "company-0"
 #: history filled in statements of this many jobs (each its own transaction)
@@ -66,28 +79,63 @@ FLOW = FlowControl.of(parse_rate_limits("echo=10000/1s,sleep=100/1s/company"), (
 GROWTH = 2.0
 
 
+@dataclasses.dataclass
+class Table:
+    """One of the two databases: where its replicas connect, the benchmark's connection, and
+    the id from which on jobs are the measurements' (the history's are all below it)."""
+
+    name: str
+    dsn: str
+    db: asyncpg.Connection[Any]
+    boundary: uuid.UUID
+
+
 async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
-    db = cluster.db()
-    phases: dict[str, Any] = {}
-    plans: dict[str, dict[str, Any]] = {}
-    for phase in PHASES:
-        await cluster.reset()
-        fill: dict[str, Any] = {}
-        if phase == "history":
-            fill = await _fill(db, options)
-        boundary = await db.fetchval(BENCH_QUERIES["history_id_floor"], None)
-        runs = [await _measure(cluster, options, boundary) for _ in range(options.runs)]
-        if phase != "empty again":
-            plans[phase] = await _plans(db, options, boundary)
-        phases[phase] = {"median": median_runs(runs), "runs": runs, **fill}
+    await cluster.reset()
+    empty = Table("empty", cluster.dsn, cluster.db(), await _boundary(cluster.db()))
+    history = await _history_database(cluster)
+    try:
+        fill = await _fill(history.db, options)
+        history.boundary = await _boundary(history.db)
+        tables = (empty, history)
+        runs: dict[str, list[dict[str, Any]]] = {table.name: [] for table in tables}
+        for n in range(options.runs):
+            figures: dict[str, dict[str, Any]] = {table.name: {} for table in tables}
+            for measure in (_claims, _execution, _submits):
+                for table in tables if n % 2 == 0 else tables[::-1]:
+                    figures[table.name].update(await _fresh(cluster, options, table, measure))
+            for table in tables:
+                runs[table.name].append(figures[table.name])
+        plans = {table.name: await _plans(table, options) for table in tables}
+    finally:
+        await history.db.close()
+    phases = {name: {"median": median_runs(r), "runs": r} for name, r in runs.items()}
+    phases["history"].update(fill)
     return {
         "phases": phases,
-        "ratios": _ratios(phases),
+        "ratios": _ratios(runs),
         "plans": plans,
         "grown": _grown(plans),
         "clients": max(options.submit_concurrency),
         "tool": "wrk" if shutil.which("wrk") else "loadgen",
     }
+
+
+async def _history_database(cluster: Cluster) -> Table:
+    """A database of its own for the history, migrated, on the benchmark's server (made anew:
+    the smoke test's cluster outlives one run)."""
+    await cluster.db().execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    await cluster.db().execute(f"CREATE DATABASE {DATABASE}")
+    dsn = with_database(cluster.dsn, DATABASE)
+    migrations.apply(dsn)
+    db: asyncpg.Connection[Any] = await asyncpg.connect(dsn)
+    await init_connection(db)
+    return Table("history", dsn, db, await _boundary(db))
+
+
+async def _boundary(db: asyncpg.Connection[Any]) -> uuid.UUID:
+    boundary: uuid.UUID = await db.fetchval(BENCH_QUERIES["history_id_floor"], None)
+    return boundary
 
 
 async def _fill(db: asyncpg.Connection[Any], options: Options) -> dict[str, Any]:
@@ -120,25 +168,21 @@ async def _fill(db: asyncpg.Connection[Any], options: Options) -> dict[str, Any]
     }
 
 
-async def _measure(cluster: Cluster, options: Options, boundary: uuid.UUID) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
-    figures.update(await _fresh(cluster, boundary, lambda: _claims(cluster, options)))
-    figures.update(await _fresh(cluster, boundary, lambda: _execution(cluster, options, boundary)))
-    figures.update(await _fresh(cluster, boundary, lambda: _submits(cluster, options)))
-    return figures
+Measure = Callable[[Cluster, Options, Table], Awaitable[dict[str, Any]]]
 
 
-async def _fresh(cluster: Cluster, boundary: uuid.UUID, measure: Callable[[], Awaitable[T]]) -> T:
-    """`measure` on the table as the phase left it: what an earlier measurement added gone,
+async def _fresh(
+    cluster: Cluster, options: Options, table: Table, measure: Measure
+) -> dict[str, Any]:
+    """`measure` on the table as its history left it: what an earlier measurement added gone,
     vacuumed and analyzed, checkpointed; and gone again after."""
-    db = cluster.db()
-    await db.execute(BENCH_QUERIES["history_clear"], boundary)
-    await db.execute(BENCH_QUERIES["history_vacuum"])
-    await db.execute("CHECKPOINT")
+    await table.db.execute(BENCH_QUERIES["history_clear"], table.boundary)
+    await table.db.execute(BENCH_QUERIES["history_vacuum"])
+    await table.db.execute("CHECKPOINT")
     try:
-        return await measure()
+        return await measure(cluster, options, table)
     finally:
-        await db.execute(BENCH_QUERIES["history_clear"], boundary)
+        await table.db.execute(BENCH_QUERIES["history_clear"], table.boundary)
 
 
 async def _backlog(db: asyncpg.Connection[Any], options: Options) -> None:
@@ -147,9 +191,9 @@ async def _backlog(db: asyncpg.Connection[Any], options: Options) -> None:
     )
 
 
-async def _claims(cluster: Cluster, options: Options) -> dict[str, float]:
+async def _claims(cluster: Cluster, options: Options, table: Table) -> dict[str, Any]:
     """claim_jobs alone, as bench/claim.py runs it: jobs/s, and WAL written per job."""
-    db = cluster.db()
+    db = table.db
     await _backlog(db, options)
     await db.execute("ANALYZE content_jobs")
     claimed = 0
@@ -168,13 +212,14 @@ async def _claims(cluster: Cluster, options: Options) -> dict[str, float]:
     }
 
 
-async def _execution(cluster: Cluster, options: Options, boundary: uuid.UUID) -> dict[str, float]:
+async def _execution(cluster: Cluster, options: Options, table: Table) -> dict[str, Any]:
     """The backlog run by one worker replica started idle, woken as a submit wakes it: jobs/s
     from the first claim to the last finish, and WAL written per job."""
     worker = await cluster.replica(
-        "worker", pool_size=options.pool_size, concurrency=options.concurrency
-    )
-    db = cluster.db()
+        "worker", pool_size=options.pool_size, concurrency=options.concurrency,
+        DATABASE_URL=with_user(table.dsn, WORKER_ROLE),
+    )  # fmt: skip
+    db = table.db
     try:
         async with db.transaction():
             await _backlog(db, options)
@@ -187,7 +232,7 @@ async def _execution(cluster: Cluster, options: Options, boundary: uuid.UUID) ->
             assert time.monotonic() < deadline, "the worker did not drain the backlog"
             await asyncio.sleep(0.1)
         wal = await _wal_bytes(db) - wal
-        row = await db.fetchrow(BENCH_QUERIES["history_throughput_window"], boundary)
+        row = await db.fetchrow(BENCH_QUERIES["history_throughput_window"], table.boundary)
         assert row is not None and row["done"] == options.history_backlog, row
     finally:
         worker.stop()
@@ -205,12 +250,13 @@ async def _wal_bytes(db: asyncpg.Connection[Any]) -> float:
     return float(row["wal_bytes"])
 
 
-async def _submits(cluster: Cluster, options: Options) -> dict[str, Any]:
+async def _submits(cluster: Cluster, options: Options, table: Table) -> dict[str, Any]:
     """Echo jobs POSTed for COMPANY through one api replica under `wrk` (our generator when it
     is not installed), with the replica's and Postgres' CPU over the run."""
     api = await cluster.replica(
-        "api", pool_size=options.pool_size, LOG_LEVEL="info", COMPANY_MAX_QUEUED="1000000"
-    )
+        "api", pool_size=options.pool_size, LOG_LEVEL="info", COMPANY_MAX_QUEUED="1000000",
+        DATABASE_URL=table.dsn,
+    )  # fmt: skip
     clients = max(options.submit_concurrency)
     bearer = issue_token(SECRET, [COMPANY], sub="bench")
     try:
@@ -222,7 +268,7 @@ async def _submits(cluster: Cluster, options: Options) -> dict[str, Any]:
     finally:
         api.stop()
     # nothing runs them: every job queued now is a submit of this run
-    submits = await cluster.db().fetchval(BENCH_QUERIES["history_queued"])
+    submits = await table.db.fetchval(BENCH_QUERIES["history_queued"])
     return {
         "submit_rps": rps,
         "submit_p99_ms": p99,
@@ -268,11 +314,10 @@ class _Rollback(Exception):
     """Leaves a plan's transaction: what the statement wrote is not kept."""
 
 
-async def _plans(
-    db: asyncpg.Connection[Any], options: Options, boundary: uuid.UUID
-) -> dict[str, Any]:
+async def _plans(table: Table, options: Options) -> dict[str, Any]:
     """Shared buffers each hot statement touched, and its time, under EXPLAIN (ANALYZE,
     BUFFERS) with a backlog in place; writes rolled back."""
+    db, boundary = table.db, table.boundary
     await db.execute(BENCH_QUERIES["history_clear"], boundary)
     await _backlog(db, options)
     await db.execute(BENCH_QUERIES["history_vacuum"])
@@ -360,21 +405,22 @@ async def _explain(db: asyncpg.Connection[Any], sql: str, args: tuple[Any, ...])
     return result
 
 
-def _ratios(phases: dict[str, Any]) -> dict[str, float]:
-    """History over empty (both empty phases' runs) for each figure."""
-    empty_runs = [run for name in PHASES if name != "history" for run in phases[name]["runs"]]
-    history = phases["history"]["median"]
+def _ratios(runs: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """History over empty for each figure: the median of the runs' ratios (each run's two
+    measurements were taken back to back)."""
     ratios = {}
     for key in ("claim_jobs_per_s", "worker_jobs_per_s", "submit_rps", "submit_p99_ms"):
-        empty = statistics.median(run[key] for run in empty_runs)
-        ratios[key] = round(history[key] / empty, 2) if empty else float("nan")
+        pairs = [
+            history[key] / empty[key]
+            for empty, history in zip(runs["empty"], runs["history"], strict=True)
+            if empty[key]
+        ]
+        ratios[key] = round(statistics.median(pairs), 2) if pairs else float("nan")
     return ratios
 
 
 def _grown(plans: dict[str, dict[str, Any]]) -> list[str]:
     """The statements whose buffers grew past GROWTH times (and by 100 buffers) with history."""
-    if "empty" not in plans or "history" not in plans:
-        return []
     grown = []
     for name, figures in plans["history"].items():
         before = plans["empty"].get(name, {}).get("buffers", 0)
