@@ -63,6 +63,7 @@ async def one_run(
     tag: str = "",
     client_cpus: set[int] | None = None,
     server_cpus: set[int] | None = None,
+    api_cpus: set[int] | None = None,
 ) -> dict[str, Any]:
     """Through nginx (by default when apis > 1), which spreads the streams round-robin.
 
@@ -70,7 +71,8 @@ async def one_run(
     `bench.at_checkout`), for before/after runs side by side (`bench.fanout_compare`);
     `tag` names their profiles apart. `client_cpus` pins the client processes to those CPUs
     (a core budget of their own, so that the clients' parsing is not what is measured), and
-    `server_cpus` everything else: Postgres, the replicas, nginx (and this process)."""
+    `server_cpus` everything else: Postgres, the replicas, nginx (and this process); then
+    `api_cpus` the api replicas (a core of their own, say)."""
     await cluster.reset()
     # every client here is one caller (one token): lift the per-caller cap on open streams
     env: dict[str, Any] = {"SSE_MAX_STREAMS_PER_CALLER": str(streams), **(api_env or {})}
@@ -107,6 +109,8 @@ async def one_run(
         pg = cluster.pg.running_pid()
         if pg is not None:
             pin_tree(pg, server_cpus)
+    for replica in replicas if api_cpus else ():
+        pin_tree(replica.pid, api_cpus or set())
     if options.profile:
         PROFILES.mkdir(parents=True, exist_ok=True)
         replicas[0].profile(seconds, PROFILES / f"fanout-{streams}{tag}-api.txt")
@@ -128,7 +132,8 @@ async def one_run(
         replica.stop()
     if balancer is not None:
         balancer.stop()
-    latencies, steady, missing = await _latencies(cluster, job_ids, arrivals, opened)
+    phases: dict[str, list[float]] = {}
+    latencies, steady, missing = await _latencies(cluster, job_ids, arrivals, opened, phases)
     return {
         "streams_open": opened,
         "streams_failed": failed,
@@ -136,6 +141,10 @@ async def one_run(
         "events_missing": missing,
         **latency_ms(latencies),
         **{f"steady_{k}": v for k, v in latency_ms(steady).items()},
+        **{f"{phase}_p99_ms": latency_ms(values)["p99_ms"] for phase, values in phases.items()},
+        # the claim's burst: its first delivery is the commit, NOTIFY and read; the rest the
+        # sends to every stream (and the clients' reads)
+        "running_min_ms": round(min(phases["running"], default=math.nan) * 1000, 2),
         "api_cpu": round(api_cpu, 2),
         # the api replicas' CPU per event delivered to a client: steadier than a latency on a
         # shared host (what the replica does per stream and event, whoever else runs)
@@ -278,10 +287,16 @@ async def _sample_connections(cluster: Cluster, peak: dict[str, int], stop: asyn
 
 
 async def _latencies(
-    cluster: Cluster, job_ids: list[Any], arrivals: list[Arrival], opened: int
+    cluster: Cluster,
+    job_ids: list[Any],
+    arrivals: list[Arrival],
+    opened: int,
+    phases: dict[str, list[float]] | None = None,
 ) -> tuple[list[float], list[float], int]:
     """Arrival minus commit for every live event; the same for the steady part of the run;
-    and how many events some client never got.
+    and how many events some client never got. Into `phases`, when given, the latencies by
+    the event's place in its job (`running`: the claim's burst, every job's at once;
+    `first_step`; `end`: the terminal event; `middle`: the rest): which part makes the p99.
 
     Steady: events written from STEADY_AFTER seconds after the first job started until the
     first job ended. It leaves out the bursts of this workload's synchronised start (every
@@ -298,11 +313,16 @@ async def _latencies(
     live_events = len(rows) - len(job_ids)  # all but each job's first (the snapshot)
     expected = live_events * opened // len(job_ids)
     every, steady = [], []
+    if phases is not None:
+        phases.update(running=[], first_step=[], middle=[], end=[])
     for job, seq, at in arrivals:
         written = created[(job, seq)]
         every.append(at - written)
         if started + STEADY_AFTER <= written < first_end:
             steady.append(at - written)
+        if phases is not None:
+            phase = {2: "running", 3: "first_step", last_seq[job]: "end"}.get(seq, "middle")
+            phases[phase].append(at - written)
     return every, steady, expected - len(arrivals)
 
 

@@ -9,6 +9,7 @@ same Postgres, worker and clients. Prints each run and the medians; `--out` keep
 
     python -m bench.fanout_compare --before HEAD --streams 10000 --rounds 3
     python -m bench.fanout_compare --before HEAD --client-cpus 1 --server-cpus 0
+    python -m bench.fanout_compare --before HEAD --api-cpus 0 --client-cpus 1 --server-cpus 1
 """
 
 from __future__ import annotations
@@ -35,10 +36,16 @@ FIGURES = (
     "p99_ms",
     "max_ms",
     "steady_p99_ms",
+    "running_min_ms",
+    "running_p99_ms",
+    "first_step_p99_ms",
+    "middle_p99_ms",
+    "end_p99_ms",
     "kib_per_stream",
     "api_cpu",
     "api_us_per_event",
     "clients_cpu",
+    "nginx_cpu",
     "events_missing",
 )
 
@@ -80,6 +87,7 @@ async def compare(args: argparse.Namespace) -> dict[str, Any]:
                         tag=f"-{name}-{round_}",
                         client_cpus=args.client_cpus,
                         server_cpus=args.server_cpus,
+                        api_cpus=args.api_cpus,
                         api_module="bench.at_checkout",
                         api_env=env,
                     )
@@ -113,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--server-cpus", type=_cpus, help="pin the rest (Postgres, replicas, nginx), e.g. 0"
     )
+    parser.add_argument("--api-cpus", type=_cpus, help="then pin the api replicas, e.g. 0")
     parser.add_argument("--profile", action="store_true", help="py-spy each run's api replica")
     parser.add_argument(
         "--gc-log", type=Path, help="a directory: each api replica's garbage collections over 1 ms"
