@@ -341,3 +341,7 @@ SELECT id FROM content_jobs WHERE company_id = $1 AND status = 'queued' ORDER BY
 -- One of company $1's finished jobs (NULL when it has none: the empty table).
 SELECT id FROM content_jobs
 WHERE company_id = $1 AND status IN ('done', 'failed', 'cancelled') LIMIT 1;
+
+-- name: pages_of_jobs_from
+-- How many heap pages hold the jobs with ids from $1 on (how scattered they are).
+SELECT count(DISTINCT (ctid::text::point)[0]) FROM content_jobs WHERE id >= $1;

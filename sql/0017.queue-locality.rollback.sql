@@ -1,0 +1,1 @@
+ALTER TABLE content_jobs RESET (fillfactor);
