@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -64,6 +65,7 @@ async def measure(args: argparse.Namespace) -> None:
         await clients.arrivals()
     finally:
         await cluster.close(keep_logs=args.keep_logs)
+        shutil.rmtree(work, ignore_errors=True)  # snapshots and the exported checkout
 
 
 async def _snapshot(pid: int, path: Path, trace: bool) -> None:
