@@ -6,8 +6,11 @@ benchmark's own with the durable defaults, single-row INSERTs, each its own tran
 - into a plain table (primary key, no trigger), and the same with `pg_notify` in the
   transaction;
 - into `content_jobs` (its event trigger and indexes), and the same with `pg_notify`;
-- the plain INSERT with `pg_notify` again while `--listeners` connections sit in LISTEN on
-  another channel, as the listener of a replica whose streams follow other jobs does.
+- `pg_notify` alone in its transaction (what the service's notifier sends, after the writes
+  committed);
+- the plain INSERT with `pg_notify`, and `pg_notify` alone, again while `--listeners`
+  connections sit in LISTEN on another channel, as the listener of a replica whose streams
+  follow other jobs does.
 Postgres takes a lock for the whole commit of a notifying transaction (so that notifications
 are queued in commit order), so those commits cannot share a WAL flush: each waits for its
 own. The cases run in turn, in a different order each round (`--rounds`), on a machine that
@@ -38,9 +41,11 @@ SCRIPTS = {
     "plain INSERT + NOTIFY": "BEGIN;\n" + PLAIN + NOTIFY + "COMMIT;\n",
     "content_jobs INSERT": INSERT,
     "content_jobs INSERT + NOTIFY": "BEGIN;\n" + INSERT + NOTIFY + "COMMIT;\n",
+    # what the service's notifier sends after the writes committed: no write of its own
+    "NOTIFY alone": NOTIFY,
 }
-#: the case run beside idle listeners
-WITH_LISTENERS = "plain INSERT + NOTIFY"
+#: the cases run beside idle listeners
+WITH_LISTENERS = ("plain INSERT + NOTIFY", "NOTIFY alone")
 
 
 async def run(
@@ -56,7 +61,10 @@ async def run(
             path = cluster.log_dir / f"notify-{n}.sql"
             path.write_text(text)
             paths[name] = str(path)
-        cases = [*SCRIPTS, *(f"{WITH_LISTENERS}, {n} listeners" for n in listeners)]
+        cases = [
+            *SCRIPTS,
+            *(f"{case}, {n} listeners" for case in WITH_LISTENERS for n in listeners),
+        ]
         tps: dict[str, list[float]] = {case: [] for case in cases}
         for r in range(rounds):
             shift = r % len(cases)  # each round starts elsewhere: no case always goes first
