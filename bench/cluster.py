@@ -179,6 +179,23 @@ class Cluster:
         assert self._conn is not None, "connect() first"
         return self._conn
 
+    def postgres_cpu_seconds(self) -> float:
+        """CPU time so far of the postmaster and its children (backends, walwriter,
+        checkpointer...): what the server spent, whoever's statements it ran."""
+        postmaster = self.pg.running_pid()
+        assert postmaster is not None, "the server runs"
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+                if int(entry.name) == postmaster or parent == postmaster:
+                    total += cpu_seconds(int(entry.name))
+            except (OSError, ValueError):
+                continue  # it ended meanwhile
+        return total
+
     async def replica(
         self,
         role: str,

@@ -230,7 +230,7 @@ async def _execution(cluster: Cluster, options: Options, table: Table) -> dict[s
             await db.execute(BENCH_QUERIES["wake_workers"])
         wal = await _wal_bytes(db)
         deadline = time.monotonic() + 600
-        while await db.fetchval(BENCH_QUERIES["history_unfinished"]):
+        while await db.fetchval(BENCH_QUERIES["unfinished"]):
             assert time.monotonic() < deadline, "the worker did not drain the backlog"
             await asyncio.sleep(0.1)
         wal = await _wal_bytes(db) - wal

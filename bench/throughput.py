@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from bench import peer, pgq_peer
-from bench.cluster import QUERIES, ROOT, Cluster, raise_nofile, with_database
+from bench.cluster import QUERIES, ROOT, Cluster, cpu_seconds, raise_nofile, with_database
 from bench.options import PROFILES, Options
 from bench.start import wait_finished
 from bench.stats import fmt, median_runs
@@ -45,10 +45,10 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
         runs.setdefault("1 worker, FIFO claim", []).append(
             await ours(cluster, options, 1, options.concurrency, module="bench.fifo_worker")
         )
-        runs.setdefault("procrastinate", []).append(await theirs(peer_dsn, options))
+        runs.setdefault("procrastinate", []).append(await theirs(cluster, peer_dsn, options))
         for batch in pgq_peer.BATCH_SIZES:
             runs.setdefault(f"pgqueuer (batch {batch})", []).append(
-                await pgqueuer(pgq_dsn, options, batch)
+                await pgqueuer(cluster, pgq_dsn, options, batch)
             )
     cases: dict[str, Any] = {
         name: {"median": median_runs(r), "runs": r} for name, r in runs.items()
@@ -81,6 +81,7 @@ async def ours(
         PROFILES.mkdir(parents=True, exist_ok=True)
         replicas[0].profile(10, PROFILES / f"throughput-{workers}-worker.txt")
     db = cluster.db()
+    cpu = _CpuMeter(cluster, [replica.pid for replica in replicas])
     async with db.transaction():
         await cluster.insert_jobs(options.throughput_jobs, "echo", [{"n": 1}])
         # statistics of the backlog as autovacuum would have them within a minute: without
@@ -91,29 +92,31 @@ async def ours(
     await wait_finished(cluster, timeout=600)
     row = await db.fetchrow(QUERIES["throughput_window"])
     assert row is not None
+    used = cpu.per_job(row["done"])
     for replica in replicas:
         replica.stop()
-    return _window(row)
+    return {**_window(row), **used}
 
 
-async def theirs(dsn: str, options: Options) -> dict[str, Any]:
+async def theirs(cluster: Cluster, dsn: str, options: Options) -> dict[str, Any]:
     """procrastinate: one worker at our concurrency, jobs deferred in bulk."""
     return await _peer_run(
-        dsn, "peer", "bench.peer", options.concurrency,
+        cluster, dsn, "peer", "bench.peer", options.concurrency,
         lambda: peer.defer_jobs(dsn, options.throughput_jobs), settle=0.0,
     )  # fmt: skip
 
 
-async def pgqueuer(dsn: str, options: Options, batch: int) -> dict[str, Any]:
+async def pgqueuer(cluster: Cluster, dsn: str, options: Options, batch: int) -> dict[str, Any]:
     """pgqueuer: one consumer with batches of `batch`; its buffered log of the last
     successes is flushed within half a second of the last job."""
     return await _peer_run(
-        dsn, "pgq", "bench.pgq_peer", batch,
+        cluster, dsn, "pgq", "bench.pgq_peer", batch,
         lambda: pgq_peer.enqueue_jobs(dsn, options.throughput_jobs), settle=0.5,
     )  # fmt: skip
 
 
 async def _peer_run(
+    cluster: Cluster,
     dsn: str,
     queries: str,
     module: str,
@@ -130,6 +133,7 @@ async def _peer_run(
         worker = _peer_worker(module, dsn, arg)
         try:
             await asyncio.sleep(2)  # the consumer connects and LISTENs
+            cpu = _CpuMeter(cluster, [worker.pid])
             await enqueue()
             async with asyncio.timeout(600):
                 while await conn.fetchval(QUERIES[f"{queries}_unfinished"]):
@@ -137,12 +141,33 @@ async def _peer_run(
             await asyncio.sleep(settle)
             row = await conn.fetchrow(QUERIES[f"{queries}_window"])
             assert row is not None
+            used = cpu.per_job(row["done"])
         finally:
             worker.terminate()
             worker.wait()
     finally:
         await conn.close()
-    return _window(row)
+    return {**_window(row), **used}
+
+
+class _CpuMeter:
+    """CPU spent from now on by the workers (their processes) and by Postgres (all its
+    processes, the enqueue and the harness's polls included), per job: where a job's time
+    goes, for ours and for the peers alike."""
+
+    def __init__(self, cluster: Cluster, pids: list[int]) -> None:
+        self._cluster = cluster
+        self._pids = pids
+        self._workers = sum(cpu_seconds(pid) for pid in pids)
+        self._postgres = cluster.postgres_cpu_seconds()
+
+    def per_job(self, jobs: int) -> dict[str, float]:
+        workers = sum(cpu_seconds(pid) for pid in self._pids) - self._workers
+        postgres = self._cluster.postgres_cpu_seconds() - self._postgres
+        return {
+            "worker_us_per_job": round(workers / max(jobs, 1) * 1e6, 1),
+            "postgres_us_per_job": round(postgres / max(jobs, 1) * 1e6, 1),
+        }
 
 
 def _window(row: asyncpg.Record) -> dict[str, Any]:
@@ -175,6 +200,9 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
         m = data["median"]
         target = ""
         text = f"{fmt(m['jobs_per_s'])} jobs/s ({m['jobs']:g} jobs in {fmt(m['seconds'])} s)"
+        if "worker_us_per_job" in m:
+            text += (f"; CPU per job: worker {fmt(m['worker_us_per_job'])} us,"
+                     f" Postgres {fmt(m['postgres_us_per_job'])} us")  # fmt: skip
         if case == "procrastinate":
             target = "ours >= 5x"
             text += f"; ours (1 worker) = {result['ours_over_procrastinate']:.2f}x"
