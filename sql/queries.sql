@@ -16,7 +16,7 @@ INSERT INTO content_jobs
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
         COALESCE($10, clock_timestamp() + make_interval(secs => COALESCE($11, 0))), $12, $13,
         $14::uuid[])
-ON CONFLICT (company_id, idempotency_key) DO NOTHING
+ON CONFLICT (company_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING *;
 
 -- name: insert_jobs
