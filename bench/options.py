@@ -36,10 +36,11 @@ class Options:
     fanout_job_seconds: float = 10.0
     #: the same through nginx over two api replicas
     fanout_nginx_streams: tuple[int, ...] = (20000,)
-    #: throughput and peer: jobs per run, and jobs run at once per worker (both systems)
+    #: throughput and peer: jobs per run, and jobs run at once per worker (both systems: the
+    #: service's default RUNNER_CONCURRENCY)
     throughput_jobs: int = 10000
     throughput_workers: tuple[int, ...] = (1, 2)
-    concurrency: int = 16
+    concurrency: int = 100
     #: claim: queued jobs in the backlog, jobs claimed per case, companies they belong to
     claim_backlog: int = 100_000
     claim_jobs: int = 20_000

@@ -336,9 +336,12 @@ class Settings:
         "shares of the running jobs under contention, e.g. `acme=3,beta=1` (others 1)", "jobs",
     )  # fmt: skip
     runner_concurrency: int = setting(
-        "RUNNER_CONCURRENCY", _int_between(1, 10000), 16,
+        # 100, not 16: content handlers wait on providers (CPU-bound types are capped by
+        # CPU_WORKERS, provider calls by rate limits), and a claim of 16 made one worker's
+        # no-op rate half of pgqueuer's default (BENCHMARKS.md, "Execution")
+        "RUNNER_CONCURRENCY", _int_between(1, 10000), 100,
         "handlers one worker runs at once (runs waiting only for their last write do not "
-        "count)",
+        "count; CPU-bound ones also wait for one of `CPU_WORKERS`)",
         "worker",
     )  # fmt: skip
     cpu_workers: int = setting(
