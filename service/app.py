@@ -114,6 +114,7 @@ async def listening(app: web.Application) -> AsyncIterator[None]:
         settings.listen_url,
         app[keys.STORE],
         sweep_interval=settings.sweep_interval_seconds,
+        heartbeat_seconds=settings.sse_heartbeat_seconds,
         on_queued=app.get(keys.ON_QUEUED),
         on_schedules=app.get(keys.ON_SCHEDULES),
     )

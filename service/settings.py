@@ -354,7 +354,8 @@ class Settings:
     )  # fmt: skip
     sse_heartbeat_seconds: float = setting(
         "SSE_HEARTBEAT_SECONDS", _positive_float, 15.0,
-        "interval of the `: ping` comment on event streams", "streams",
+        "a quiet event stream gets a `: ping` comment before it has been silent this long "
+        "(a stream with traffic gets none)", "streams",
     )  # fmt: skip
     sse_max_streams_per_caller: int = setting(
         "SSE_MAX_STREAMS_PER_CALLER", _int_between(1, 1_000_000), 100,

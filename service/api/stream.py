@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
+from typing import NamedTuple
 
 import structlog
 from aiohttp import hdrs, web
@@ -23,7 +23,7 @@ from service.api.errors import ApiError
 from service.api.middlewares import STREAM_COMPLETE, company_of
 from service.db.pool import DB_ERRORS
 from service.domain.jobs import Event
-from service.events.listener import Sink, Subscription
+from service.events.listener import Subscription
 
 #: bytes a client may leave unread before its stream is dropped (about a thousand events)
 SLOW_CLIENT_BYTES = 256 * 1024
@@ -31,110 +31,141 @@ SLOW_CLIENT_BYTES = 256 * 1024
 RETRY_MS = (2000, 5000)
 log = structlog.get_logger(__name__)
 
+#: the comment the listener's ticker sends a quiet stream (the one aiohttp-sse's own ping
+#: task writes), and the same as an HTTP/1.1 chunk, for the sink
+PING = f": ping{EventSourceResponse.DEFAULT_SEPARATOR * 2}".encode()
+PING_CHUNK = b"%x\r\n%b\r\n" % (len(PING), PING)
+
 NOT_FOUND_BODY = 'event: error\ndata: {"error": "Job not found"}\n\n'
 
 
 async def job_events(request: web.Request) -> web.StreamResponse:
-    company_id = company_of(request)
+    start = await _start(request)
+    if isinstance(start, web.StreamResponse):
+        return start
     caller = request[keys.CALLER]
+    listener = request.app[keys.LISTENER]
+    cap = request.app[keys.SETTINGS].sse_max_streams_per_caller
+    if listener.streams_of(caller.sub) >= cap:
+        raise ApiError(429, f"too many open event streams for this caller (at most {cap})")
+    # the token's expiry ends the stream (the listener's ticker): the client reconnects
+    # with a fresh token and Last-Event-ID
+    subscription = await listener.subscribe(
+        start.job_id, start.seq, owner=caller.sub, expires_at=caller.expires_at
+    )
+    try:
+        first = start.first
+        if first is None:
+            first = await subscription.events_after(start.last_id)
+        last_id = first[-1].seq if first else start.last_id
+        response = await _open(request, subscription)
+        ended = bool(first) and await _send(response, subscription, first)
+        # An open stream holds its frames for its whole life: no rows in them while it is
+        # parked, and this loop is here rather than in a coroutine of its own (one frame less)
+        del start, first
+        while not ended:
+            await subscription.wait(last_id)  # events go out through the sink meanwhile
+            last_id = subscription.resume()
+            if subscription.dropped:
+                raise ConnectionResetError("the client stopped reading")
+            if subscription.sent_terminal or subscription.closed:
+                break
+            if subscription.ping_due:  # no sink (HTTP/1.0): the heartbeat is ours to write
+                subscription.ping_due = False
+                await _write(response, subscription, PING)
+            events = await _events_after(subscription, last_id)
+            if events:
+                last_id = events[-1].seq
+                # the job's current state is terminal (a retried job's old end is not)
+                ended = await _send(response, subscription, events)
+            del events
+        request[STREAM_COMPLETE] = response.status  # the end is sent: a close now is no abort
+    finally:
+        await listener.unsubscribe(subscription)
+    return response
+
+
+class _Start(NamedTuple):
+    """Where a stream starts, as the database says before it subscribes."""
+
+    job_id: uuid.UUID
+    #: the job's newest event when it was read
+    seq: int
+    #: the client has every event up to this one
+    last_id: int
+    #: the snapshot to send first, or None: replay the events after `last_id`
+    first: list[Event] | None
+
+
+async def _start(request: web.Request) -> _Start | web.StreamResponse:
+    """The job's snapshot, or the point a reconnect resumes from; or the answer that ends the
+    request here: 404 (not this company's job), 204 (the client has the terminal event)."""
+    company_id = company_of(request)
     job_id = _job_id(request)
     if job_id is None:
         return _not_found()
     store = request.app[keys.STORE]
-    listener = request.app[keys.LISTENER]
     last_id = _last_event_id(request)
-    first: list[Event] | None = None
     if last_id is None:
         snapshot = await store.snapshot(company_id, job_id)
         if snapshot is None:
             return _not_found()
-        first, seq = [snapshot], snapshot.seq
-        last_id = seq
-    else:
-        job = await store.get(company_id, job_id)
-        if job is None:
-            return _not_found()
-        if job.status.terminal and last_id >= job.event_seq:
-            return web.Response(status=204)  # it has everything: EventSource stops here
-        seq = job.event_seq
-        last_id = min(last_id, seq)  # an id from the future names nothing we sent
-    cap = request.app[keys.SETTINGS].sse_max_streams_per_caller
-    if listener.streams_of(caller.sub) >= cap:
-        raise ApiError(429, f"too many open event streams for this caller (at most {cap})")
-    async with listener.subscribe(job_id, seq, owner=caller.sub) as subscription:
-        if first is None:
-            first = await subscription.events_after(last_id)
-        response = await _open(request)
-        sink = _direct_sink(request, response)
-        try:
-            async with asyncio.timeout(caller.expires_at - time.time()):
-                await _send_until_terminal(response, subscription, first, last_id, sink)
-        except TimeoutError:
-            pass  # the token expired: the client reconnects with a fresh one and Last-Event-ID
-        finally:
-            response.stop_streaming()
-        request[STREAM_COMPLETE] = response.status  # the end is sent: a close now is no abort
-        return response
+        return _Start(job_id, snapshot.seq, snapshot.seq, [snapshot])
+    job = await store.get(company_id, job_id)
+    if job is None:
+        return _not_found()
+    if job.status.terminal and last_id >= job.event_seq:
+        return web.Response(status=204)  # it has everything: EventSource stops here
+    # an id from the future names nothing we sent
+    return _Start(job_id, job.event_seq, min(last_id, job.event_seq), None)
 
 
-async def _send_until_terminal(
-    response: EventSourceResponse,
-    subscription: Subscription,
-    events: list[Event],
-    last_id: int,
-    sink: Sink | None,
-) -> None:
-    while not subscription.closed:
-        for event in events:
-            await _send(response, event)
-            last_id = event.seq
-        if events and events[-1].terminal:
-            return  # the job's current state is terminal (a retried job's old end is not)
-        last_id = await subscription.wait(last_id, sink)
-        if subscription.dropped:
-            raise ConnectionResetError("the client stopped reading")
-        if subscription.sent_terminal or subscription.closed:
-            return
-        events = await _events_after(subscription, last_id)
+async def _send(response: SSEResponse, subscription: Subscription, events: list[Event]) -> bool:
+    """Write `events` through the stream's own task (aiohttp's writer: a replay, or a stream
+    that fell behind the cache), each event encoded once for every stream that sends it;
+    True when the last one is terminal."""
+    frames = events[0].frame if len(events) == 1 else b"".join(e.frame for e in events)
+    await _write(response, subscription, frames)
+    return events[-1].terminal
 
 
-def _direct_sink(request: web.Request, response: EventSourceResponse) -> Sink | None:
-    """A writer of chunks straight to the client's transport, for the listener to use while
-    the stream is parked (`Subscription.wait`); None unless the response is chunked (an
-    HTTP/1.0 client), where every event goes through the stream's task instead.
+async def _write(response: SSEResponse, subscription: Subscription, data: bytes) -> None:
+    """What `response.send` does, without encoding the event again for every stream. A
+    stalled client cannot block us forever: EventSourceResponse sets TCP_USER_TIMEOUT on the
+    socket, so the kernel aborts the connection and the write raises."""
+    await response.write(data)
+    subscription.wrote = True
+
+
+class _Direct:
+    """The sink of a chunked stream (HTTP/1.1): bytes straight to the client's transport, for
+    the listener to use while the stream is parked (`Subscription.wake`) and for heartbeats.
+    An HTTP/1.0 client gets none: every byte of its stream goes through the stream's task.
 
     Back-pressure: a client whose unsent bytes pass SLOW_CLIENT_BYTES is dropped (it
     reconnects with Last-Event-ID and replays from the table), never waited for: one
     stalled reader must not hold up the other streams of the burst.
     """
-    transport = request.transport
-    if transport is None or response.headers.get(hdrs.TRANSFER_ENCODING) != "chunked":
-        return None
 
-    def write(data: bytes) -> bool:
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> bool:
+        transport = self._transport
         if transport.is_closing():
             return False
         transport.write(data)
-        if transport.get_write_buffer_size() > SLOW_CLIENT_BYTES:
-            log.warning("slow_stream_dropped", buffered=transport.get_write_buffer_size())
+        buffered = transport.get_write_buffer_size()
+        if buffered > SLOW_CLIENT_BYTES:
+            log.warning("slow_stream_dropped", buffered=buffered)
             transport.abort()
             return False
         return True
 
-    return write
-
-
-async def _send(response: EventSourceResponse, event: Event) -> None:
-    """What `response.send` does, without re-encoding the event for every stream.
-
-    A stalled client cannot block us forever: EventSourceResponse sets TCP_USER_TIMEOUT
-    on the socket, so the kernel aborts the connection and the write raises.
-    """
-    try:
-        await response.write(event.frame)
-    except ConnectionResetError:
-        response.stop_streaming()
-        raise
+    def ping(self) -> bool:
+        return self.write(PING_CHUNK)
 
 
 async def _events_after(subscription: Subscription, last_id: int) -> list[Event]:
@@ -148,13 +179,45 @@ async def _events_after(subscription: Subscription, last_id: int) -> list[Event]
             delay = min(delay * 2, 2.0)
 
 
-async def _open(request: web.Request) -> EventSourceResponse:
+class SSEResponse(EventSourceResponse):
+    """aiohttp-sse's EventSourceResponse, whose heartbeats come from the listener's ticker.
+
+    Its only override is `_ping`, which returns at once. The library's `prepare()` starts
+    `_ping()` as a task per stream, and that task sleeps `ping_interval` and writes a
+    `: ping`, for the stream's whole life: a task, a timer and their frames (~1.6 KiB of
+    each open stream), and at 10,000 streams opened together 10,000 pings at once, whatever
+    the traffic. Here the task ends after its first step, leaving no sleeping task, timer
+    or frame behind (the response keeps only the finished task object), and the listener's
+    one ticker pings only the streams that have been quiet, a slice of them per tick
+    (`Listener.tick`; BENCHMARKS.md, "Fan-out: the burst and the memory per stream"). So
+    `ping_interval` is unused, and `is_connected()`, which reports the ping task, says False
+    once the stream is open: this module never asks it.
+
+    Everything else is the library's: its headers, `prepare` (with TCP_USER_TIMEOUT from
+    `send_timeout`, so the kernel aborts a client that acknowledges nothing for that long
+    and the write raises), `write_eof` (which restores the socket's timeout), `last_event_id`
+    and `stop_streaming` / `wait` (a cancel of the finished task is a no-op, a wait returns).
+
+    This relies on aiohttp-sse 3.0's `prepare()` starting its ping as
+    `asyncio.create_task(self._ping())`, a private method: uv.lock holds 3.0, and
+    tests/integration/test_an_open_stream_runs_no_task_of_its_own.py fails if a release
+    stops calling it or an open stream keeps a task of its own.
+    """
+
+    async def _ping(self) -> None:
+        return  # heartbeats: the listener's ticker (`Subscription.heartbeat`)
+
+
+async def _open(request: web.Request, subscription: Subscription) -> SSEResponse:
     """Headers flushed at once, then the reconnection delay: a few seconds with jitter, so the
-    clients of a replica that goes away do not all come back in the same instant."""
-    settings = request.app[keys.SETTINGS]
-    response = EventSourceResponse(ping_interval=settings.sse_heartbeat_seconds)
+    clients of a replica that goes away do not all come back in the same instant. A chunked
+    stream (HTTP/1.1) gets its sink, for the listener's writes while it is parked."""
+    response = SSEResponse()
     await response.prepare(request)
     await response.write(b"retry: %d\r\n\r\n" % random.randint(*RETRY_MS))
+    transport = request.transport
+    if transport is not None and response.headers.get(hdrs.TRANSFER_ENCODING) == "chunked":
+        subscription.sink = _Direct(transport)
     return response
 
 

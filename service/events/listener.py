@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import math
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
@@ -31,6 +33,8 @@ log = structlog.get_logger(__name__)
 
 #: events a topic keeps in memory for streams that are a little behind
 CACHE_SIZE = 128
+#: the longest period of the listener's ticker (heartbeats, tokens' expiry), in seconds
+MAX_TICK_SECONDS = 1.0
 
 
 def _seq(event: Event) -> int:
@@ -41,9 +45,15 @@ class Topic:
     """One job's events as this replica knows them, shared by the job's streams."""
 
     def __init__(
-        self, job_id: uuid.UUID, store: EventLog, on_hint: Callable[[Topic], None]
+        self,
+        job_id: uuid.UUID,
+        store: EventLog,
+        on_hint: Callable[[Topic], None],
+        phase: int = 0,
     ) -> None:
         self.job_id = job_id
+        #: the tick of the listener's heartbeat cycle at which its streams are looked at
+        self.phase = phase
         self.subscriptions: set[Subscription] = set()
         self._store = store
         self._on_hint = on_hint
@@ -70,8 +80,12 @@ class Topic:
             self._on_hint(self)
 
     def wake(self) -> None:
+        """New events for every stream: what a parked stream needs (the chunks of the events
+        after the last it was sent) is built once for all the streams sent up to the same
+        event, normally every stream of the job."""
+        needs: dict[int, Pending] = {}
         for subscription in self.subscriptions:
-            subscription.wake()
+            subscription.wake(needs)
 
     def start_at(self, seq: int) -> None:
         """A new topic of a job whose events up to `seq` exist (the database said so): its
@@ -102,6 +116,17 @@ class Topic:
         # every stream asks on every event: a slice, not a scan of the whole cache
         return self._cache[bisect.bisect_right(self._cache, seq, key=_seq) :]
 
+    def pending_after(self, seq: int) -> Pending:
+        """The chunks of the cached events after `seq`, the newest one's seq and whether it is
+        terminal; None when some of them are not in the cache."""
+        events = self.cached_after(seq)
+        if events is None:
+            return None
+        if not events:
+            return b"", seq, False
+        data = events[0].chunk if len(events) == 1 else b"".join(e.chunk for e in events)
+        return data, events[-1].seq, events[-1].terminal
+
     def remember(self, events: list[Event]) -> None:
         """Add rows read after `fetched` (whoever read them: rows already cached are skipped)."""
         self._probe = False
@@ -112,64 +137,143 @@ class Topic:
             self._hinted = max(self._hinted, self._fetched)
 
 
-#: writes bytes to a stream's client; False when the client is gone or too slow to keep
-Sink = Callable[[bytes], bool]
+#: what a parked stream is to be sent: (the chunks, the newest seq, whether it is terminal);
+#: None when the events are not all cached (the stream reads them itself)
+Pending = tuple[bytes, int, bool] | None
+
+
+class Sink(Protocol):
+    """Where a stream's bytes go straight to its client (see `service.api.stream`)."""
+
+    def write(self, data: bytes) -> bool:
+        """Write `data` (whole events, as `Event.chunk`); False when the client is gone or
+        too slow to keep, and the stream must end."""
+
+    def ping(self) -> bool:
+        """Write a heartbeat comment; False as above."""
 
 
 class Subscription:
-    """A stream's interest in a job: `wait()` returns when the job may have new events.
+    """A stream's interest in a job: `wait()` returns when the stream has something to do.
 
-    While its stream is parked in `wait()` with a sink, new events do not wake it: `wake()`
-    writes them straight to the client's transport (each event's chunk encoded once for all
+    While its stream is parked in `wait()`, new events do not wake it: `wake()` writes them
+    straight to the client through its sink (each event's chunk encoded once for all
     streams), so a burst of one event to 10,000 streams is 10,000 writes, not 10,000 task
-    switches. The stream wakes only to end: the terminal event went out, or the client was
-    dropped for not reading (see `stream.py`), or the events are no longer in the cache.
+    switches. The stream wakes only to end (the terminal event went out, its client was
+    dropped for not reading, its token expired, the replica is shutting down), when the
+    events are no longer in the cache, or, without a sink, for a heartbeat.
+
+    An open stream holds one of these for its whole life, so it is kept small: slots, no
+    asyncio.Event (a deque each), a future only while parked, and the heartbeat and the
+    token's expiry driven by the listener's one ticker instead of a task and a timer per
+    stream (BENCHMARKS.md, "Fan-out: the burst and the memory per stream").
     """
 
-    def __init__(self, topic: Topic) -> None:
+    __slots__ = (
+        "_sent",
+        "_waiter",
+        "_woken",
+        "closed",
+        "dropped",
+        "expires_at",
+        "owner",
+        "ping_due",
+        "sent_terminal",
+        "sink",
+        "topic",
+        "wrote",
+    )
+
+    def __init__(self, topic: Topic, owner: str, expires_at: float) -> None:
         self.topic = topic
+        self.owner = owner
+        #: the caller's token expires then (epoch seconds): the listener's ticker ends it
+        self.expires_at = expires_at
+        #: set by the stream once its headers are out; None: every byte goes through its task
+        self.sink: Sink | None = None
         self.closed = False
         #: the client stopped reading or went away while parked: the stream ends
         self.dropped = False
         #: the terminal event went out while parked: the stream ends
         self.sent_terminal = False
-        self._woken = asyncio.Event()
-        self._sink: Sink | None = None
+        #: a stream without a sink is woken to write a heartbeat itself
+        self.ping_due = False
+        #: the client was written to since the heartbeat last looked (the stream sets it too)
+        self.wrote = True
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
         self._sent = 0
 
-    def wake(self) -> None:
-        if self._sink is not None and not self._woken.is_set() and self._push(self._sink):
-            return
-        self._woken.set()
+    @property
+    def parked(self) -> bool:
+        return self._waiter is not None and not self._waiter.done()
 
-    def _push(self, sink: Sink) -> bool:
+    def wake(self, needs: dict[int, Pending] | None = None) -> None:
+        """New events: pushed if the stream is parked with a sink, else the stream is roused.
+        `needs` keeps what was built for other streams of the topic (see `Topic.wake`)."""
+        if self.sink is not None and self.parked and self._push(self.sink, needs):
+            return
+        self._rouse()
+
+    def _rouse(self) -> None:
+        self._woken = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _push(self, sink: Sink, needs: dict[int, Pending] | None) -> bool:
         """Write the events after `_sent` through `sink`; True if the stream stays parked."""
-        events = self.topic.cached_after(self._sent)
-        if events is None:
+        sent = self._sent
+        if needs is not None and sent in needs:
+            pending = needs[sent]
+        else:
+            pending = self.topic.pending_after(sent)
+            if needs is not None:
+                needs[sent] = pending
+        if pending is None:
             return False  # not all in the cache: the stream reads them itself
-        if not events:
+        data, newest, terminal = pending
+        if not data:
             return not self.topic.behind  # a failed read: the stream asks for itself
-        data = events[0].chunk if len(events) == 1 else b"".join(e.chunk for e in events)
-        if not sink(data):
+        if not sink.write(data):
             self.dropped = True
             return False
-        self._sent = events[-1].seq
-        self.sent_terminal = events[-1].terminal
-        return not self.sent_terminal
+        self.wrote = True
+        self._sent = newest
+        self.sent_terminal = terminal
+        return not terminal
+
+    def heartbeat(self) -> None:
+        """Keep an idle connection alive: through the sink at once (a comment between two
+        whole chunks, whatever the stream is doing), or by waking a parked stream that has
+        no sink to write it."""
+        self.wrote = True
+        if self.sink is not None:
+            if not self.sink.ping():
+                self.dropped = True
+                self._rouse()
+        elif self.parked:
+            self.ping_due = True
+            self._rouse()
 
     def close(self) -> None:
         self.closed = True
-        self._woken.set()
+        self._rouse()
 
-    async def wait(self, sent: int, sink: Sink | None = None) -> int:
-        """Park until woken, with events after `sent` written through `sink` meanwhile
-        (when given); returns the newest seq the client has been sent."""
-        self._sent, self._sink = sent, sink
-        try:
-            await self._woken.wait()
-        finally:
-            self._sink = None
-        self._woken.clear()
+    def wait(self, sent: int) -> asyncio.Future[None]:
+        """Park until woken, with events after `sent` pushed through the sink meanwhile;
+        then `resume()` says the newest seq the client has been sent.
+
+        A future, not a coroutine: a parked stream's frames are memory held for its whole
+        life, and this saves one."""
+        self._sent = sent
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        if self._woken:
+            waiter.set_result(None)
+        return waiter
+
+    def resume(self) -> int:
+        self._waiter = None
+        self._woken = False
         return self._sent
 
     async def events_after(self, seq: int) -> list[Event]:
@@ -183,12 +287,22 @@ class Listener:
         store: EventLog,
         *,
         sweep_interval: float = 1.0,
+        heartbeat_seconds: float = 15.0,
         on_queued: Callable[[], None] | None = None,
         on_schedules: Callable[[], None] | None = None,
     ) -> None:
         self._dsn = dsn
         self._store = store
         self._sweep_interval = sweep_interval
+        #: the ticker's period: how late an expired token is seen
+        self._tick_seconds = min(MAX_TICK_SECONDS, heartbeat_seconds / 2)
+        #: each topic's streams are looked at once per this many ticks (its `phase`), so that
+        #: a stream is never quiet for longer than the heartbeat interval (two looks)
+        self._phases = max(1, math.floor(heartbeat_seconds / (2 * self._tick_seconds)))
+        self._ticks = 0
+        self._topics_made = 0
+        #: the soonest a subscribed token expires
+        self._next_expiry = math.inf
         self._on_queued = on_queued
         #: the scheduler's wake (worker replicas): a schedule changed
         self._on_schedules = on_schedules
@@ -219,6 +333,7 @@ class Listener:
             asyncio.create_task(self._stay_connected(), name="listener"),
             asyncio.create_task(self._sweep_forever(), name="listener-sweep"),
             asyncio.create_task(self._read_forever(), name="listener-read"),
+            asyncio.create_task(self._tick_forever(), name="listener-tick"),
         ]
 
     def shutdown(self) -> None:
@@ -243,12 +358,18 @@ class Listener:
         """Open streams of one caller (`sub`) on this replica: the per-caller cap counts them."""
         return self._owners.get(owner, 0)
 
-    @contextlib.asynccontextmanager
     async def subscribe(
-        self, job_id: uuid.UUID, seq: int, owner: str = ""
-    ) -> AsyncIterator[Subscription]:
+        self,
+        job_id: uuid.UUID,
+        seq: int,
+        owner: str = "",
+        *,
+        expires_at: float = math.inf,
+    ) -> Subscription:
         """Follow a job whose events up to `seq` exist: `seq` comes from a row the caller
-        read (never from a client), so a replay can start at once from the table.
+        read (never from a client), so a replay can start at once from the table. The
+        caller must `unsubscribe()` (in a `finally`); the subscription ends by itself at
+        `expires_at`, when the caller's token expires.
 
         The caller reads the job before subscribing (a random id costs no LISTEN); an event
         committed between that read and our LISTEN is found by one probe right after it.
@@ -256,28 +377,73 @@ class Listener:
         topic = self.topics.get(job_id)
         new = topic is None
         if topic is None:
-            topic = self.topics[job_id] = Topic(job_id, self._store, self._hint)
+            self._topics_made += 1
+            phase = self._topics_made % self._phases
+            topic = self.topics[job_id] = Topic(job_id, self._store, self._hint, phase)
             topic.start_at(seq)
         else:
             topic.hint(seq)
-        subscription = Subscription(topic)
+        subscription = Subscription(topic, owner, expires_at)
+        self._next_expiry = min(self._next_expiry, expires_at)
         if self._closing:
             subscription.close()
         topic.subscriptions.add(subscription)
         self._owners[owner] = self._owners.get(owner, 0) + 1
-        try:
-            if new:
+        if new:
+            try:
                 await self._sync_channel(job_id)
-                topic.probe()
-            yield subscription
-        finally:
-            self._owners[owner] -= 1
-            if not self._owners[owner]:
-                del self._owners[owner]
-            topic.subscriptions.discard(subscription)
-            if not topic.subscriptions and self.topics.get(job_id) is topic:
-                del self.topics[job_id]
-                await asyncio.shield(self._sync_channel(job_id))
+            except BaseException:
+                await self.unsubscribe(subscription)
+                raise
+            topic.probe()
+        return subscription
+
+    async def unsubscribe(self, subscription: Subscription) -> None:
+        """The stream has ended: forget it, and UNLISTEN when it was its job's last."""
+        subscription.sink = None
+        topic, owner = subscription.topic, subscription.owner
+        if subscription not in topic.subscriptions:
+            return  # already
+        topic.subscriptions.discard(subscription)
+        self._owners[owner] -= 1
+        if not self._owners[owner]:
+            del self._owners[owner]
+        job_id = topic.job_id
+        if not topic.subscriptions and self.topics.get(job_id) is topic:
+            del self.topics[job_id]
+            await asyncio.shield(self._sync_channel(job_id))
+
+    def tick(self, now: float) -> None:
+        """One beat of the ticker: the streams of one phase's topics get a heartbeat when
+        nothing was written to them since they were last looked at, and when a token is due
+        to expire, the streams whose token has expired end.
+
+        No timer and no task per stream, and each tick looks at a slice of the streams (a
+        seventh, with the default 15 s heartbeat and a tick a second), so the heartbeats of
+        streams opened together are spread out; a stream with traffic gets no heartbeat."""
+        phase = self._ticks % self._phases
+        self._ticks += 1
+        expiring = now >= self._next_expiry
+        if expiring:
+            self._next_expiry = math.inf
+        for topic in self.topics.values():
+            beat = topic.phase == phase
+            if not (beat or expiring):
+                continue
+            for subscription in topic.subscriptions:
+                if subscription.closed:
+                    continue
+                if expiring:
+                    if now >= subscription.expires_at:
+                        subscription.close()
+                        continue
+                    self._next_expiry = min(self._next_expiry, subscription.expires_at)
+                if not beat:
+                    continue
+                if subscription.wrote:
+                    subscription.wrote = False
+                else:
+                    subscription.heartbeat()
 
     async def sweep(self) -> None:
         """Hint every listened job with its newest seq from the table."""
@@ -401,6 +567,14 @@ class Listener:
             self._on_queued()
         if self._on_schedules is not None:
             self._on_schedules()
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick_seconds)
+            try:
+                self.tick(time.time())
+            except Exception:  # the streams' heartbeats must outlive any one failure
+                log.exception("listener_tick_failed")
 
     async def _sweep_forever(self) -> None:
         while True:
