@@ -8,7 +8,9 @@
 -- seen every seq below it.
 
 -- name: insert_job
--- A new queued job and its first event; no row when the idempotency key is taken.
+-- A new queued job and its first event; no row when the idempotency key is taken. What the
+-- submitter is answered, not the whole row: its input, sent back and decoded, is the
+-- submitter's own (up to the input's size limit, for nothing).
 INSERT INTO content_jobs
     (id, company_id, job_type, input, source_task_id, max_attempts,
      idempotency_key, idempotency_hash, priority, run_at, callback_url, trace_context,
@@ -17,11 +19,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
         COALESCE($10, clock_timestamp() + make_interval(secs => COALESCE($11, 0))), $12, $13,
         $14::uuid[])
 ON CONFLICT (company_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING *;
+RETURNING id, status, created_at;
 
 -- name: insert_jobs
 -- New queued jobs without idempotency keys (their first events come from the trigger):
--- submissions that arrive together share one statement, one round trip and one commit.
+-- submissions that arrive together share one statement, one round trip and one commit. Each
+-- is answered as insert_job's is (its id, status and creation time).
 -- Dependencies ($12) come as array literals ('{id,...}'; NULL: none): arrays of arrays
 -- cannot be ragged. A trigger (0010.pipelines.sql) counts the ones each job waits for.
 INSERT INTO content_jobs
@@ -35,7 +38,7 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int
             $12::text[])
      AS t(id, company_id, job_type, input, source_task_id, max_attempts, priority, run_at,
           delay, callback_url, trace_context, depends_on)
-RETURNING *;
+RETURNING id, status, created_at;
 
 -- name: find_by_idempotency_key
 -- The job an idempotency key already names, and whether its 24 hours are over.

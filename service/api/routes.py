@@ -91,10 +91,10 @@ async def submit_job(request: web.Request) -> web.Response:
         await check_dependencies(request.app[keys.STORE], company_id, new.depends_on)
     await request.app[keys.QUOTA].admit(company_id)
     try:
-        job, created = await request.app[keys.STORE].submit(new)
+        job = await request.app[keys.STORE].submit(new)
     except IdempotencyConflict:
         raise conflict("Idempotency-Key was already used with a different request body") from None
-    if created:
+    if job.created:
         request.app[keys.METRICS].jobs_submitted.labels(new.job_type).inc()
     location = f"/api/companies/{company_id}/content-jobs/{job.id}"
     return json_response(

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from service.db.store import ItemResult, ListFilter
+from service.db.store import ItemResult, ListFilter, Submitted
 from service.domain.flow import NO_FLOW_CONTROL, FlowControl
 from service.domain.jobs import Ended, Event, Job, NewJob
 
@@ -26,7 +26,7 @@ from service.domain.jobs import Ended, Event, Job, NewJob
 class Commands(Protocol):
     """What clients ask of jobs (the HTTP API)."""
 
-    async def submit(self, new: NewJob) -> tuple[Job, bool]:
+    async def submit(self, new: NewJob) -> Submitted:
         """Insert a job; with an idempotency key, the key's job (created=False)."""
         ...
 

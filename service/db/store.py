@@ -36,9 +36,11 @@ Conn: TypeAlias = "asyncpg.pool.PoolConnectionProxy[Any]"
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Submitted:
-    """A batch item's job as the batch answers it: not the whole row, whose input, decoded
-    back for a full batch, was up to a million objects alive at once (and the garbage
-    collector's pauses, walking them, stalled the event loop)."""
+    """A submitted job as its submitter is answered (a `202`, a batch item): not the whole
+    row, whose input is the submitter's own. Decoded back for a full batch it was up to a
+    million objects alive at once (and the garbage collector's pauses, walking them, stalled
+    the event loop); for one submit, an input as large as its limit sent back and decoded
+    for nothing."""
 
     id: uuid.UUID
     status: Status
@@ -336,7 +338,7 @@ class Store:
             lambda batch: append_many(pool, batch), "output-batcher"
         )
 
-    async def submit(self, new: NewJob) -> tuple[Job, bool]:
+    async def submit(self, new: NewJob) -> Submitted:
         """Insert a job; with an idempotency key, return the key's job instead (created=False).
 
         Either way the job is committed when this returns. Concurrent submissions
@@ -347,7 +349,7 @@ class Store:
             if new.idempotency_key is None and not new.depends_on:
                 inserted = await self._inserts.run(new)
                 self.notifier.job_queued()
-                return Job.from_row(inserted), True
+                return Submitted.from_row(inserted, True)
             if new.idempotency_key is None:  # alone: its trigger may refuse it (not a group)
                 row, created = (await insert_many(self.pool, [new]))[0], True
             else:
@@ -356,7 +358,7 @@ class Store:
             raise InvalidRequest(str(exc).split("\n")[0]) from None
         if created:
             self.notifier.job_queued()
-        return Job.from_row(row), created
+        return Submitted.from_row(row, created)
 
     async def submit_batch(self, batch: list[NewJob]) -> list[ItemResult]:
         """Insert many jobs in one transaction: the ones without a key `BATCH_INSERT_ROWS` to

@@ -53,7 +53,7 @@ async def test_a_rerun_of_the_parent_gets_the_same_children(
     runner = Runner(store, settings, job_types.plus(fan_type))
     runner.start()
     try:
-        parent, _ = await store.submit(NewJob("acme", "fan", {}, None, max_attempts=3))
+        parent = await store.submit(NewJob("acme", "fan", {}, None, max_attempts=3))
         async with asyncio.timeout(20):
             await first_run_done.wait()
         [first] = [run.job for run in runner.runs.values() if run.job.id == parent.id]

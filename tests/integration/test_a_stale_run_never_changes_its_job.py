@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from service.db.store import Store
+from service.db.store import Store, Submitted
 from service.domain.jobs import Job, NewJob, Status
 from service.worker.runner import RUNNER
 from tests.conftest import Client, auth
@@ -19,11 +19,10 @@ from tests.conftest import Client, auth
 JOBS = "/api/companies/acme/content-jobs"
 
 
-async def _submit(store: Store, max_attempts: int) -> Job:
-    job, _ = await store.submit(
+async def _submit(store: Store, max_attempts: int) -> Submitted:
+    return await store.submit(
         NewJob("acme", "sleep", {"seconds": 5, "steps": 5}, None, max_attempts=max_attempts)
     )
-    return job
 
 
 async def _expire_and_reap(store: Store, db: asyncpg.Connection[Any], job_id: uuid.UUID) -> Job:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from service.db.store import Store
+from service.db.store import Store, Submitted
 from service.domain.jobs import Job, NewJob, Status
 from service.jobtypes import JobTypes
 from service.sdk import JobType, PermanentError
@@ -47,9 +47,8 @@ def cpu_type() -> str:
     return CPU_TYPE.name
 
 
-async def _submit(store: Store, **work: Any) -> Job:
-    job, _ = await store.submit(NewJob("acme", "cpu-test", work, None, max_attempts=1))
-    return job
+async def _submit(store: Store, **work: Any) -> Submitted:
+    return await store.submit(NewJob("acme", "cpu-test", work, None, max_attempts=1))
 
 
 async def _ended(store: Store, job_id: uuid.UUID, timeout: float = 20) -> Job:
@@ -118,7 +117,7 @@ async def test_a_worker_claims_no_more_cpu_bound_jobs_than_it_has_processes(
     cpu_type: str, one_process_runner: Runner, store: Store
 ) -> None:
     jobs = [await _submit(store, seconds=0.3) for _ in range(3)]
-    echo, _ = await store.submit(NewJob("acme", "echo", {}, None, max_attempts=1))
+    echo = await store.submit(NewJob("acme", "echo", {}, None, max_attempts=1))
     most_running = 0
     async with asyncio.timeout(20):
         while True:
@@ -165,7 +164,7 @@ async def test_a_nul_in_a_result_or_error_fails_the_job_at_once_naming_it(
     runner = Runner(store, settings, job_types.plus(nul_test))
     runner.start()
     try:
-        job, _ = await store.submit(NewJob("acme", "nul-test", {}, None, max_attempts=3))
+        job = await store.submit(NewJob("acme", "nul-test", {}, None, max_attempts=3))
         started = time.monotonic()
         failed = await _ended(store, job.id, timeout=10)
     finally:

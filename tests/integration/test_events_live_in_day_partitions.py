@@ -87,7 +87,7 @@ async def test_a_new_jobs_events_land_in_its_days_partition(
 ) -> None:
     job_id = new_job_id()
     assert job_id.version == 7
-    job, _ = await store.submit(NewJob("acme", "echo", {"text": "hi"}, None, 1))
+    job = await store.submit(NewJob("acme", "echo", {"text": "hi"}, None, 1))
     assert job.id.version == 7
     assert await partition_of(db, job.id) == {name_of(today())}
 

@@ -53,7 +53,7 @@ async def test_the_fan_out_fan_in_example_joins_every_page(
     for runner in runners:
         runner.start()
     try:
-        parent, _ = await store.submit(
+        parent = await store.submit(
             NewJob("acme", "report.split", {"title": "Q3", "pages": 4}, None, max_attempts=3)
         )
         split = await ended(store, parent.id)

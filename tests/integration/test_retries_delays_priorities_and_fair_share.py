@@ -172,7 +172,7 @@ async def test_a_big_backlog_does_not_delay_another_company(
         async with asyncio.timeout(10):
             while len(runner.runs) < 4:
                 await asyncio.sleep(0.01)
-        job, _ = await store.submit(NewJob("b", "echo", {}, None, max_attempts=1))
+        job = await store.submit(NewJob("b", "echo", {}, None, max_attempts=1))
         async with asyncio.timeout(10):
             while (current := await store.get("b", job.id)) and current.status != Status.DONE:
                 await asyncio.sleep(0.02)
@@ -194,7 +194,7 @@ async def test_company_max_running_caps_a_company_across_workers(
     capped = dataclasses.replace(settings, runner_concurrency=4, company_max_running=1)
     for _ in range(4):
         await store.submit(NewJob("a", "sleep", {"seconds": 0.3, "steps": 1}, None, 1))
-    other, _ = await store.submit(NewJob("b", "sleep", {"seconds": 0.3, "steps": 1}, None, 1))
+    other = await store.submit(NewJob("b", "sleep", {"seconds": 0.3, "steps": 1}, None, 1))
     runners = [Runner(store, capped, job_types), Runner(store, capped, job_types)]
     most = 0
     for runner in runners:

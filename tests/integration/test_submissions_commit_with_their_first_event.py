@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from service.db.store import Store
+from service.db.store import Store, Submitted
 from service.domain.jobs import NewJob
 
 
@@ -20,9 +20,13 @@ async def test_concurrent_submissions_are_each_committed_with_their_first_event(
 ) -> None:
     """API: every 202 names a distinct queued job that exists, with its first event."""
     results = await asyncio.gather(*(store.submit(new_job(n=n)) for n in range(300)))
-    jobs = [job for job, created in results if created]
+    jobs = [job for job in results if job.created]
     assert len(jobs) == 300 and len({job.id for job in jobs}) == 300
-    assert [job.input["n"] for job in jobs] == list(range(300))  # each caller gets its own row
+    inputs = {
+        r["id"]: r["n"]
+        for r in await db.fetch("SELECT id, (input->>'n')::int AS n FROM content_jobs")
+    }
+    assert [inputs[job.id] for job in jobs] == list(range(300))  # each caller gets its own row
     rows = await db.fetch(
         "SELECT j.id, e.seq, e.data->>'status' AS status FROM content_jobs j"
         " JOIN content_job_events e ON e.job_id = j.id"
@@ -38,5 +42,5 @@ async def test_a_failing_submission_fails_alone(store: Store, db: asyncpg.Connec
         return_exceptions=True,
     )
     assert isinstance(outcomes[5], asyncpg.CheckViolationError)
-    assert all(isinstance(o, tuple) for i, o in enumerate(outcomes) if i != 5)
+    assert all(isinstance(o, Submitted) for i, o in enumerate(outcomes) if i != 5)
     assert await db.fetchval("SELECT count(*) FROM content_jobs") == 19

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from service.app import create_app
 from service.db.queries import QUERIES
-from service.db.store import Store
+from service.db.store import Store, Submitted
 from service.domain.jobs import Ended, Job, NewJob, Status
 from service.jobtypes import JobTypes
 from service.sdk import JobContext, JobType
@@ -27,9 +27,8 @@ from tests.sse import collect
 JOBS = "/api/companies/acme/content-jobs"
 
 
-async def submit_direct(store: Store, job_type: str = "echo", **job_input: Any) -> Job:
-    job, _ = await store.submit(NewJob("acme", job_type, job_input, None, max_attempts=2))
-    return job
+async def submit_direct(store: Store, job_type: str = "echo", **job_input: Any) -> Submitted:
+    return await store.submit(NewJob("acme", job_type, job_input, None, max_attempts=2))
 
 
 async def wait_for_status(
