@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from bench import loadgen
-from bench.cluster import COMPANY, ROOT, SECRET, Cluster, Replica, token
+from bench.cluster import COMPANY, ROOT, SECRET, Cluster, Replica, cpu_seconds, token
 from bench.options import PROFILES, Options, in_process
 from bench.stats import fmt, latency_ms, median_runs, pct
 from service.api.auth import issue_token
@@ -88,7 +88,7 @@ async def run(cluster: Cluster, options: Options) -> dict[str, Any]:
     try:
         await _accepting("127.0.0.1", bare_port)
         await _accepting("127.0.0.1", naive_port)
-        await _cases(cluster, api, options, scripts, bare_port, naive_port, cases)
+        await _cases(cluster, api, options, scripts, bare_port, naive_server.pid, naive_port, cases)
     finally:
         for server in (bare_server, naive_server):
             server.terminate()
@@ -126,6 +126,7 @@ async def _cases(
     options: Options,
     scripts: dict[str, str],
     bare_port: int,
+    naive_pid: int,
     naive_port: int,
     cases: dict[str, Any],
 ) -> None:
@@ -171,12 +172,14 @@ async def _cases(
             figures["naive_errors"] = naive["errors"]
             if shutil.which("wrk"):  # ours and the naive handler back to back
                 await cluster.reset()
-                figures["wrk_rps"], figures["wrk_p99_ms"] = wrk(
-                    cluster, api.host, api.port, clients, options.submit_seconds
+                figures.update(
+                    _wrk_with_cpu(cluster, api.pid, api.host, api.port, clients, options, "wrk")
                 )
                 await cluster.db().execute("TRUNCATE bench_naive")
-                figures["naive_wrk_rps"], figures["naive_wrk_p99_ms"] = wrk(
-                    cluster, "127.0.0.1", naive_port, clients, options.submit_seconds
+                figures.update(
+                    _wrk_with_cpu(
+                        cluster, naive_pid, "127.0.0.1", naive_port, clients, options, "naive_wrk"
+                    )
                 )
             runs.append(figures)
         median = median_runs(runs)
@@ -255,6 +258,23 @@ async def _batches(cluster: Cluster, api: Replica, options: Options) -> dict[str
         })  # fmt: skip
     return {"median": median_runs(runs), "runs": runs, "size": options.batch_size,
             "clients": clients}  # fmt: skip
+
+
+def _wrk_with_cpu(
+    cluster: Cluster, pid: int, host: str, port: int, clients: int, options: Options, name: str
+) -> dict[str, float]:
+    """wrk's figures for one server, and the CPU per request of that server's process and of
+    Postgres over the run: where a request's time goes, ours and the naive handler's alike."""
+    server, postgres = cpu_seconds(pid), cluster.postgres_cpu_seconds()
+    rps, p99 = wrk(cluster, host, port, clients, options.submit_seconds)
+    server, postgres = cpu_seconds(pid) - server, cluster.postgres_cpu_seconds() - postgres
+    per_request = 1e6 / max(rps * max(1, round(options.submit_seconds)), 1.0)  # as wrk ran
+    return {
+        f"{name}_rps": rps,
+        f"{name}_p99_ms": p99,
+        f"{name}_server_us": round(server * per_request, 1),
+        f"{name}_postgres_us": round(postgres * per_request, 1),
+    }
 
 
 def wrk(
@@ -336,9 +356,13 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
                f" (ours = {fmt(m['over_naive'])}x)" if "naive_rps" in m else "")
             + (f"; wrk {fmt(m['wrk_rps'])} req/s, p99 {fmt(m['wrk_p99_ms'])} ms"
                if "wrk_rps" in m else "")
+            + (f" (CPU per request: api {fmt(m['wrk_server_us'])} us, Postgres"
+               f" {fmt(m['wrk_postgres_us'])} us)" if "wrk_server_us" in m else "")
             + (f"; wrk on the naive handler {fmt(m['naive_wrk_rps'])} req/s, p99"
                f" {fmt(m['naive_wrk_p99_ms'])} ms (ours = {fmt(m['wrk_over_naive'])}x)"
-               if "naive_wrk_rps" in m else ""),
+               if "naive_wrk_rps" in m else "")
+            + (f" (CPU per request: its process {fmt(m['naive_wrk_server_us'])} us, Postgres"
+               f" {fmt(m['naive_wrk_postgres_us'])} us)" if "naive_wrk_server_us" in m else ""),
             "c=64: >= 50% of plain INSERT, p99 < 50 ms, >= 1.5x naive" if case == "c=64" else "",
         ])  # fmt: skip
     return out
