@@ -416,14 +416,18 @@ SELECT count(*) FROM (
 ) AS waiting;
 
 -- name: set_progress
--- Records a running job's progress when it changed; no row if the job is no longer the run's
--- with token $2.
-UPDATE content_jobs
-SET progress_percent = $3, progress_message = $4, updated_at = now(),
-    event_seq = event_seq + 1
-WHERE id = $1 AND status = 'running' AND run_token = $2
-  AND (progress_percent, progress_message) IS DISTINCT FROM ($3::smallint, $4::text)
-RETURNING event_seq;
+-- Records runs' progress, many in one statement (the store's group commit): each row of the
+-- arrays is (job, run token, percent, message), at most one per run; each job whose progress
+-- changed gets its `progress` event (the trigger) and returns its new event seq. No row for a
+-- job whose progress is unchanged or that is no longer the run's with that token.
+UPDATE content_jobs j
+SET progress_percent = t.percent, progress_message = t.message, updated_at = now(),
+    event_seq = j.event_seq + 1
+FROM unnest($1::uuid[], $2::bigint[], $3::smallint[], $4::text[])
+     AS t(id, token, percent, message)
+WHERE j.id = t.id AND j.status = 'running' AND j.run_token = t.token
+  AND (j.progress_percent, j.progress_message) IS DISTINCT FROM (t.percent, t.message)
+RETURNING j.id, j.run_token, j.event_seq;
 
 -- name: append_outputs
 -- Appends chunks to the outputs of runs' jobs, many in one statement (the store's group

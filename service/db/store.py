@@ -58,6 +58,15 @@ BATCH_INSERT_ROWS = 100
 
 
 @dataclasses.dataclass(frozen=True)
+class Progress:
+    """A run's progress: `set_progress` records many at once."""
+
+    job: Job
+    percent: int
+    message: str | None
+
+
+@dataclasses.dataclass(frozen=True)
 class Finish:
     """A run's terminal write: `finish_jobs` applies many at once."""
 
@@ -147,6 +156,20 @@ async def append_many(db: Executor, batch: list[Output]) -> list[tuple[int, int]
     )
     found = {row["id"]: (row["event_seq"], row["output_bytes"]) for row in rows}
     return [found.get(o.job.id) for o in batch]
+
+
+async def progress_many(db: Executor, batch: list[Progress]) -> list[int | None]:
+    """Progress of many runs in one statement; each run's new event seq, or None where its
+    progress was unchanged or the job is no longer that run's, in `batch`'s order."""
+    rows = await db.fetch(
+        QUERIES["set_progress"],
+        [p.job.id for p in batch],
+        [p.job.run_token for p in batch],
+        [p.percent for p in batch],
+        [p.message for p in batch],
+    )
+    seqs = {(row["id"], row["run_token"]): row["event_seq"] for row in rows}
+    return [seqs.get((p.job.id, p.job.run_token)) for p in batch]
 
 
 async def finish_many(db: Executor, batch: list[Finish]) -> list[int | None]:
@@ -337,6 +360,9 @@ class Store:
         self._outputs: GroupCommit[Output, tuple[int, int] | None] = GroupCommit(
             lambda batch: append_many(pool, batch), "output-batcher"
         )
+        self._progress: GroupCommit[Progress, int | None] = GroupCommit(
+            lambda batch: progress_many(pool, batch), "progress-batcher"
+        )
 
     async def submit(self, new: NewJob) -> Submitted:
         """Insert a job; with an idempotency key, return the key's job instead (created=False).
@@ -524,9 +550,11 @@ class Store:
     # when the same worker claims it again.
 
     async def set_progress(self, job: Job, percent: int, message: str | None) -> None:
-        seq = await self.pool.fetchval(
-            QUERIES["set_progress"], job.id, job.run_token, percent, message
-        )
+        """Record the run's progress (a `progress` event when it changed). Runs that report
+        together share one statement and one commit (group commit): the handlers of a large
+        claim all write their first progress in the same instant, and one commit each made the
+        last of 1,000 wait ~0.6 s for its turn on the pool."""
+        seq = await self._progress.run(Progress(job, percent, message))
         if seq is not None:
             self.notifier.job_changed(job.id, seq)
 
