@@ -374,7 +374,7 @@ async def _plans(table: Table, options: Options) -> dict[str, Any]:
             ids, tokens = [r["id"] for r in rows], [r["run_token"] for r in rows]
             k = len(ids)
             for name, sql, args in (
-                ("set_progress", QUERIES["set_progress"], (ids[0], tokens[0], 50, "half")),
+                ("set_progress", QUERIES["set_progress"], (ids, tokens, [50] * k, ["half"] * k)),
                 ("renew_leases", QUERIES["renew_leases"], (ids, tokens, 30.0)),
                 ("finish_jobs", QUERIES["finish_jobs"],
                  (ids, tokens, ["done"] * k, [{}] * k, [None] * k, [None] * k)),
