@@ -434,8 +434,8 @@ RETURNING j.id, j.run_token, j.event_seq;
 -- commit): each row of the arrays is (job, run token, chunk, truncated), one per job, and
 -- each chunk gets its `output` event (the trigger). The run cut its chunk to fit
 -- JOB_OUTPUT_MAX_BYTES ('' when nothing fits: no event); `truncated` says it did
--- (`outputTruncated`). Returns each job's new event seq and output bytes; no row for a run
--- that no longer holds its job.
+-- (`outputTruncated`). Returns each run's job, token, new event seq and output bytes; no row
+-- for a run that no longer holds its job.
 WITH job AS (
     UPDATE content_jobs j
     SET output_chunk = CASE WHEN t.chunk = '' THEN j.output_chunk ELSE t.chunk END,
@@ -446,13 +446,13 @@ WITH job AS (
         updated_at = now()
     FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bool[]) AS t(id, token, chunk, truncated)
     WHERE j.id = t.id AND j.status = 'running' AND j.run_token = t.token
-    RETURNING j.id, j.event_seq, j.output_bytes, t.chunk
+    RETURNING j.id, j.run_token, j.event_seq, j.output_bytes, t.chunk
 ), saved AS (
     INSERT INTO content_job_outputs AS o (job_id, text)
     SELECT id, chunk FROM job WHERE chunk <> ''
     ON CONFLICT (job_id) DO UPDATE SET text = o.text || EXCLUDED.text
 )
-SELECT id, event_seq, output_bytes FROM job;
+SELECT id, run_token, event_seq, output_bytes FROM job;
 
 -- name: get_output
 -- The whole output so far of one job of one company ('' before any); no row for no such job.
@@ -473,7 +473,7 @@ SET status = t.status, result = t.result, result_asset_id = t.asset, error_messa
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[], $5::uuid[], $6::text[])
      AS t(id, token, status, result, asset, error)
 WHERE j.id = t.id AND j.status = 'running' AND j.run_token = t.token
-RETURNING j.id, j.event_seq;
+RETURNING j.id, j.run_token, j.event_seq;
 
 -- name: fail_attempt
 -- Ends the attempt of run $2 with a transient error $3: queued again $4 seconds from now with

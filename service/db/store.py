@@ -144,48 +144,47 @@ class Output:
     truncated: bool
 
 
+async def _by_run(
+    db: Executor, query: str, jobs: list[Job], *arrays: list[Any]
+) -> list[asyncpg.Record | None]:
+    """A statement that writes for many runs at once (its first arrays the jobs' ids and the
+    runs' tokens, then `arrays`): each run's returned row, or None where the job is no longer
+    that run's, in `jobs`' order. Rows are matched by job and token: when a stale run and the
+    job's current run write in one statement, the stale one must not get the other's row."""
+    rows = await db.fetch(query, [job.id for job in jobs], [job.run_token for job in jobs], *arrays)
+    found = {(row["id"], row["run_token"]): row for row in rows}
+    return [found.get((job.id, job.run_token)) for job in jobs]
+
+
 async def append_many(db: Executor, batch: list[Output]) -> list[tuple[int, int] | None]:
     """Output writes of many runs in one statement; each one's (new event seq, output bytes),
     or None where the job is no longer that run's, in `batch`'s order."""
-    rows = await db.fetch(
-        QUERIES["append_outputs"],
-        [o.job.id for o in batch],
-        [o.job.run_token for o in batch],
-        [o.chunk for o in batch],
-        [o.truncated for o in batch],
-    )
-    found = {row["id"]: (row["event_seq"], row["output_bytes"]) for row in rows}
-    return [found.get(o.job.id) for o in batch]
+    rows = await _by_run(
+        db, QUERIES["append_outputs"], [o.job for o in batch],
+        [o.chunk for o in batch], [o.truncated for o in batch],
+    )  # fmt: skip
+    return [None if row is None else (row["event_seq"], row["output_bytes"]) for row in rows]
 
 
 async def progress_many(db: Executor, batch: list[Progress]) -> list[int | None]:
     """Progress of many runs in one statement; each run's new event seq, or None where its
     progress was unchanged or the job is no longer that run's, in `batch`'s order."""
-    rows = await db.fetch(
-        QUERIES["set_progress"],
-        [p.job.id for p in batch],
-        [p.job.run_token for p in batch],
-        [p.percent for p in batch],
-        [p.message for p in batch],
-    )
-    seqs = {(row["id"], row["run_token"]): row["event_seq"] for row in rows}
-    return [seqs.get((p.job.id, p.job.run_token)) for p in batch]
+    rows = await _by_run(
+        db, QUERIES["set_progress"], [p.job for p in batch],
+        [p.percent for p in batch], [p.message for p in batch],
+    )  # fmt: skip
+    return [None if row is None else row["event_seq"] for row in rows]
 
 
 async def finish_many(db: Executor, batch: list[Finish]) -> list[int | None]:
     """Terminal writes in one statement; each run's new event seq, or None where the job is
     no longer that run's (cancelled, reaped), in `batch`'s order."""
-    rows = await db.fetch(
-        QUERIES["finish_jobs"],
-        [f.job.id for f in batch],
-        [f.job.run_token for f in batch],
-        [f.status.value for f in batch],
-        [f.result for f in batch],
-        [f.result_asset_id for f in batch],
-        [f.error_message for f in batch],
-    )
-    seqs: dict[uuid.UUID, int] = {row["id"]: row["event_seq"] for row in rows}
-    return [seqs.get(f.job.id) for f in batch]
+    rows = await _by_run(
+        db, QUERIES["finish_jobs"], [f.job for f in batch],
+        [f.status.value for f in batch], [f.result for f in batch],
+        [f.result_asset_id for f in batch], [f.error_message for f in batch],
+    )  # fmt: skip
+    return [None if row is None else row["event_seq"] for row in rows]
 
 
 def _resolved(

@@ -120,3 +120,28 @@ async def test_cancel_then_retry_at_once_stops_the_old_run_on_the_same_worker(
             await asyncio.sleep(0.05)
     assert job["status"] == "done"
     assert time.monotonic() - retried >= 1.9  # a whole run of 2 s, not the old run's rest
+
+
+async def test_a_stale_run_writing_beside_the_current_one_is_told_it_lost(
+    store: Store, db: asyncpg.Connection[Any]
+) -> None:
+    """The old and the current run of one job in the same group-committed statement: each run
+    gets its own answer (the current one's new seq is not the old one's)."""
+    job = await _submit(store, max_attempts=2)
+    [old] = await store.claim("worker-a", 30.0, 1)
+    await _expire_and_reap(store, db, job.id)
+    [current] = await store.claim("worker-a", 30.0, 1)
+    stale_output, fresh_output = await asyncio.gather(
+        store.append_output(old, "stale", False), store.append_output(current, "fresh", False)
+    )
+    assert (stale_output, fresh_output) == (None, len("fresh"))
+    await asyncio.gather(store.set_progress(old, 99, "stale"), store.set_progress(current, 5, "ok"))
+    stale_end, fresh_end = await asyncio.gather(
+        store.finish(old, Status.DONE, result={"stale": True}),
+        store.finish(current, Status.DONE, result={"fresh": True}),
+    )
+    assert (stale_end, fresh_end) == (False, True)
+    ended = await store.get("acme", job.id)
+    assert ended is not None
+    assert (ended.result, ended.progress_message) == ({"fresh": True}, "ok")
+    assert await store.output("acme", job.id) == ("fresh", False)
