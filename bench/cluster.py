@@ -273,6 +273,25 @@ class Cluster:
             shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
+class CpuMeter:
+    """CPU spent from now on by some processes (workers, a server) and by Postgres (all its
+    processes, the harness's statements included), per unit of work: where a job's or a
+    request's time goes, for ours and for the peers alike."""
+
+    def __init__(self, cluster: Cluster, pids: list[int]) -> None:
+        self._cluster = cluster
+        self._pids = pids
+        self._processes = sum(cpu_seconds(pid) for pid in pids)
+        self._postgres = cluster.postgres_cpu_seconds()
+
+    def per(self, units: float) -> tuple[float, float]:
+        """(the processes', Postgres's) CPU microseconds per unit since this meter began."""
+        processes = sum(cpu_seconds(pid) for pid in self._pids) - self._processes
+        postgres = self._cluster.postgres_cpu_seconds() - self._postgres
+        per_unit = 1e6 / max(units, 1)
+        return round(processes * per_unit, 1), round(postgres * per_unit, 1)
+
+
 class LoadBalancer:
     def __init__(self, replicas: list[Replica], prefix: Path) -> None:
         self.host, self.port = "127.0.0.1", free_port()

@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from bench import loadgen
-from bench.cluster import COMPANY, ROOT, SECRET, Cluster, Replica, cpu_seconds, token
+from bench.cluster import COMPANY, ROOT, SECRET, Cluster, CpuMeter, Replica, token
 from bench.options import PROFILES, Options, in_process
 from bench.stats import fmt, latency_ms, median_runs, pct
 from service.api.auth import issue_token
@@ -265,15 +265,14 @@ def _wrk_with_cpu(
 ) -> dict[str, float]:
     """wrk's figures for one server, and the CPU per request of that server's process and of
     Postgres over the run: where a request's time goes, ours and the naive handler's alike."""
-    server, postgres = cpu_seconds(pid), cluster.postgres_cpu_seconds()
+    cpu = CpuMeter(cluster, [pid])
     rps, p99 = wrk(cluster, host, port, clients, options.submit_seconds)
-    server, postgres = cpu_seconds(pid) - server, cluster.postgres_cpu_seconds() - postgres
-    per_request = 1e6 / max(rps * max(1, round(options.submit_seconds)), 1.0)  # as wrk ran
+    server, postgres = cpu.per(rps * max(1, round(options.submit_seconds)))  # as wrk ran
     return {
         f"{name}_rps": rps,
         f"{name}_p99_ms": p99,
-        f"{name}_server_us": round(server * per_request, 1),
-        f"{name}_postgres_us": round(postgres * per_request, 1),
+        f"{name}_server_us": server,
+        f"{name}_postgres_us": postgres,
     }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from bench import peer, pgq_peer
-from bench.cluster import QUERIES, ROOT, Cluster, cpu_seconds, raise_nofile, with_database
+from bench.cluster import QUERIES, ROOT, Cluster, CpuMeter, raise_nofile, with_database
 from bench.options import PROFILES, Options
 from bench.start import wait_finished
 from bench.stats import fmt, median_runs
@@ -89,7 +89,7 @@ async def ours(
         PROFILES.mkdir(parents=True, exist_ok=True)
         replicas[0].profile(10, PROFILES / f"throughput-{workers}-worker.txt")
     db = cluster.db()
-    cpu = _CpuMeter(cluster, [replica.pid for replica in replicas])
+    cpu = CpuMeter(cluster, [replica.pid for replica in replicas])
     async with db.transaction():
         await cluster.insert_jobs(options.throughput_jobs, "echo", [{"n": 1}])
         # statistics of the backlog as autovacuum would have them within a minute: without
@@ -100,7 +100,7 @@ async def ours(
     await wait_finished(cluster, timeout=600)
     row = await db.fetchrow(QUERIES["throughput_window"])
     assert row is not None
-    used = cpu.per_job(row["done"])
+    used = _per_job(cpu, row["done"])
     for replica in replicas:
         replica.stop()
     return {**_window(row), **used}
@@ -141,7 +141,7 @@ async def _peer_run(
         worker = _peer_worker(module, dsn, arg)
         try:
             await asyncio.sleep(2)  # the consumer connects and LISTENs
-            cpu = _CpuMeter(cluster, [worker.pid])
+            cpu = CpuMeter(cluster, [worker.pid])
             await enqueue()
             async with asyncio.timeout(600):
                 while await conn.fetchval(QUERIES[f"{queries}_unfinished"]):
@@ -149,33 +149,13 @@ async def _peer_run(
             await asyncio.sleep(settle)
             row = await conn.fetchrow(QUERIES[f"{queries}_window"])
             assert row is not None
-            used = cpu.per_job(row["done"])
+            used = _per_job(cpu, row["done"])
         finally:
             worker.terminate()
             worker.wait()
     finally:
         await conn.close()
     return {**_window(row), **used}
-
-
-class _CpuMeter:
-    """CPU spent from now on by the workers (their processes) and by Postgres (all its
-    processes, the enqueue and the harness's polls included), per job: where a job's time
-    goes, for ours and for the peers alike."""
-
-    def __init__(self, cluster: Cluster, pids: list[int]) -> None:
-        self._cluster = cluster
-        self._pids = pids
-        self._workers = sum(cpu_seconds(pid) for pid in pids)
-        self._postgres = cluster.postgres_cpu_seconds()
-
-    def per_job(self, jobs: int) -> dict[str, float]:
-        workers = sum(cpu_seconds(pid) for pid in self._pids) - self._workers
-        postgres = self._cluster.postgres_cpu_seconds() - self._postgres
-        return {
-            "worker_us_per_job": round(workers / max(jobs, 1) * 1e6, 1),
-            "postgres_us_per_job": round(postgres / max(jobs, 1) * 1e6, 1),
-        }
 
 
 def _window(row: asyncpg.Record) -> dict[str, Any]:
@@ -227,3 +207,8 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             text += f"; ours (best, 1 worker) / best pgqueuer = {result['ours_over_pgqueuer']:.2f}x"
         out.append(["throughput", case, text, target])
     return out
+
+
+def _per_job(cpu: CpuMeter, jobs: int) -> dict[str, float]:
+    workers, postgres = cpu.per(jobs)
+    return {"worker_us_per_job": workers, "postgres_us_per_job": postgres}
