@@ -27,9 +27,9 @@ BATCH = jobs_path() + ":batch"
 #: step is a few ms (encoding a hundred of its inputs for the INSERT). CPU time, not the
 #: clock: on a loaded machine a step's wall time also counts the cores it waited for (0.34 and
 #: 0.41 s in CI with the fix in), as a probe's round trip does (1.2 s at a load average of 7).
-#: Without the garbage collector's: a full collection over the batch's million parsed values
-#: takes 0.05-0.1 s of whichever thread allocates at that moment (0.18 s in one CI run, counted
-#: in a step of the loop), the same wherever the batch is checked
+#: Without the garbage collector's: a full collection of this process (100,000-160,000 objects:
+#: the service, pytest, the test) takes 0.02-0.1 s of whichever thread allocates at that
+#: moment, wherever the batch is checked (a step of 0.18 s in one CI run, most of it one)
 LONGEST_STEP_CPU_SECONDS = 0.15
 #: a probe's round trip, a loose bound on a loaded machine
 HEALTHZ_WITHIN_SECONDS = 5.0
