@@ -73,7 +73,9 @@ async def test_replay_of_a_finished_job_starts_at_once(make_client: MakeClient) 
     started = time.monotonic()
     async with client.get(f"{JOBS}/{job_id}/events?lastEventId=1", headers=auth()) as resp:
         rest = await asyncio.wait_for(collect(resp), 10)
-    assert time.monotonic() - started < 0.5
+    # well under the 60 s sweep it would otherwise wait for (no new event ever comes), and
+    # loose enough for a loaded CI machine
+    assert time.monotonic() - started < 5
     last = full[-1].id
     assert last is not None
     assert [e.id for e in rest] == list(range(2, last + 1))
