@@ -182,7 +182,7 @@ async def _events_after(subscription: Subscription, last_id: int) -> list[Event]
 class SSEResponse(EventSourceResponse):
     """aiohttp-sse's EventSourceResponse, whose heartbeats come from the listener's ticker.
 
-    Its only override is `_ping`, which returns at once. The library's `prepare()` starts
+    Its one change is the ping: `_ping` returns at once. The library's `prepare()` starts
     `_ping()` as a task per stream, and that task sleeps `ping_interval` and writes a
     `: ping`, for the stream's whole life: a task, a timer and their frames (~1.6 KiB of
     each open stream), and at 10,000 streams opened together 10,000 pings at once, whatever
@@ -190,8 +190,8 @@ class SSEResponse(EventSourceResponse):
     or frame behind (the response keeps only the finished task object), and the listener's
     one ticker pings only the streams that have been quiet, a slice of them per tick
     (`Listener.tick`; BENCHMARKS.md, "Fan-out: the burst and the memory per stream"). So
-    `ping_interval` is unused, and `is_connected()`, which reports the ping task, says False
-    once the stream is open: this module never asks it.
+    `ping_interval` is unused, and `is_connected()` is overridden too: the library's reports
+    whether the ping task runs, which here would say False as soon as the stream is open.
 
     Everything else is the library's: its headers, `prepare` (with TCP_USER_TIMEOUT from
     `send_timeout`, so the kernel aborts a client that acknowledges nothing for that long
@@ -206,6 +206,17 @@ class SSEResponse(EventSourceResponse):
 
     async def _ping(self) -> None:
         return  # heartbeats: the listener's ticker (`Subscription.heartbeat`)
+
+    def is_connected(self) -> bool:
+        """Whether the stream is open: prepared, not ended, and its connection not closing."""
+        request = self._req
+        transport = None if request is None else request.transport
+        return (
+            self.prepared
+            and not self._eof_sent
+            and transport is not None
+            and not transport.is_closing()
+        )
 
 
 async def _open(request: web.Request, subscription: Subscription) -> SSEResponse:

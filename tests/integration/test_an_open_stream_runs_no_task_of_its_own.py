@@ -5,7 +5,9 @@ ping task, no timer, no asyncio.Event of its own (memory per stream: BENCHMARKS.
 Its response is aiohttp-sse's EventSourceResponse, through a subclass whose `_ping` returns
 at once (`service.api.stream.SSEResponse`): this fails if a release of aiohttp-sse stops
 starting `_ping` from `prepare()` (its own ping would then run beside the listener's), or
-if the response starts any other task that lasts as long as the stream."""
+if the response starts any other task that lasts as long as the stream; and its
+`is_connected()` answers from the connection (the library's, from its ping task, would say
+False for an open stream)."""
 
 from __future__ import annotations
 
@@ -52,5 +54,11 @@ async def test_a_parked_stream_adds_only_aiohttps_own_tasks(
     assert all(response._ping_task is not None for response in opened)
     assert all(response._ping_task.done() for response in opened)  # type: ignore[union-attr]
     assert len(asyncio.all_tasks()) - before <= STREAMS * AIOHTTP_TASKS
+    # open, though the library's answer (its ping task running) would say otherwise
+    assert all(response.is_connected() for response in opened)
     for resp in responses:
         resp.close()
+    async with asyncio.timeout(10):  # the server sees the clients go
+        while client.app[keys.LISTENER].stream_count:
+            await asyncio.sleep(0.01)
+    assert not any(response.is_connected() for response in opened)
