@@ -63,6 +63,8 @@ async def signed_in(server: Client, page: Any) -> Any:
     page.once("dialog", accept)
     await page.goto(f"{server.make_url('/')}?access_token={make_token('acme')}")
     await page.fill("#company", "acme")
+    # the company's jobs are listed (`submit` below counts the rows before and after)
+    await playwright_api.expect(page.locator("#jobs")).to_have_attribute("aria-busy", "false")
     return page
 
 

@@ -76,6 +76,8 @@ async def open_page(server: Client, page: Any) -> None:  # noqa: F811
     page.once("dialog", accept)
     await page.goto(f"{server.make_url('/')}?access_token={make_token('acme')}#company=acme")
     await playwright_api.expect(page.locator("#overview")).to_be_visible()
+    # the company's jobs are listed: a row counted before would miss the ones still coming
+    await playwright_api.expect(page.locator("#jobs")).to_have_attribute("aria-busy", "false")
 
 
 async def submit_in_page(page: Any, job_type: str, job_input: dict[str, Any]) -> Any:  # noqa: F811

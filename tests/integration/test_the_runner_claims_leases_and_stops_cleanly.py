@@ -220,7 +220,8 @@ async def test_shutdown_requeues_unfinished_jobs(
     settings: Settings, store: Store, job_types: JobTypes
 ) -> None:
     """SIGTERM path: stop claiming, wait the grace, requeue what is left; nothing lost."""
-    runner = Runner(store, dataclasses.replace(settings, shutdown_grace_seconds=0.2), job_types)
+    # a grace well beyond the short job's 0.15 s: 0.2 s was too little on a loaded CI machine
+    runner = Runner(store, dataclasses.replace(settings, shutdown_grace_seconds=2.0), job_types)
     runner.start()
     long = await submit_direct(store, "sleep", seconds=60, steps=60)
     short = await submit_direct(store, "sleep", seconds=0.15, steps=1)

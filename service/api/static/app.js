@@ -144,6 +144,7 @@ async function reload() {
   client = new ContentJobsClient({ baseUrl: BASE_URL, companyId: company(), token: token() });
   loadSchedules(mine);
   startOverview(mine);
+  $("jobs").setAttribute("aria-busy", "true"); // until the listing is shown (or failed)
   try {
     const { jobs } = await client.list({ limit: LIST_LIMIT });
     if (mine !== generation) return;
@@ -152,6 +153,8 @@ async function reload() {
     for (const job of jobs) if (!TERMINAL.has(job.status)) watch(job.id);
   } catch (error) {
     if (mine === generation) notice(`Could not list jobs: ${error.message}`);
+  } finally {
+    if (mine === generation) $("jobs").setAttribute("aria-busy", "false");
   }
 }
 
