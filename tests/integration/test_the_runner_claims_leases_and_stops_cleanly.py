@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from pydantic import BaseModel
 
+from service.api import keys
 from service.app import create_app
 from service.db.queries import QUERIES
 from service.db.store import Store, Submitted
@@ -22,7 +23,7 @@ from service.sdk import JobContext, JobType
 from service.settings import Settings
 from service.worker.context import PROGRESS_INTERVAL
 from service.worker.runner import RUNNER, Runner
-from tests.conftest import Client, auth
+from tests.conftest import Client, MakeClient, auth
 from tests.sse import collect
 
 JOBS = "/api/companies/acme/content-jobs"
@@ -235,13 +236,20 @@ async def test_shutdown_requeues_unfinished_jobs(
     assert not runner.runs
 
 
-async def test_job_starts_within_milliseconds_of_submit(worker_client: Client, db: Any) -> None:
-    """An idle worker is woken by NOTIFY, not by its 1 s poll."""
+async def test_an_idle_worker_starts_a_submitted_job_on_its_notify_not_its_poll(
+    make_client: MakeClient, db: Any
+) -> None:
+    """An idle worker is woken by the submit's NOTIFY: with a poll of a minute, each job
+    still starts within a second of its commit (milliseconds on a quiet machine; a bound of
+    0.3 s with the 1 s poll failed once on a loaded CI machine, the claim 0.8 s late)."""
+    client = await make_client(role="all", poll_interval_seconds=60.0)
+    async with asyncio.timeout(10):  # listening: a job queued before would start by the poll
+        await client.app[keys.LISTENER].connected.wait()
     await asyncio.sleep(0.2)  # let the worker go idle on its poll wait
     for _ in range(5):
-        resp = await worker_client.post(JOBS, json={"jobType": "echo"}, headers=auth())
+        resp = await client.post(JOBS, json={"jobType": "echo"}, headers=auth())
         job_id = uuid.UUID((await resp.json())["jobId"])
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(10):
             while True:
                 row = await db.fetchrow(
                     "SELECT created_at, started_at FROM content_jobs WHERE id = $1", job_id
@@ -249,7 +257,7 @@ async def test_job_starts_within_milliseconds_of_submit(worker_client: Client, d
                 if row["started_at"] is not None:
                     break
                 await asyncio.sleep(0.01)
-        assert (row["started_at"] - row["created_at"]).total_seconds() < 0.3
+        assert (row["started_at"] - row["created_at"]).total_seconds() < 1.0
 
 
 __all__ = ["asyncpg", "create_app"]
