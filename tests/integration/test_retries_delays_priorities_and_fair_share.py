@@ -111,17 +111,19 @@ async def test_a_permanent_failure_is_not_retried(worker_client: Client) -> None
     )
 
 
-async def test_a_delayed_job_starts_on_time(worker_client: Client) -> None:
-    """`delaySeconds: 2`: started no earlier than 2 s and no later than 2.3 s after submit
-    (a worker's timer, not its 1 s poll)."""
+async def test_a_delayed_job_starts_on_time(make_client: MakeClient) -> None:
+    """`delaySeconds: 2`: started no earlier than 2 s after submit, and by a worker's timer,
+    not its poll: with a poll of a minute, within a second of its `runAt` (milliseconds on a
+    quiet machine; a loaded CI machine once took 0.8 s to start a claim)."""
+    client = await make_client(role="all", poll_interval_seconds=60.0)
     body = {"jobType": "echo", "delaySeconds": 2}
-    job_id = (await submit(worker_client, body))["jobId"]
-    queued = await (await worker_client.get(job_path(job_id), headers=auth())).json()
+    job_id = (await submit(client, body))["jobId"]
+    queued = await (await client.get(job_path(job_id), headers=auth())).json()
     assert queued["status"] == "queued"
-    job = await until_finished(worker_client, job_id)
+    job = await until_finished(client, job_id)
     waited = (at(job["startedAt"]) - at(job["createdAt"])).total_seconds()
-    assert 2.0 <= waited <= 2.3, waited
-    assert 0 <= (at(job["startedAt"]) - at(job["runAt"])).total_seconds() <= 0.3
+    assert 2.0 <= waited <= 3.0, waited
+    assert 0 <= (at(job["startedAt"]) - at(job["runAt"])).total_seconds() <= 1.0
 
 
 async def test_run_at_in_the_past_runs_now_and_bad_times_are_400(worker_client: Client) -> None:

@@ -212,7 +212,9 @@ async def test_pathological_markdown_never_blocks_the_event_loop(make_client: Ma
     took = time.monotonic() - started
     assert job["status"] == "done" and job["attempts"] == 1, job
     assert took > 1.0  # long enough for the check to mean something
-    assert worst < 0.25, worst
+    # a health check's round trip: milliseconds here, and under 0.6 s on a loaded machine;
+    # rendered on the loop, one would wait for the whole render (over a second)
+    assert worst < 0.6, worst
     assert len(renewals) >= 2  # the lease was renewed while it rendered
 
 
