@@ -182,7 +182,7 @@ async def _events_after(subscription: Subscription, last_id: int) -> list[Event]
 class SSEResponse(EventSourceResponse):
     """aiohttp-sse's EventSourceResponse, whose heartbeats come from the listener's ticker.
 
-    Its one change is the ping: `_ping` returns at once. The library's `prepare()` starts
+    What it changes is the ping: `_ping` returns at once. The library's `prepare()` starts
     `_ping()` as a task per stream, and that task sleeps `ping_interval` and writes a
     `: ping`, for the stream's whole life: a task, a timer and their frames (~1.6 KiB of
     each open stream), and at 10,000 streams opened together 10,000 pings at once, whatever
@@ -199,9 +199,11 @@ class SSEResponse(EventSourceResponse):
     and `stop_streaming` / `wait` (a cancel of the finished task is a no-op, a wait returns).
 
     This relies on aiohttp-sse 3.0's `prepare()` starting its ping as
-    `asyncio.create_task(self._ping())`, a private method: uv.lock holds 3.0, and
+    `asyncio.create_task(self._ping())`, a private method, and `is_connected` on aiohttp's
+    private `_req` and `_eof_sent` of a response: uv.lock holds both versions, and
     tests/integration/test_an_open_stream_runs_no_task_of_its_own.py fails if a release
-    stops calling it or an open stream keeps a task of its own.
+    stops calling `_ping`, an open stream keeps a task of its own, or `is_connected` stops
+    telling an open stream from a closed one.
     """
 
     async def _ping(self) -> None:

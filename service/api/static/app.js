@@ -139,6 +139,7 @@ async function reload() {
   stopOverview();
   if (!token() || !company()) {
     client = null;
+    $("jobs").removeAttribute("aria-busy"); // nothing to list (an earlier listing's is stale)
     return;
   }
   client = new ContentJobsClient({ baseUrl: BASE_URL, companyId: company(), token: token() });
